@@ -1,0 +1,111 @@
+//! [`Frame`]: one encoded JSON text frame, shared by every recipient, and the tiny JSON writer
+//! used to encode client commands without serde_json.
+
+use bytes::Bytes;
+use std::fmt;
+
+/// An encoded JSON text frame. Cloning shares the bytes (a reference-count increment), so an
+/// event serialized once reaches every subscriber without another allocation.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Frame(Bytes);
+
+impl Frame {
+    /// Wraps a string.
+    pub fn from_string(text: String) -> Frame {
+        Frame(Bytes::from(text))
+    }
+
+    /// A frame from static text.
+    pub const fn from_static(text: &'static str) -> Frame {
+        Frame(Bytes::from_static(text.as_bytes()))
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        // Only ever built from `String`/`&'static str`, so always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The shared bytes (UTF-8).
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<String> for Frame {
+    fn from(s: String) -> Frame {
+        Frame::from_string(s)
+    }
+}
+
+impl AsRef<str> for Frame {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Frame {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Frame {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Appends `s` as a JSON string literal (quotes and escapes as serde_json writes them).
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 0xf) as usize] as char);
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}

@@ -1,0 +1,823 @@
+//! The reference in-memory [`EventHub`]: connections, subscriptions, fan-out, history and recovery.
+//!
+//! Design (the seed's weaknesses, fixed):
+//! - **Serialize once.** An event is encoded into one [`Frame`] and every recipient's queue gets a
+//!   clone of it (a reference-count increment).
+//! - **No global lock across fan-out.** Channels of one repository form a *stream* with its own
+//!   mutex; publishing locks only that stream. Subscribers are indexed per stream and slot
+//!   (`repo:o/n`, `/prs`, `/issues`), so emit cost is proportional to recipients.
+//! - **Bounded queues** with the slow-consumer policy of [`crate::queue`].
+//! - **Atomic connection cap** (no check-then-insert race).
+//! - **Per-stream `seq` and bounded history** (count and age, [`HubConfig`]) so a subscribe with
+//!   `since` replays what was missed, in order, before any live event — or says
+//!   `recovered:false` when it cannot.
+//!
+//! Subscribe semantics: re-subscribing a held channel succeeds (even at the cap), does not count as
+//! a new subscription, and answers `subscribed` again (replaying from `since` if given).
+//! Unsubscribing a channel that is not held answers `unsubscribed` and changes nothing.
+//!
+//! `seq` numbers come from one hub-wide counter taken under the stream's lock: strictly
+//! increasing within every stream, and never reused even if an idle stream is evicted.
+
+use crate::client::{
+    create_client_with, Client, ClientId, ClientMetadata, ClientReceiver, CloseReason,
+};
+use crate::error::RealtimeError;
+use crate::event::{EventKind, RealtimeEvent};
+use crate::frame::Frame;
+use crate::notification::{Notification, NotificationPreferences};
+use crate::queue::PushError;
+use crate::subscription::{Channel, RepoFilter};
+pub use crate::wire::{ClientCommand, ServerMessage};
+use crate::wire::{ClientFrame, RequestId, Since};
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Capacity of the [`EventHub::subscribe_events`] broadcast channel.
+pub const BROADCAST_CAPACITY: usize = 1024;
+
+/// Limits of an [`EventHub`]. Every field has a default; setters chain.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HubConfig {
+    /// Most connections at once. The default value is 10 000, the seed's cap.
+    pub max_connections: usize,
+    /// Frames a client's outbound queue holds before the client is disconnected as a slow
+    /// consumer. The default value is 4096: far above one replay ([`HubConfig::history_size`])
+    /// plus live traffic, small enough that a stalled client costs at most a few MB.
+    pub queue_capacity: usize,
+    /// Events kept per stream for recovery. The default value is 512.
+    pub history_size: usize,
+    /// How long an event stays recoverable. The default value is 10 minutes.
+    pub history_ttl: Duration,
+    /// Streams (repositories, users, orgs) kept at once. When full, a new stream evicts the
+    /// stream without subscribers that was published to least recently (its history is lost:
+    /// `since` into it answers `recovered:false`); if every stream has subscribers, the publish
+    /// fails. The default value is 100 000.
+    pub max_streams: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            max_connections: 10_000,
+            queue_capacity: 4096,
+            history_size: 512,
+            history_ttl: Duration::from_secs(600),
+            max_streams: 100_000,
+        }
+    }
+}
+
+impl HubConfig {
+    /// Sets [`HubConfig::max_connections`].
+    pub fn max_connections(mut self, v: usize) -> Self {
+        self.max_connections = v;
+        self
+    }
+    /// Sets [`HubConfig::queue_capacity`].
+    pub fn queue_capacity(mut self, v: usize) -> Self {
+        self.queue_capacity = v.max(1);
+        self
+    }
+    /// Sets [`HubConfig::history_size`].
+    pub fn history_size(mut self, v: usize) -> Self {
+        self.history_size = v;
+        self
+    }
+    /// Sets [`HubConfig::history_ttl`].
+    pub fn history_ttl(mut self, v: Duration) -> Self {
+        self.history_ttl = v;
+        self
+    }
+    /// Sets [`HubConfig::max_streams`].
+    pub fn max_streams(mut self, v: usize) -> Self {
+        self.max_streams = v.max(1);
+        self
+    }
+}
+
+/// The seed's counters, as served by `GET /api/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HubStats {
+    /// Connections now.
+    pub current_connections: usize,
+    /// Connections ever accepted.
+    pub total_connections: u64,
+    /// New subscriptions ever made (a duplicate subscribe does not count).
+    pub total_subscriptions: u64,
+    /// Events and notifications ever published.
+    pub total_events: u64,
+}
+
+/// Everything the hub counts, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HubMetrics {
+    /// Connections now.
+    pub connections: usize,
+    /// Connections ever accepted.
+    pub total_connections: u64,
+    /// Connections refused at the cap.
+    pub rejected_connections: u64,
+    /// Subscriptions held now.
+    pub subscriptions: u64,
+    /// New subscriptions ever made.
+    pub total_subscriptions: u64,
+    /// Events and notifications published.
+    pub events_published: u64,
+    /// Frames queued to clients by fan-out (one per recipient).
+    pub frames_delivered: u64,
+    /// Frames replayed by recovery.
+    pub frames_replayed: u64,
+    /// Frames refused because a queue was full (each also disconnects its client).
+    pub queue_drops: u64,
+    /// Clients disconnected as slow consumers.
+    pub slow_consumer_disconnects: u64,
+    /// Streams held now.
+    pub streams: usize,
+    /// Events held in history now, over all streams.
+    pub history_size: u64,
+}
+
+/// The outcome of a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Published {
+    /// The seq the event got in its stream.
+    pub seq: u64,
+    /// How many clients it was queued to.
+    pub delivered: usize,
+}
+
+/// The outcome of a subscribe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The canonical channel.
+    pub channel: Channel,
+    /// Whether the channel is new for this client.
+    pub new: bool,
+    /// The stream's last seq when the subscription took effect.
+    pub seq: u64,
+    /// With `since`: whether every missed event is being replayed.
+    pub recovered: Option<bool>,
+    /// Events replayed.
+    pub replayed: usize,
+}
+
+/// The outcome of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOutcome {
+    /// Published on `user:<id>`.
+    Delivered(Published),
+    /// The user's preferences disable this type; nothing was published.
+    Suppressed,
+}
+
+struct HistoryEntry {
+    seq: u64,
+    at: Instant,
+    channel: Channel,
+    kind: Option<EventKind>,
+    frame: Frame,
+}
+
+/// One stream: the channels of a repository (or one user / org channel).
+struct Stream {
+    /// Subscribers per slot: 0 = the channel itself, 1 = `/prs`, 2 = `/issues`.
+    slots: [HashMap<u64, Arc<Client>>; 3],
+    history: VecDeque<HistoryEntry>,
+    /// Every event of this stream with seq > floor is in `history`.
+    floor: u64,
+    head: u64,
+    last_publish: Instant,
+}
+
+impl Stream {
+    fn subscriber_count(&self) -> usize {
+        self.slots.iter().map(HashMap::len).sum()
+    }
+
+    fn trim(&mut self, now: Instant, cfg: &HubConfig) -> usize {
+        let mut removed = 0;
+        while let Some(front) = self.history.front() {
+            if self.history.len() > cfg.history_size
+                || now.duration_since(front.at) > cfg.history_ttl
+            {
+                self.floor = front.seq;
+                self.history.pop_front();
+                removed += 1;
+            } else {
+                break;
+            }
+        }
+        removed
+    }
+}
+
+fn slot(channel: &Channel) -> usize {
+    match channel.repo_filter() {
+        None => 0,
+        Some(RepoFilter::Prs) => 1,
+        Some(RepoFilter::Issues) => 2,
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    total_connections: AtomicU64,
+    rejected_connections: AtomicU64,
+    subscriptions: AtomicU64,
+    total_subscriptions: AtomicU64,
+    events: AtomicU64,
+    delivered: AtomicU64,
+    replayed: AtomicU64,
+    queue_drops: AtomicU64,
+    slow_consumers: AtomicU64,
+    history: AtomicU64,
+}
+
+/// The in-memory hub. Thread-safe; share it as `Arc<EventHub>`.
+///
+/// ```
+/// use guts_realtime::{EventHub, EventKind};
+/// let hub = EventHub::new();
+/// let (client, mut rx) = hub.connect().unwrap();
+/// hub.subscribe(&client, "repo:alice/app/prs", None, None).unwrap();
+/// let _subscribed = rx.try_recv().unwrap();
+/// let p = hub.publish("repo:alice/app", EventKind::PrOpened, serde_json::json!({"number": 1})).unwrap();
+/// assert_eq!(p.delivered, 1);
+/// let frame = rx.try_recv().unwrap();
+/// assert!(frame.as_str().starts_with(r#"{"type":"event","channel":"repo:alice/app","event":"pr_opened""#));
+/// ```
+pub struct EventHub {
+    config: HubConfig,
+    epoch: String,
+    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+    streams: RwLock<HashMap<String, Arc<Mutex<Stream>>>>,
+    preferences: RwLock<HashMap<String, NotificationPreferences>>,
+    connections: AtomicUsize,
+    next_key: AtomicU64,
+    next_seq: AtomicU64,
+    counters: Counters,
+    event_tx: broadcast::Sender<RealtimeEvent>,
+}
+
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHub")
+            .field("epoch", &self.epoch)
+            .field("connections", &self.connection_count())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn new_epoch() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}
+
+impl EventHub {
+    /// A hub with the default [`HubConfig`] and a fresh random epoch.
+    pub fn new() -> Self {
+        Self::with_config(HubConfig::default())
+    }
+
+    /// A hub with this configuration.
+    pub fn with_config(config: HubConfig) -> Self {
+        Self::with_config_and_epoch(config, new_epoch())
+    }
+
+    /// A hub with a given epoch (e.g. restored together with its history).
+    pub fn with_config_and_epoch(config: HubConfig, epoch: String) -> Self {
+        let (event_tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        EventHub {
+            config,
+            epoch,
+            clients: RwLock::new(HashMap::new()),
+            streams: RwLock::new(HashMap::new()),
+            preferences: RwLock::new(HashMap::new()),
+            connections: AtomicUsize::new(0),
+            next_key: AtomicU64::new(1),
+            next_seq: AtomicU64::new(0),
+            counters: Counters::default(),
+            event_tx,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The epoch: `since` positions are honoured only within it.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The `welcome` frame for a client.
+    pub fn welcome(&self, client: &Client) -> ServerMessage {
+        ServerMessage::Welcome { epoch: self.epoch.clone(), client_id: client.id.clone() }
+    }
+
+    /// Registers a connection.
+    ///
+    /// # Errors
+    /// [`RealtimeError::ConnectionLimit`] at [`HubConfig::max_connections`].
+    pub fn connect(&self) -> Result<(Arc<Client>, ClientReceiver), RealtimeError> {
+        self.connect_with(ClientMetadata::now())
+    }
+
+    /// Registers a connection with its metadata.
+    ///
+    /// # Errors
+    /// [`RealtimeError::ConnectionLimit`] at [`HubConfig::max_connections`].
+    pub fn connect_with(
+        &self,
+        metadata: ClientMetadata,
+    ) -> Result<(Arc<Client>, ClientReceiver), RealtimeError> {
+        let max = self.config.max_connections;
+        if self.connections.fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1)).is_err()
+        {
+            self.counters.rejected_connections.fetch_add(1, Relaxed);
+            return Err(RealtimeError::ConnectionLimit(max));
+        }
+        let key = self.next_key.fetch_add(1, Relaxed);
+        let id = uuid::Uuid::new_v4().to_string();
+        let (client, rx) =
+            create_client_with(id.clone(), key, self.config.queue_capacity, metadata);
+        self.clients.write().insert(id, client.clone());
+        self.counters.total_connections.fetch_add(1, Relaxed);
+        Ok((client, rx))
+    }
+
+    /// Removes a connection and all its subscriptions; its receiver then yields `None`.
+    /// Unknown ids are ignored.
+    pub fn disconnect(&self, id: &str) {
+        let removed = self.clients.write().remove(id);
+        if let Some(client) = removed {
+            self.connections.fetch_sub(1, Relaxed);
+            client.queue().close(CloseReason::Disconnected);
+            for ch in client.take_subscriptions() {
+                self.remove_from_stream(&client, &ch);
+                self.counters.subscriptions.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+
+    /// The client with this id.
+    pub fn get_client(&self, id: &str) -> Option<Arc<Client>> {
+        self.clients.read().get(id).cloned()
+    }
+
+    /// Connections now.
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Relaxed)
+    }
+
+    fn stream(&self, key: &Channel, create: bool) -> Option<Arc<Mutex<Stream>>> {
+        let name = key.to_string();
+        if let Some(s) = self.streams.read().get(&name) {
+            return Some(s.clone());
+        }
+        if !create {
+            return None;
+        }
+        let mut streams = self.streams.write();
+        if let Some(s) = streams.get(&name) {
+            return Some(s.clone());
+        }
+        if streams.len() >= self.config.max_streams && !self.evict_idle_stream(&mut streams) {
+            return None;
+        }
+        let s = Arc::new(Mutex::new(Stream {
+            slots: Default::default(),
+            history: VecDeque::new(),
+            floor: self.next_seq.load(Relaxed),
+            head: 0,
+            last_publish: Instant::now(),
+        }));
+        streams.insert(name, s.clone());
+        Some(s)
+    }
+
+    fn evict_idle_stream(&self, streams: &mut HashMap<String, Arc<Mutex<Stream>>>) -> bool {
+        let victim = streams
+            .iter()
+            .filter_map(|(k, s)| {
+                let s = s.try_lock()?;
+                (s.subscriber_count() == 0).then(|| (s.last_publish, s.history.len(), k.clone()))
+            })
+            .min();
+        match victim {
+            Some((_, len, k)) => {
+                streams.remove(&k);
+                self.counters.history.fetch_sub(len as u64, Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_from_stream(&self, client: &Client, ch: &Channel) {
+        if let Some(s) = self.stream(&ch.stream(), false) {
+            s.lock().slots[slot(ch)].remove(&client.key);
+        }
+    }
+
+    /// Subscribes a client and queues the `subscribed` reply (echoing `id`) followed, with
+    /// `since`, by the replay of every missed event — all before any live event of the stream.
+    ///
+    /// Recovery succeeds (`recovered: true`) when `since.epoch` is this hub's epoch, the history
+    /// still holds every event after `since.seq`, and the replay fits in the client's queue;
+    /// otherwise nothing is replayed and the reply says `recovered: false` (the client has a gap).
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`], [`RealtimeError::SubscriptionLimit`], or
+    /// [`RealtimeError::ChannelClosed`] / [`RealtimeError::SlowConsumer`] if the client is gone.
+    pub fn subscribe(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+        since: Option<&Since>,
+        id: Option<&RequestId>,
+    ) -> Result<Subscription, RealtimeError> {
+        self.subscribe_inner(client, channel, since, Some(id))
+    }
+
+    fn subscribe_inner(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+        since: Option<&Since>,
+        reply: Option<Option<&RequestId>>,
+    ) -> Result<Subscription, RealtimeError> {
+        let ch = Channel::parse(channel)?;
+        if !client.is_open() {
+            return Err(RealtimeError::ChannelClosed);
+        }
+        let new = client.subscribe(ch.clone())?;
+        let Some(stream) = self.stream(&ch.stream(), true) else {
+            if new {
+                client.unsubscribe(&ch);
+            }
+            return Err(RealtimeError::RateLimited(format!(
+                "stream limit reached: max {} streams",
+                self.config.max_streams
+            )));
+        };
+        if new {
+            self.counters.subscriptions.fetch_add(1, Relaxed);
+            self.counters.total_subscriptions.fetch_add(1, Relaxed);
+        }
+        let mut s = stream.lock();
+        s.slots[slot(&ch)].insert(client.key, client.clone());
+        let head = s.head;
+        let mut recovered = None;
+        let mut replay: Vec<Frame> = Vec::new();
+        if let Some(since) = since {
+            let removed = s.trim(Instant::now(), &self.config);
+            self.counters.history.fetch_sub(removed as u64, Relaxed);
+            let ok =
+                since.epoch == self.epoch && since.seq >= s.floor && since.seq <= head.max(s.floor);
+            if ok {
+                replay = s
+                    .history
+                    .iter()
+                    .filter(|e| e.seq > since.seq && ch.receives(&e.channel, e.kind))
+                    .map(|e| e.frame.clone())
+                    .collect();
+            }
+            recovered = Some(ok);
+        }
+        let mut result =
+            Subscription { channel: ch.clone(), new, seq: head, recovered, replayed: 0 };
+        if let Some(id) = reply {
+            let msg =
+                ServerMessage::Subscribed { channel: ch.to_string(), seq: Some(head), recovered };
+            let mut frames = Vec::with_capacity(replay.len() + 1);
+            frames.push(msg.encode_with_id(id));
+            frames.extend(replay);
+            match client.queue().push_all_or_none(&frames) {
+                Ok(true) => result.replayed = frames.len() - 1,
+                Ok(false) if frames.len() > 1 => {
+                    // The replay does not fit: tell the truth (a gap) instead of overflowing.
+                    result.recovered = Some(false);
+                    let msg = ServerMessage::Subscribed {
+                        channel: ch.to_string(),
+                        seq: Some(head),
+                        recovered: Some(false),
+                    };
+                    if let Err(e) = client.queue().push(msg.encode_with_id(id)) {
+                        drop(s);
+                        return Err(self.push_failed(client, e));
+                    }
+                }
+                Ok(false) => {
+                    drop(s);
+                    return Err(self.push_failed(client, PushError::Full));
+                }
+                Err(e) => {
+                    drop(s);
+                    return Err(self.push_failed(client, e));
+                }
+            }
+            self.counters.replayed.fetch_add(result.replayed as u64, Relaxed);
+        }
+        Ok(result)
+    }
+
+    fn push_failed(&self, client: &Arc<Client>, e: PushError) -> RealtimeError {
+        if e == PushError::Full {
+            client.queue().close(CloseReason::SlowConsumer);
+            self.counters.queue_drops.fetch_add(1, Relaxed);
+            self.counters.slow_consumers.fetch_add(1, Relaxed);
+        }
+        self.disconnect(&client.id);
+        client.push_error(e)
+    }
+
+    /// Unsubscribes a client; `Ok(true)` if the channel was held. Unheld channels are a no-op.
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`].
+    pub fn unsubscribe(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+    ) -> Result<(Channel, bool), RealtimeError> {
+        let ch = Channel::parse(channel)?;
+        let held = client.unsubscribe(&ch);
+        if held {
+            self.remove_from_stream(client, &ch);
+            self.counters.subscriptions.fetch_sub(1, Relaxed);
+        }
+        Ok((ch, held))
+    }
+
+    /// Seed API: handles a command and **returns** the reply for the caller to send (subscribe
+    /// here never replays; use [`EventHub::handle_frame`] for `since` and ordered replies).
+    ///
+    /// # Errors
+    /// The error to report to the client (its `error` frame is `ServerMessage::error(&e)`).
+    pub fn handle_command(
+        &self,
+        client: &Arc<Client>,
+        command: ClientCommand,
+    ) -> Result<ServerMessage, RealtimeError> {
+        match command {
+            ClientCommand::Subscribe { channel } => {
+                let s = self.subscribe_inner(client, &channel, None, None)?;
+                Ok(ServerMessage::Subscribed {
+                    channel: s.channel.to_string(),
+                    seq: Some(s.seq),
+                    recovered: None,
+                })
+            }
+            ClientCommand::Unsubscribe { channel } => {
+                let (ch, _) = self.unsubscribe(client, &channel)?;
+                Ok(ServerMessage::Unsubscribed { channel: ch.to_string() })
+            }
+            ClientCommand::Ping => Ok(ServerMessage::Pong),
+            ClientCommand::Publish { channel, event, data } => {
+                let p = self.publish(&channel, event, data)?;
+                let channel = Channel::parse(&channel)?.to_string();
+                Ok(ServerMessage::Published { channel, seq: p.seq })
+            }
+            ClientCommand::Auth { .. } => Err(RealtimeError::Unauthenticated(
+                "this hub has no authenticator; the server layer handles auth".into(),
+            )),
+        }
+    }
+
+    /// Handles one decoded client frame and queues its reply (echoing the frame's `id`) to the
+    /// client, in order with events. Subscribe honours `since`. Auth and publish rights are the
+    /// transport's to check before calling this.
+    pub fn handle_frame(&self, client: &Arc<Client>, frame: ClientFrame) {
+        let id = frame.id.as_ref();
+        let result = match frame.command {
+            ClientCommand::Subscribe { channel } => {
+                match self.subscribe(client, &channel, frame.since.as_ref(), id) {
+                    Ok(_) => return,
+                    Err(RealtimeError::SlowConsumer(_) | RealtimeError::ChannelClosed) => return,
+                    Err(e) => Err(e),
+                }
+            }
+            other => self.handle_command(client, other),
+        };
+        let msg = result.unwrap_or_else(|e| ServerMessage::error(&e));
+        self.send(client, msg.encode_with_id(id));
+    }
+
+    /// Queues a frame to one client, disconnecting it as a slow consumer if its queue is full.
+    /// Returns whether the frame was queued.
+    pub fn send(&self, client: &Arc<Client>, frame: Frame) -> bool {
+        match client.queue().push(frame) {
+            Ok(()) => true,
+            Err(e) => {
+                self.push_failed(client, e);
+                false
+            }
+        }
+    }
+
+    /// Publishes an event on a channel: stamps its seq, serializes it once, records it in the
+    /// stream's history and queues it to every subscription that receives it (one copy per
+    /// client).
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`]; [`RealtimeError::RateLimited`] if the stream limit is
+    /// reached and no idle stream can be evicted.
+    pub fn publish(
+        &self,
+        channel: &str,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<Published, RealtimeError> {
+        self.publish_event(RealtimeEvent::new(channel, kind, data))
+    }
+
+    /// Publishes a prepared event (its `seq` is overwritten).
+    ///
+    /// # Errors
+    /// As [`EventHub::publish`].
+    pub fn publish_event(&self, mut event: RealtimeEvent) -> Result<Published, RealtimeError> {
+        let ch = Channel::parse(&event.channel)?;
+        let kind = event.event;
+        self.fan_out(&ch, Some(kind), |seq| {
+            event.seq = Some(seq);
+            ServerMessage::Event(event).encode()
+        })
+    }
+
+    /// Seed API: publishes an event; `None` if its channel is invalid (use
+    /// [`EventHub::publish_event`] to get the error).
+    pub fn emit(&self, event: RealtimeEvent) -> Option<Published> {
+        let copy = (self.event_tx.receiver_count() > 0).then(|| event.clone());
+        let p = self.publish_event(event).ok()?;
+        if let Some(mut e) = copy {
+            e.seq = Some(p.seq);
+            let _ = self.event_tx.send(e);
+        }
+        Some(p)
+    }
+
+    /// Seed API: builds and publishes an event; `None` if the channel is invalid.
+    pub fn emit_event(
+        &self,
+        channel: String,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Option<Published> {
+        self.emit(RealtimeEvent::new(channel, kind, data))
+    }
+
+    /// Seed API: every event published through [`EventHub::emit`], unfiltered. A receiver more
+    /// than [`BROADCAST_CAPACITY`] events behind gets `Lagged`.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<RealtimeEvent> {
+        self.event_tx.subscribe()
+    }
+
+    /// Sets a user's notification preferences.
+    pub fn set_preferences(&self, prefs: NotificationPreferences) {
+        self.preferences.write().insert(prefs.user_id.clone(), prefs);
+    }
+
+    /// A user's notification preferences (the defaults if never set).
+    pub fn preferences(&self, user_id: &str) -> NotificationPreferences {
+        self.preferences
+            .read()
+            .get(user_id)
+            .cloned()
+            .unwrap_or_else(|| NotificationPreferences::for_user(user_id))
+    }
+
+    /// Delivers a notification on `user:<user_id>` if that user's preferences enable its type.
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`] if `user_id` is not a valid channel name.
+    pub fn notify(&self, notification: Notification) -> Result<NotifyOutcome, RealtimeError> {
+        let ch = Channel::user(&notification.user_id)?;
+        if !self.preferences(&notification.user_id).is_enabled(notification.notification_type) {
+            return Ok(NotifyOutcome::Suppressed);
+        }
+        let channel = ch.to_string();
+        let p = self.fan_out(&ch, None, move |seq| {
+            ServerMessage::Notification { channel, notification, seq: Some(seq) }.encode()
+        })?;
+        Ok(NotifyOutcome::Delivered(p))
+    }
+
+    fn fan_out(
+        &self,
+        ch: &Channel,
+        kind: Option<EventKind>,
+        encode: impl FnOnce(u64) -> Frame,
+    ) -> Result<Published, RealtimeError> {
+        let Some(stream) = self.stream(&ch.stream(), true) else {
+            return Err(RealtimeError::RateLimited(format!(
+                "stream limit reached: max {} streams",
+                self.config.max_streams
+            )));
+        };
+        let mut failed: Vec<(Arc<Client>, PushError)> = Vec::new();
+        let mut delivered = 0usize;
+        let seq;
+        {
+            let mut s = stream.lock();
+            seq = self.next_seq.fetch_add(1, Relaxed) + 1;
+            s.head = seq;
+            let now = Instant::now();
+            s.last_publish = now;
+            let frame = encode(seq);
+            let mut routes = ch.routes(kind);
+            let first = routes.next().map(|c| slot(&c)).unwrap_or(0);
+            let second = routes.next().map(|c| slot(&c));
+            for (i, slot_ix) in std::iter::once(first).chain(second).enumerate() {
+                for (key, client) in &s.slots[slot_ix] {
+                    if i == 1 && s.slots[first].contains_key(key) {
+                        continue;
+                    }
+                    match client.queue().push(frame.clone()) {
+                        Ok(()) => delivered += 1,
+                        Err(e) => failed.push((client.clone(), e)),
+                    }
+                }
+            }
+            if self.config.history_size > 0 {
+                s.history.push_back(HistoryEntry {
+                    seq,
+                    at: now,
+                    channel: ch.clone(),
+                    kind,
+                    frame: frame.clone(),
+                });
+                self.counters.history.fetch_add(1, Relaxed);
+            } else {
+                s.floor = seq;
+            }
+            let removed = s.trim(now, &self.config);
+            self.counters.history.fetch_sub(removed as u64, Relaxed);
+        }
+        self.counters.events.fetch_add(1, Relaxed);
+        self.counters.delivered.fetch_add(delivered as u64, Relaxed);
+        for (client, e) in failed {
+            if e == PushError::Full {
+                self.counters.queue_drops.fetch_add(1, Relaxed);
+                self.counters.slow_consumers.fetch_add(1, Relaxed);
+            }
+            self.disconnect(&client.id);
+            // A client closed by another path may linger in this stream; drop it here too.
+            stream.lock().slots.iter_mut().for_each(|m| {
+                m.remove(&client.key);
+            });
+        }
+        Ok(Published { seq, delivered })
+    }
+
+    /// Seed API: queues a raw text frame to every connected client, regardless of
+    /// subscriptions. Returns how many got it.
+    pub fn broadcast_all(&self, message: &str) -> usize {
+        let frame = Frame::from_string(message.to_owned());
+        let clients: Vec<Arc<Client>> = self.clients.read().values().cloned().collect();
+        clients.iter().filter(|c| self.send(c, frame.clone())).count()
+    }
+
+    /// The seed's counters.
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            current_connections: self.connection_count(),
+            total_connections: self.counters.total_connections.load(Relaxed),
+            total_subscriptions: self.counters.total_subscriptions.load(Relaxed),
+            total_events: self.counters.events.load(Relaxed),
+        }
+    }
+
+    /// Every counter.
+    pub fn metrics(&self) -> HubMetrics {
+        let c = &self.counters;
+        HubMetrics {
+            connections: self.connection_count(),
+            total_connections: c.total_connections.load(Relaxed),
+            rejected_connections: c.rejected_connections.load(Relaxed),
+            subscriptions: c.subscriptions.load(Relaxed),
+            total_subscriptions: c.total_subscriptions.load(Relaxed),
+            events_published: c.events.load(Relaxed),
+            frames_delivered: c.delivered.load(Relaxed),
+            frames_replayed: c.replayed.load(Relaxed),
+            queue_drops: c.queue_drops.load(Relaxed),
+            slow_consumer_disconnects: c.slow_consumers.load(Relaxed),
+            streams: self.streams.read().len(),
+            history_size: c.history.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! # Guts Real-time
+//!
+//! The wire protocol, channels, reference in-memory hub and sans-IO client session of the Guts
+//! code-collaboration platform's real-time layer.
+//!
+//! - [`wire`]: every frame shape ([`ClientCommand`], [`ClientFrame`], [`ServerMessage`],
+//!   [`ServerFrame`]) with its one encoder and decoder. The wire format is the seed's
+//!   (internally tagged `"type"`, snake_case) plus optional additions: `id`, error `code`,
+//!   `auth`, `publish`, `welcome`, `seq`, `since`/`recovered`, notifications
+//!   (see `docs/PROTOCOL.md`).
+//! - [`subscription`]: the strict channel grammar and the routing rule ([`Channel::receives`])
+//!   shared by the hub and the SDKs.
+//! - [`close`]: the close-code registry (reconnect / reconnect after a hint / terminal).
+//! - [`hub`] (feature `hub`, default): the reference [`EventHub`]: serialize once, per-stream
+//!   locks, bounded queues, seq and history for recovery, notifications.
+//!
+//! Features: `hub` (default; implies `json`) and `json` (serde_json encode/decode of server
+//! frames). With no features the crate has no serde_json and no tokio and builds for
+//! `wasm32-unknown-unknown`.
+//!
+//! ## Channel types
+//! - `repo:owner/name` — all events of a repository
+//! - `repo:owner/name/prs` — pull-request events only
+//! - `repo:owner/name/issues` — issue events only
+//! - `user:username` — user notifications
+//! - `org:orgname` — organization events
+//!
+//! ## Example
+//! The seed crate's example, unchanged:
+//!
+//! ```
+//! # #[cfg(feature = "hub")] {
+//! use guts_realtime::{EventHub, EventKind};
+//! use std::sync::Arc;
+//!
+//! // Create the event hub
+//! let hub = Arc::new(EventHub::new());
+//!
+//! // Connect a client
+//! let (client, receiver) = hub.connect().unwrap();
+//!
+//! // Subscribe to a repository
+//! hub.handle_command(
+//!     &client,
+//!     guts_realtime::ClientCommand::Subscribe {
+//!         channel: "repo:alice/myrepo".to_string(),
+//!     },
+//! ).unwrap();
+//!
+//! // Emit an event
+//! hub.emit_event(
+//!     "repo:alice/myrepo".to_string(),
+//!     EventKind::Push,
+//!     serde_json::json!({
+//!         "ref": "refs/heads/main",
+//!         "before": "abc123",
+//!         "after": "def456"
+//!     }),
+//! );
+//! # }
+//! ```
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod close;
+pub mod error;
+pub mod event;
+pub mod frame;
+pub mod notification;
+pub mod subscription;
+pub mod wire;
+
+#[cfg(feature = "hub")]
+pub mod client;
+#[cfg(feature = "hub")]
+pub mod hub;
+#[cfg(feature = "hub")]
+mod queue;
+
+pub use close::{CloseAction, CloseCode};
+pub use error::{ErrorCode, RealtimeError};
+pub use event::{
+    CommentEventData, EventKind, IssueEventData, KindFamily, PullRequestEventData, PushEventData,
+    ReviewEventData,
+};
+pub use frame::Frame;
+pub use notification::{
+    Notification, NotificationMetadata, NotificationPreferences, NotificationType,
+};
+pub use subscription::{
+    Channel, ChannelType, ClientSubscriptions, RepoFilter, MAX_SUBSCRIPTIONS_PER_CLIENT,
+};
+pub use wire::{ClientCommand, ClientFrame, RequestId, Since};
+
+#[cfg(feature = "json")]
+pub use event::RealtimeEvent;
+#[cfg(feature = "json")]
+pub use wire::{decode_client_frame, decode_server_frame, DecodeError, ServerFrame, ServerMessage};
+
+#[cfg(feature = "hub")]
+pub use client::{Client, ClientId, ClientReceiver};
+#[cfg(feature = "hub")]
+pub use hub::{EventHub, HubConfig, HubMetrics, HubStats, NotifyOutcome, Published, Subscription};

@@ -1,0 +1,245 @@
+//! The bounded per-client outbound queue.
+//!
+//! Policy when full: the frame is **not** queued, the queue is closed with
+//! [`CloseReason::SlowConsumer`], and the receiver returns `None` at once (dropping what was still
+//! queued). The transport then closes the socket with
+//! [`CloseCode::SLOW_CONSUMER`](crate::CloseCode::SLOW_CONSUMER); the client reconnects and
+//! recovers what it missed with `since`. So memory per client is bounded, nothing is dropped
+//! silently, and the other clients are never slowed down.
+//!
+//! A mutex-protected `VecDeque` plus one waker: a push is one uncontended lock; the receiver can
+//! take every queued frame at once ([`ClientReceiver::poll_recv_many`]) so a transport can write
+//! them with one syscall.
+
+use crate::frame::Frame;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+/// Why a client's queue was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The queue filled up: the client did not read fast enough.
+    SlowConsumer,
+    /// The hub disconnected the client ([`EventHub::disconnect`](crate::EventHub::disconnect)).
+    Disconnected,
+}
+
+#[derive(Debug)]
+struct Inner {
+    frames: VecDeque<Frame>,
+    waker: Option<Waker>,
+    closed: Option<CloseReason>,
+    receiver_alive: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Queue {
+    inner: Mutex<Inner>,
+    capacity: usize,
+}
+
+/// Why a push failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// The queue was full; it is now closed as a slow consumer.
+    Full,
+    /// The queue was already closed or the receiver is gone.
+    Closed,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Arc<Queue> {
+        Arc::new(Queue {
+            inner: Mutex::new(Inner {
+                frames: VecDeque::new(),
+                waker: None,
+                closed: None,
+                receiver_alive: true,
+            }),
+            capacity: capacity.max(1),
+        })
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Queues one frame, or closes the queue as a slow consumer when it is full.
+    pub(crate) fn push(&self, frame: Frame) -> Result<(), PushError> {
+        let waker = {
+            let mut q = self.inner.lock();
+            if q.closed.is_some() || !q.receiver_alive {
+                return Err(PushError::Closed);
+            }
+            if q.frames.len() >= self.capacity {
+                q.closed = Some(CloseReason::SlowConsumer);
+                q.frames = VecDeque::new();
+                let w = q.waker.take();
+                drop(q);
+                if let Some(w) = w {
+                    w.wake();
+                }
+                return Err(PushError::Full);
+            }
+            q.frames.push_back(frame);
+            q.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues several frames atomically if all fit; `false` (nothing queued) otherwise.
+    pub(crate) fn push_all_or_none(&self, frames: &[Frame]) -> Result<bool, PushError> {
+        let waker = {
+            let mut q = self.inner.lock();
+            if q.closed.is_some() || !q.receiver_alive {
+                return Err(PushError::Closed);
+            }
+            if q.frames.len() + frames.len() > self.capacity {
+                return Ok(false);
+            }
+            q.frames.extend(frames.iter().cloned());
+            q.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn close(&self, reason: CloseReason) {
+        let w = {
+            let mut q = self.inner.lock();
+            if q.closed.is_none() {
+                q.closed = Some(reason);
+            }
+            q.waker.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.inner.lock().closed
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        let q = self.inner.lock();
+        q.closed.is_none() && q.receiver_alive
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().frames.len()
+    }
+}
+
+/// The receiving end of a client's outbound queue: every item is one complete JSON text frame
+/// (welcome, replies, events, notifications) in the order the client must see them.
+#[derive(Debug)]
+pub struct ClientReceiver {
+    queue: Arc<Queue>,
+}
+
+/// Why [`ClientReceiver::try_recv`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// Nothing queued right now.
+    #[error("queue empty")]
+    Empty,
+    /// The queue is closed ([`ClientReceiver::close_reason`] says why).
+    #[error("queue closed")]
+    Closed,
+}
+
+impl ClientReceiver {
+    pub(crate) fn new(queue: Arc<Queue>) -> ClientReceiver {
+        ClientReceiver { queue }
+    }
+
+    /// The next frame; `None` once the queue is closed (see [`ClientReceiver::close_reason`]).
+    pub async fn recv(&mut self) -> Option<Frame> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Poll form of [`ClientReceiver::recv`].
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
+        let mut q = self.queue.inner.lock();
+        if q.closed.is_some() {
+            return Poll::Ready(None);
+        }
+        match q.frames.pop_front() {
+            Some(f) => Poll::Ready(Some(f)),
+            None => {
+                q.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Moves up to `max` queued frames into `buf`; `Ready(0)` once the queue is closed. Lets a
+    /// transport coalesce a backlog into one write.
+    pub fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<Frame>,
+        max: usize,
+    ) -> Poll<usize> {
+        let mut q = self.queue.inner.lock();
+        if q.closed.is_some() {
+            return Poll::Ready(0);
+        }
+        if q.frames.is_empty() {
+            q.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = q.frames.len().min(max.max(1));
+        buf.extend(q.frames.drain(..n));
+        Poll::Ready(n)
+    }
+
+    /// Async form of [`ClientReceiver::poll_recv_many`].
+    pub async fn recv_many(&mut self, buf: &mut Vec<Frame>, max: usize) -> usize {
+        poll_fn(|cx| self.poll_recv_many(cx, buf, max)).await
+    }
+
+    /// The next frame without waiting.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] when nothing is queued, [`TryRecvError::Closed`] once closed.
+    pub fn try_recv(&mut self) -> Result<Frame, TryRecvError> {
+        let mut q = self.queue.inner.lock();
+        if q.closed.is_some() {
+            return Err(TryRecvError::Closed);
+        }
+        q.frames.pop_front().ok_or(TryRecvError::Empty)
+    }
+
+    /// Why the queue was closed, if it was.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.queue.close_reason()
+    }
+
+    /// Frames queued now.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for ClientReceiver {
+    fn drop(&mut self) {
+        let mut q = self.queue.inner.lock();
+        q.receiver_alive = false;
+        q.frames.clear();
+    }
+}

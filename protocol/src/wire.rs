@@ -1,0 +1,451 @@
+//! The wire: every frame shape of the protocol, with its one encoder and its one decoder.
+//!
+//! Client → server: a [`ClientFrame`] is a [`ClientCommand`] (the seed's internally tagged
+//! `{"type":"subscribe","channel":…}`) plus two optional envelope fields, `since` (subscribe only)
+//! and `id` (echoed by the reply). [`ClientFrame::encode`] writes it without serde_json, so the
+//! session and the browser SDK share the same encoder; [`decode_client_frame`] reads it.
+//!
+//! Server → client: a [`ServerFrame`] is a [`ServerMessage`] (replies, events, notifications,
+//! welcome) plus the echoed `id`. [`ServerFrame::encode`] and [`decode_server_frame`] are the one
+//! encoder and decoder (feature `json`). Key order is fixed and pinned by the vectors in
+//! `tests/vectors/`.
+
+use crate::frame::push_json_str;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The `id` of a command, echoed by its reply: a string (at most [`RequestId::MAX_LEN`] bytes) or
+/// a non-negative integer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    /// A number.
+    Num(u64),
+    /// A string.
+    Str(String),
+}
+
+impl RequestId {
+    /// Longest accepted string id.
+    pub const MAX_LEN: usize = 128;
+
+    fn push_json(&self, out: &mut String) {
+        match self {
+            RequestId::Num(n) => out.push_str(&n.to_string()),
+            RequestId::Str(s) => push_json_str(out, s),
+        }
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestId::Num(n) => write!(f, "{n}"),
+            RequestId::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<u64> for RequestId {
+    fn from(n: u64) -> Self {
+        RequestId::Num(n)
+    }
+}
+
+/// A position in a stream: the last `seq` seen under hub `epoch`. Sent as `since` to recover.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Since {
+    /// The last seq the client received.
+    pub seq: u64,
+    /// The hub epoch that seq belongs to.
+    pub epoch: String,
+}
+
+/// A command from a client (internally tagged by `"type"`, snake_case).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientCommand {
+    /// `{"type":"subscribe","channel":C}`.
+    Subscribe {
+        /// The channel.
+        channel: String,
+    },
+    /// `{"type":"unsubscribe","channel":C}`.
+    Unsubscribe {
+        /// The channel.
+        channel: String,
+    },
+    /// `{"type":"ping"}` → `{"type":"pong"}`.
+    Ping,
+    /// `{"type":"auth","token":T}` → `{"type":"authenticated","user":U}`.
+    Auth {
+        /// A JWT, or the hub's publish key.
+        token: String,
+    },
+    /// `{"type":"publish","channel":C,"event":K,"data":D}` → `{"type":"published","channel":C,"seq":N}`.
+    #[cfg(feature = "json")]
+    Publish {
+        /// The channel.
+        channel: String,
+        /// The kind.
+        event: crate::EventKind,
+        /// The payload (`null` when absent).
+        #[serde(default)]
+        data: serde_json::Value,
+    },
+}
+
+/// A client frame: a command plus the optional envelope fields `since` and `id`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ClientFrame {
+    /// The command.
+    #[serde(flatten)]
+    pub command: ClientCommand,
+    /// Recover from this position (subscribe only; ignored on other commands).
+    #[serde(default)]
+    pub since: Option<Since>,
+    /// Echoed by the reply.
+    #[serde(default)]
+    pub id: Option<RequestId>,
+}
+
+impl From<ClientCommand> for ClientFrame {
+    fn from(command: ClientCommand) -> Self {
+        ClientFrame { command, since: None, id: None }
+    }
+}
+
+impl ClientFrame {
+    /// The JSON text of this frame, keys in the order `type`, command fields, `since`, `id`.
+    ///
+    /// ```
+    /// use guts_realtime::{ClientCommand, ClientFrame, RequestId, Since};
+    /// let f = ClientFrame {
+    ///     command: ClientCommand::Subscribe { channel: "repo:a/b".into() },
+    ///     since: Some(Since { seq: 7, epoch: "e1".into() }),
+    ///     id: Some(RequestId::Num(3)),
+    /// };
+    /// assert_eq!(
+    ///     f.encode(),
+    ///     r#"{"type":"subscribe","channel":"repo:a/b","since":{"seq":7,"epoch":"e1"},"id":3}"#
+    /// );
+    /// ```
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(64);
+        out.push_str("{\"type\":");
+        match &self.command {
+            ClientCommand::Subscribe { channel } => {
+                out.push_str("\"subscribe\",\"channel\":");
+                push_json_str(&mut out, channel);
+            }
+            ClientCommand::Unsubscribe { channel } => {
+                out.push_str("\"unsubscribe\",\"channel\":");
+                push_json_str(&mut out, channel);
+            }
+            ClientCommand::Ping => out.push_str("\"ping\""),
+            ClientCommand::Auth { token } => {
+                out.push_str("\"auth\",\"token\":");
+                push_json_str(&mut out, token);
+            }
+            #[cfg(feature = "json")]
+            ClientCommand::Publish { channel, event, data } => {
+                out.push_str("\"publish\",\"channel\":");
+                push_json_str(&mut out, channel);
+                out.push_str(",\"event\":");
+                push_json_str(&mut out, event.wire_name());
+                out.push_str(",\"data\":");
+                out.push_str(&data.to_string());
+            }
+        }
+        if let Some(since) = &self.since {
+            out.push_str(",\"since\":{\"seq\":");
+            out.push_str(&since.seq.to_string());
+            out.push_str(",\"epoch\":");
+            push_json_str(&mut out, &since.epoch);
+            out.push('}');
+        }
+        if let Some(id) = &self.id {
+            out.push_str(",\"id\":");
+            id.push_json(&mut out);
+        }
+        out.push('}');
+        out
+    }
+}
+
+#[cfg(feature = "json")]
+pub use self::json::*;
+
+#[cfg(feature = "json")]
+mod json {
+    use super::{ClientFrame, RequestId};
+    use crate::error::{ErrorCode, RealtimeError};
+    use crate::event::RealtimeEvent;
+    use crate::frame::Frame;
+    use crate::notification::Notification;
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Serialize, Serializer};
+
+    /// Every frame a server sends (internally tagged by `"type"`, snake_case). Events are a
+    /// variant too, so one decode call reads any server frame.
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    #[non_exhaustive]
+    pub enum ServerMessage {
+        /// First frame of a connection: `{"type":"welcome","epoch":E,"client_id":ID}`.
+        Welcome {
+            /// Changes whenever the hub loses history (a restart); `since` is only honoured
+            /// within one epoch.
+            epoch: String,
+            /// The hub's id for this connection.
+            client_id: String,
+        },
+        /// `{"type":"subscribed","channel":C,"seq":N,"recovered":B}`. `channel` is canonical;
+        /// `seq` is the stream's last seq at subscription time (resume from it); `recovered` is
+        /// present when the subscribe carried `since`.
+        Subscribed {
+            /// The canonical channel.
+            channel: String,
+            /// The stream head when the subscription started.
+            #[serde(default)]
+            seq: Option<u64>,
+            /// Whether everything after `since` is being replayed (only with `since`).
+            #[serde(default)]
+            recovered: Option<bool>,
+        },
+        /// `{"type":"unsubscribed","channel":C}`.
+        Unsubscribed {
+            /// The canonical channel.
+            channel: String,
+        },
+        /// `{"type":"pong"}`.
+        Pong,
+        /// `{"type":"error","message":M,"code":C}`.
+        Error {
+            /// Human-readable.
+            message: String,
+            /// Machine-readable (absent only from seed-era servers).
+            #[serde(default)]
+            code: Option<ErrorCode>,
+        },
+        /// `{"type":"authenticated","user":U}`.
+        Authenticated {
+            /// The authenticated identity.
+            user: String,
+        },
+        /// `{"type":"published","channel":C,"seq":N}`.
+        Published {
+            /// The canonical channel.
+            channel: String,
+            /// The seq the event got.
+            seq: u64,
+        },
+        /// An event frame (see [`RealtimeEvent`]).
+        Event(RealtimeEvent),
+        /// `{"type":"notification","channel":"user:U","notification":{…},"seq":N}`.
+        Notification {
+            /// `user:<user_id>`.
+            channel: String,
+            /// The notification.
+            notification: Notification,
+            /// Position in the user's stream.
+            #[serde(default)]
+            seq: Option<u64>,
+        },
+    }
+
+    impl ServerMessage {
+        /// The `error` reply for an error.
+        pub fn error(err: &RealtimeError) -> ServerMessage {
+            ServerMessage::Error { message: err.to_string(), code: Some(err.code()) }
+        }
+
+        /// The `type` tag of this message.
+        pub fn type_name(&self) -> &'static str {
+            match self {
+                ServerMessage::Welcome { .. } => "welcome",
+                ServerMessage::Subscribed { .. } => "subscribed",
+                ServerMessage::Unsubscribed { .. } => "unsubscribed",
+                ServerMessage::Pong => "pong",
+                ServerMessage::Error { .. } => "error",
+                ServerMessage::Authenticated { .. } => "authenticated",
+                ServerMessage::Published { .. } => "published",
+                ServerMessage::Event(_) => "event",
+                ServerMessage::Notification { .. } => "notification",
+            }
+        }
+
+        /// Encodes this message with an echoed `id`.
+        pub fn encode_with_id(&self, id: Option<&RequestId>) -> Frame {
+            Frame::from_string(serde_json::to_string(&WithId { message: self, id }).unwrap_or_else(
+                |e| format!("{{\"type\":\"error\",\"message\":{:?}}}", e.to_string()),
+            ))
+        }
+
+        /// Encodes this message.
+        pub fn encode(&self) -> Frame {
+            self.encode_with_id(None)
+        }
+    }
+
+    struct WithId<'a> {
+        message: &'a ServerMessage,
+        id: Option<&'a RequestId>,
+    }
+
+    impl Serialize for ServerMessage {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            WithId { message: self, id: None }.serialize(s)
+        }
+    }
+
+    impl Serialize for WithId<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(None)?;
+            m.serialize_entry("type", self.message.type_name())?;
+            match self.message {
+                ServerMessage::Welcome { epoch, client_id } => {
+                    m.serialize_entry("epoch", epoch)?;
+                    m.serialize_entry("client_id", client_id)?;
+                }
+                ServerMessage::Subscribed { channel, seq, recovered } => {
+                    m.serialize_entry("channel", channel)?;
+                    if let Some(seq) = seq {
+                        m.serialize_entry("seq", seq)?;
+                    }
+                    if let Some(r) = recovered {
+                        m.serialize_entry("recovered", r)?;
+                    }
+                }
+                ServerMessage::Unsubscribed { channel } => m.serialize_entry("channel", channel)?,
+                ServerMessage::Pong => {}
+                ServerMessage::Error { message, code } => {
+                    m.serialize_entry("message", message)?;
+                    if let Some(code) = code {
+                        m.serialize_entry("code", code)?;
+                    }
+                }
+                ServerMessage::Authenticated { user } => m.serialize_entry("user", user)?,
+                ServerMessage::Published { channel, seq } => {
+                    m.serialize_entry("channel", channel)?;
+                    m.serialize_entry("seq", seq)?;
+                }
+                ServerMessage::Event(e) => {
+                    m.serialize_entry("channel", &e.channel)?;
+                    m.serialize_entry("event", &e.event)?;
+                    m.serialize_entry("data", &e.data)?;
+                    m.serialize_entry("timestamp", &e.timestamp)?;
+                    m.serialize_entry("event_id", &e.event_id)?;
+                    if let Some(seq) = e.seq {
+                        m.serialize_entry("seq", &seq)?;
+                    }
+                }
+                ServerMessage::Notification { channel, notification, seq } => {
+                    m.serialize_entry("channel", channel)?;
+                    m.serialize_entry("notification", notification)?;
+                    if let Some(seq) = seq {
+                        m.serialize_entry("seq", seq)?;
+                    }
+                }
+            }
+            if let Some(id) = self.id {
+                m.serialize_entry("id", id)?;
+            }
+            m.end()
+        }
+    }
+
+    /// A server frame: a message plus the `id` of the command it answers.
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    pub struct ServerFrame {
+        /// The message.
+        #[serde(flatten)]
+        pub message: ServerMessage,
+        /// The echoed command id.
+        #[serde(default)]
+        pub id: Option<RequestId>,
+    }
+
+    impl ServerFrame {
+        /// The JSON text, keys in the order `type`, message fields, `id`.
+        pub fn encode(&self) -> Frame {
+            self.message.encode_with_id(self.id.as_ref())
+        }
+    }
+
+    impl Serialize for ServerFrame {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            WithId { message: &self.message, id: self.id.as_ref() }.serialize(s)
+        }
+    }
+
+    /// A client frame that could not be decoded: the reason, and the `id` if one could be read
+    /// (so the error reply can still echo it).
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct DecodeError {
+        /// The id of the frame, when readable.
+        pub id: Option<RequestId>,
+        /// What is wrong.
+        pub error: String,
+    }
+
+    impl DecodeError {
+        /// The `invalid_message` error.
+        pub fn to_error(&self) -> RealtimeError {
+            RealtimeError::InvalidMessage(self.error.clone())
+        }
+    }
+
+    /// Decodes one client frame (any command, with its optional `since` and `id`).
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for malformed JSON, an unknown `type`, a missing or mistyped field, or
+    /// an `id` that is neither a non-negative integer nor a string of at most 128 bytes.
+    ///
+    /// ```
+    /// use guts_realtime::{decode_client_frame, ClientCommand, RequestId};
+    /// let f = decode_client_frame(r#"{"type":"ping","id":"a"}"#).unwrap();
+    /// assert_eq!(f.command, ClientCommand::Ping);
+    /// assert_eq!(f.id, Some(RequestId::Str("a".into())));
+    /// let err = decode_client_frame(r#"{"type":"dance","id":9}"#).unwrap_err();
+    /// assert_eq!(err.id, Some(RequestId::Num(9)));
+    /// ```
+    pub fn decode_client_frame(text: &str) -> Result<ClientFrame, DecodeError> {
+        match serde_json::from_str::<ClientFrame>(text) {
+            Ok(f) => match &f.id {
+                Some(RequestId::Str(s)) if s.len() > RequestId::MAX_LEN => Err(DecodeError {
+                    id: None,
+                    error: format!("id is longer than {} bytes", RequestId::MAX_LEN),
+                }),
+                _ => Ok(f),
+            },
+            Err(e) => {
+                #[derive(Deserialize)]
+                struct IdOnly {
+                    #[serde(default)]
+                    id: Option<RequestId>,
+                }
+                let id = serde_json::from_str::<IdOnly>(text)
+                    .ok()
+                    .and_then(|x| x.id)
+                    .filter(|id| !matches!(id, RequestId::Str(s) if s.len() > RequestId::MAX_LEN));
+                Err(DecodeError { id, error: e.to_string() })
+            }
+        }
+    }
+
+    /// Decodes one server frame (replies, events, notifications, welcome).
+    ///
+    /// # Errors
+    /// The serde_json error for anything that is not a known server frame.
+    ///
+    /// ```
+    /// use guts_realtime::{decode_server_frame, ServerMessage};
+    /// let f = decode_server_frame(r#"{"type":"pong","id":1}"#).unwrap();
+    /// assert_eq!(f.message, ServerMessage::Pong);
+    /// ```
+    pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}

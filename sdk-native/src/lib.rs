@@ -1,0 +1,1 @@
+//! Native SDK of guts-realtime (filled by the native-SDK and hub-server issues).

@@ -1,0 +1,1 @@
+//! Browser SDK of guts-realtime (filled by the wasm-SDK issue).
