@@ -66,6 +66,7 @@ pub mod error;
 pub mod event;
 pub mod frame;
 pub mod notification;
+pub mod session;
 pub mod subscription;
 pub mod wire;
 

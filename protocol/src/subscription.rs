@@ -241,11 +241,11 @@ impl Channel {
         match (&self.filter, &event_channel.filter) {
             (a, b) if a == b => true,
             (None, Some(_)) => true,
-            (Some(_), None) => match (self.repo_filter(), kind.map(EventKind::family)) {
-                (Some(RepoFilter::Prs), Some(KindFamily::PullRequests)) => true,
-                (Some(RepoFilter::Issues), Some(KindFamily::Issues)) => true,
-                _ => false,
-            },
+            (Some(_), None) => matches!(
+                (self.repo_filter(), kind.map(EventKind::family)),
+                (Some(RepoFilter::Prs), Some(KindFamily::PullRequests))
+                    | (Some(RepoFilter::Issues), Some(KindFamily::Issues))
+            ),
             _ => false,
         }
     }

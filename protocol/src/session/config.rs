@@ -1,0 +1,86 @@
+//! [`SessionConfig`]: every knob of the client session, with its default and why.
+
+use core::time::Duration;
+
+/// Configuration of a [`Session`](super::Session). Build with `SessionConfig::default()` and the
+/// chained setters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Backoff base. The default value is 500 ms: the first retry comes within half a second.
+    pub backoff_base: Duration,
+    /// Backoff ceiling. The default value is 20 s: a long outage costs a server one attempt per
+    /// client every 10 s on average.
+    pub backoff_max: Duration,
+    /// How long a connection must stay up before the attempt counter resets. The default value is
+    /// 5 s, so a server that accepts and drops at once is still backed off.
+    pub stable_after: Duration,
+    /// Idle time after the last received frame before the session pings. The default value is
+    /// 20 s.
+    pub ping_interval: Duration,
+    /// How long after a ping the session waits for any frame before it declares the link dead.
+    /// The default value is 10 s, so a dead link is found within 30 s.
+    pub pong_timeout: Duration,
+    /// How long fetching a token, opening the socket and the handshake (welcome, authenticated)
+    /// may take together. The default value is 10 s.
+    pub connect_timeout: Duration,
+    /// Whether a token is requested ([`Action::FetchToken`](super::Action::FetchToken)) before
+    /// every connect and sent as the first frame. The default value is `false` (anonymous).
+    pub auth: bool,
+    /// Most channels held at once; a subscribe past it fails at once. The default value is 100,
+    /// the hub's cap.
+    pub max_channels: usize,
+    /// Most subscription handles at once (several handles may share a channel). The default value
+    /// is 1024.
+    pub max_handles: usize,
+    /// Seed of the jitter source. Drivers seed it from the OS; tests pin it.
+    pub rng_seed: u64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(20),
+            stable_after: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            auth: false,
+            max_channels: crate::MAX_SUBSCRIPTIONS_PER_CLIENT,
+            max_handles: 1024,
+            rng_seed: 0x5EED,
+        }
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$m:meta])* $name:ident: $t:ty),* $(,)?) => {
+        impl SessionConfig {
+            $($(#[$m])* pub fn $name(mut self, v: $t) -> Self { self.$name = v; self })*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`SessionConfig::backoff_base`].
+    backoff_base: Duration,
+    /// Sets [`SessionConfig::backoff_max`].
+    backoff_max: Duration,
+    /// Sets [`SessionConfig::stable_after`].
+    stable_after: Duration,
+    /// Sets [`SessionConfig::ping_interval`].
+    ping_interval: Duration,
+    /// Sets [`SessionConfig::pong_timeout`].
+    pong_timeout: Duration,
+    /// Sets [`SessionConfig::connect_timeout`].
+    connect_timeout: Duration,
+    /// Sets [`SessionConfig::auth`].
+    auth: bool,
+    /// Sets [`SessionConfig::max_channels`].
+    max_channels: usize,
+    /// Sets [`SessionConfig::max_handles`].
+    max_handles: usize,
+    /// Sets [`SessionConfig::rng_seed`].
+    rng_seed: u64,
+}

@@ -1,0 +1,293 @@
+//! What goes into and out of a [`Session`](super::Session): the decoded-frame view it reads
+//! ([`Inbound`]), the actions it asks of the driver ([`Action`]), and what the application sees
+//! ([`Event`], [`ConnectionState`], [`SubState`]).
+
+use crate::error::ErrorCode;
+use crate::event::EventKind;
+use core::fmt;
+use core::time::Duration;
+
+/// The fields of a server frame the session needs, plus the application's payload `P` for events.
+///
+/// Native drivers build it from a decoded [`ServerFrame`](crate::ServerFrame) with
+/// [`Inbound::from_server_frame`]; the browser driver builds it from the object `JSON.parse`
+/// returned, handing that object itself through as `P`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound<P> {
+    /// `welcome`: the hub's epoch.
+    Welcome {
+        /// The epoch.
+        epoch: String,
+    },
+    /// `authenticated`.
+    Authenticated {
+        /// Echoed id.
+        id: Option<u64>,
+        /// The identity.
+        user: String,
+    },
+    /// `subscribed`.
+    Subscribed {
+        /// Echoed id.
+        id: Option<u64>,
+        /// Canonical channel.
+        channel: String,
+        /// Stream head at subscription time.
+        seq: Option<u64>,
+        /// Present when the subscribe carried `since`.
+        recovered: Option<bool>,
+    },
+    /// `unsubscribed`.
+    Unsubscribed {
+        /// Echoed id.
+        id: Option<u64>,
+        /// Canonical channel.
+        channel: String,
+    },
+    /// `pong`.
+    Pong {
+        /// Echoed id.
+        id: Option<u64>,
+    },
+    /// `error`.
+    Error {
+        /// Echoed id.
+        id: Option<u64>,
+        /// Machine-readable code, when known.
+        code: Option<ErrorCode>,
+        /// Human-readable message.
+        message: String,
+    },
+    /// `event` (with `kind`) or `notification` (without).
+    Event {
+        /// The channel it was emitted on.
+        channel: String,
+        /// The event kind; `None` for notifications.
+        kind: Option<EventKind>,
+        /// Its position in the stream.
+        seq: Option<u64>,
+        /// What the application receives.
+        payload: P,
+    },
+    /// Any other frame (e.g. `published`): counts as liveness, otherwise ignored.
+    Other,
+}
+
+#[cfg(feature = "json")]
+impl Inbound<crate::wire::ServerMessage> {
+    /// The session's view of a decoded server frame; events and notifications carry the whole
+    /// message as payload.
+    pub fn from_server_frame(frame: crate::wire::ServerFrame) -> Self {
+        use crate::wire::{RequestId, ServerMessage as M};
+        let id = match frame.id {
+            Some(RequestId::Num(n)) => Some(n),
+            _ => None,
+        };
+        match frame.message {
+            M::Welcome { epoch, .. } => Inbound::Welcome { epoch },
+            M::Authenticated { user } => Inbound::Authenticated { id, user },
+            M::Subscribed { channel, seq, recovered } => {
+                Inbound::Subscribed { id, channel, seq, recovered }
+            }
+            M::Unsubscribed { channel } => Inbound::Unsubscribed { id, channel },
+            M::Pong => Inbound::Pong { id },
+            M::Error { message, code } => Inbound::Error { id, code, message },
+            M::Event(e) => Inbound::Event {
+                channel: e.channel.clone(),
+                kind: Some(e.event),
+                seq: e.seq,
+                payload: M::Event(e),
+            },
+            M::Notification { channel, notification, seq } => Inbound::Event {
+                channel: channel.clone(),
+                kind: None,
+                seq,
+                payload: M::Notification { channel, notification, seq },
+            },
+            _ => Inbound::Other,
+        }
+    }
+}
+
+/// Something the driver must do for the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Get a token from the application (sync or async) and answer with
+    /// [`Session::handle_token`](super::Session::handle_token).
+    FetchToken,
+    /// Open a new socket now and report [`Session::handle_open`](super::Session::handle_open) or
+    /// [`Session::handle_close`](super::Session::handle_close).
+    Connect,
+    /// Close the current socket with this code and reason, then drop it: report nothing more
+    /// about that socket.
+    Close {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+}
+
+/// The handle of one subscription made with [`Session::subscribe`](super::Session::subscribe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubId(pub u64);
+
+impl fmt::Display for SubId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sub#{}", self.0)
+    }
+}
+
+/// The connection's state, as the application sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not started.
+    Idle,
+    /// Fetching a token or opening the socket (attempt counts failures since the last stable
+    /// connection).
+    Connecting {
+        /// Failed attempts so far.
+        attempt: u32,
+    },
+    /// The socket is open and the token was sent; waiting for the hub to accept it.
+    Authenticating,
+    /// Live.
+    Connected,
+    /// Waiting `retry_in` before the next attempt.
+    Reconnecting {
+        /// Failed attempts so far.
+        attempt: u32,
+        /// Delay until the next attempt.
+        retry_in: Duration,
+    },
+    /// Stopped: by the application, by a terminal close code or by an authentication failure.
+    /// Only [`Session::connect`](super::Session::connect) starts it again.
+    Closed,
+}
+
+impl ConnectionState {
+    /// Lowercase name (`"connecting"`, `"reconnecting"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectionState::Idle => "idle",
+            ConnectionState::Connecting { .. } => "connecting",
+            ConnectionState::Authenticating => "authenticating",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Reconnecting { .. } => "reconnecting",
+            ConnectionState::Closed => "closed",
+        }
+    }
+}
+
+/// The state of one subscription handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubState {
+    /// Waiting to be (re)subscribed: not connected yet, or the subscribe is in flight.
+    Subscribing,
+    /// Live. `recovered` is `Some` when this subscribe resumed from a position.
+    Subscribed {
+        /// Whether the missed events are being replayed (`Some(false)` comes with a [`Event::Gap`]).
+        recovered: Option<bool>,
+    },
+    /// The hub refused it; it is not retried until subscribed again.
+    Failed {
+        /// The error code.
+        code: Option<ErrorCode>,
+        /// The hub's message.
+        message: String,
+    },
+    /// Unsubscribed by the application.
+    Unsubscribed,
+}
+
+/// Why a subscription has a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapReason {
+    /// The hub lost its history (restart): a new epoch.
+    EpochChanged,
+    /// The hub no longer has every missed event (history trimmed, or replay too large).
+    NotRecovered,
+    /// The session had no position to resume from (the hub sent no `seq`).
+    NoPosition,
+}
+
+/// Something the application should see.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<P> {
+    /// The connection changed state.
+    State {
+        /// The new state.
+        state: ConnectionState,
+        /// Why.
+        reason: String,
+        /// The close code that caused it, if any.
+        code: Option<u16>,
+    },
+    /// A subscription handle changed state.
+    Subscription {
+        /// The handle.
+        sub: SubId,
+        /// Its channel (canonical).
+        channel: String,
+        /// The new state.
+        state: SubState,
+    },
+    /// An event (or notification) for one subscription handle. Each handle whose channel
+    /// receives it gets one copy, never a seq it already had.
+    Message {
+        /// The handle.
+        sub: SubId,
+        /// Position in the stream.
+        seq: Option<u64>,
+        /// The application's payload.
+        payload: P,
+    },
+    /// Events may have been missed on this subscription: refetch. Live events follow.
+    Gap {
+        /// The handle.
+        sub: SubId,
+        /// Its channel.
+        channel: String,
+        /// The last seq delivered before the gap.
+        last_seq: Option<u64>,
+        /// The stream position live delivery resumes after.
+        resume_seq: Option<u64>,
+        /// Why.
+        reason: GapReason,
+    },
+    /// The hub's identity for this connection.
+    Authenticated {
+        /// The user.
+        user: String,
+    },
+    /// An error frame not tied to a subscription (e.g. `rate_limited`).
+    Error {
+        /// The code.
+        code: Option<ErrorCode>,
+        /// The message.
+        message: String,
+    },
+}
+
+/// Why a subscribe or unsubscribe call failed at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The channel does not follow the grammar.
+    #[error("invalid channel: {0}")]
+    InvalidChannel(String),
+    /// Too many channels or handles.
+    #[error("subscription limit exceeded: max {0}")]
+    SubscriptionLimit(usize),
+    /// No such handle.
+    #[error("unknown subscription {0}")]
+    UnknownSubscription(SubId),
+}
+
+/// The answer of a token provider that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The application says the user is not allowed: terminal.
+    Unauthorized(String),
+    /// A transient failure (network, ...): retried with backoff.
+    Transient(String),
+}

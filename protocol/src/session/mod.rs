@@ -1,0 +1,799 @@
+//! The sans-IO client session: the one implementation of connect, auth, heartbeat, backoff,
+//! resubscribe, recovery and dispatch that every SDK driver runs.
+//!
+//! It performs no I/O, reads no clock and draws no entropy: time is the `now` argument (a
+//! [`Duration`] since any origin the driver picks, monotonic), randomness comes from
+//! [`SessionConfig::rng_seed`]. Inputs are `handle_*` calls (what arrived) and commands (what the
+//! application wants); outputs are drained with `poll_*`.
+//!
+//! # The driver loop
+//!
+//! After **every** input or command, drain [`Session::poll_action`], [`Session::poll_transmit`]
+//! and [`Session::poll_event`] until each returns `None`, then sleep until
+//! [`Session::poll_timeout`] (or the next I/O) and call [`Session::handle_timeout`].
+//!
+//! ```
+//! use guts_realtime::session::{Action, Event, Inbound, Session, SessionConfig};
+//! use std::time::Duration;
+//!
+//! // A toy driver: a "socket" that opens at once and a server that answers by hand.
+//! let mut s: Session<String> = Session::new(SessionConfig::default());
+//! let sub = s.subscribe("repo:alice/app").unwrap();
+//! let mut now = Duration::ZERO;
+//! s.connect(now);
+//! while let Some(action) = s.poll_action() {
+//!     if action == Action::Connect {
+//!         s.handle_open(now); // the socket opened
+//!     }
+//! }
+//! let sent: Vec<String> = std::iter::from_fn(|| s.poll_transmit()).collect();
+//! assert_eq!(sent, [r#"{"type":"subscribe","channel":"repo:alice/app","id":1}"#]);
+//! now += Duration::from_millis(5);
+//! s.handle_frame(now, Inbound::Welcome { epoch: "e1".into() });
+//! s.handle_frame(now, Inbound::Subscribed {
+//!     id: Some(1), channel: "repo:alice/app".into(), seq: Some(0), recovered: None,
+//! });
+//! s.handle_frame(now, Inbound::Event {
+//!     channel: "repo:alice/app".into(), kind: None, seq: Some(1), payload: "hello".to_string(),
+//! });
+//! let got: Vec<_> = std::iter::from_fn(|| s.poll_event())
+//!     .filter_map(|e| match e { Event::Message { sub: id, payload, .. } => Some((id, payload)), _ => None })
+//!     .collect();
+//! assert_eq!(got, [(sub, "hello".to_string())]);
+//! // Idle for 20 s: the session wants to ping.
+//! assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(20)));
+//! ```
+//!
+//! # Guarantees
+//! - At most one socket at a time: `Connect` is only asked when the previous socket is gone.
+//! - Every desired channel is subscribed exactly once per connection, and none that is not.
+//! - No handle receives a seq twice; a lost position is reported as [`Event::Gap`], never silently.
+//! - Bounded: at most [`SessionConfig::max_channels`] channels and
+//!   [`SessionConfig::max_handles`] handles; the outbox holds at most one command per channel plus
+//!   auth and ping; the event queue holds what one input produced (drain it after every input).
+
+mod backoff;
+mod config;
+mod io;
+
+pub use backoff::{ceiling as backoff_ceiling, delay as backoff_delay, Rng};
+pub use config::SessionConfig;
+pub use io::{
+    Action, ConnectionState, Event, GapReason, Inbound, SessionError, SubId, SubState, TokenError,
+};
+
+use crate::close::{CloseAction, CloseCode};
+use crate::error::ErrorCode;
+use crate::subscription::Channel;
+use crate::wire::{ClientCommand, ClientFrame, RequestId, Since};
+use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Where the connection is, with the deadlines that apply.
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    Idle,
+    FetchingToken { deadline: Duration },
+    Opening { deadline: Duration },
+    Handshake { deadline: Duration, welcomed: bool, authed: bool },
+    Connected { since: Duration },
+    Waiting { until: Duration },
+    Closed,
+}
+
+/// The open socket's liveness bookkeeping.
+#[derive(Debug, Clone)]
+struct Link {
+    last_rx: Duration,
+    ping_sent: Option<Duration>,
+}
+
+/// What the hub knows of a channel on the current socket.
+#[derive(Debug, Clone, PartialEq)]
+enum Remote {
+    /// Not subscribed on this socket.
+    None,
+    /// Subscribe in flight (id, the `since` it carried).
+    Subscribing(u64, Option<Since>),
+    /// Confirmed.
+    Subscribed,
+    /// Unsubscribe in flight.
+    Unsubscribing(u64),
+    /// Refused by the hub; not retried until subscribed again.
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+struct ChannelSub {
+    channel: Channel,
+    handles: BTreeSet<SubId>,
+    remote: Remote,
+    /// Last seq delivered and the epoch it belongs to.
+    last_seq: Option<u64>,
+    epoch: Option<String>,
+    /// Whether this channel was ever confirmed (so a resubscribe without a position is a gap).
+    was_subscribed: bool,
+    /// The `recovered` outcome of the last confirmed subscribe.
+    recovered: Option<bool>,
+}
+
+impl ChannelSub {
+    fn desired(&self) -> bool {
+        !self.handles.is_empty() && self.remote != Remote::Failed
+    }
+}
+
+/// The sans-IO client session. `P` is the payload handed to the application with each event
+/// (a decoded message natively, a JS object in the browser).
+#[derive(Debug)]
+pub struct Session<P> {
+    cfg: SessionConfig,
+    rng: Rng,
+    phase: Phase,
+    attempt: u32,
+    link: Option<Link>,
+    token: Option<String>,
+    epoch: Option<String>,
+    channels: BTreeMap<String, ChannelSub>,
+    handles: BTreeMap<SubId, String>,
+    next_handle: u64,
+    next_id: u64,
+    auth_id: Option<u64>,
+    outbox: VecDeque<String>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event<P>>,
+    state: ConnectionState,
+}
+
+impl<P: Clone> Session<P> {
+    /// A session in state [`ConnectionState::Idle`]; call [`Session::connect`] to start.
+    pub fn new(cfg: SessionConfig) -> Self {
+        Session {
+            rng: Rng::new(cfg.rng_seed),
+            cfg,
+            phase: Phase::Idle,
+            attempt: 0,
+            link: None,
+            token: None,
+            epoch: None,
+            channels: BTreeMap::new(),
+            handles: BTreeMap::new(),
+            next_handle: 1,
+            next_id: 1,
+            auth_id: None,
+            outbox: VecDeque::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            state: ConnectionState::Idle,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> &ConnectionState {
+        &self.state
+    }
+
+    /// The hub's epoch, as last announced.
+    pub fn epoch(&self) -> Option<&str> {
+        self.epoch.as_deref()
+    }
+
+    /// The channel of a handle.
+    pub fn channel_of(&self, sub: SubId) -> Option<&str> {
+        self.handles.get(&sub).map(String::as_str)
+    }
+
+    /// The state of a handle.
+    pub fn sub_state(&self, sub: SubId) -> Option<SubState> {
+        let ch = self.channels.get(self.handles.get(&sub)?)?;
+        Some(self.remote_state(ch))
+    }
+
+    /// The last seq delivered on a channel (the position a resubscribe resumes from).
+    pub fn position(&self, channel: &str) -> Option<(u64, &str)> {
+        let ch = self.channels.get(channel)?;
+        Some((ch.last_seq?, ch.epoch.as_deref()?))
+    }
+
+    /// Channels the application wants.
+    pub fn desired_channels(&self) -> impl Iterator<Item = &str> {
+        self.channels.iter().filter(|(_, c)| c.desired()).map(|(k, _)| k.as_str())
+    }
+
+    /// Channels the hub confirmed on the current socket.
+    pub fn confirmed_channels(&self) -> impl Iterator<Item = &str> {
+        self.channels
+            .iter()
+            .filter(|(_, c)| c.remote == Remote::Subscribed)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Whether a socket is open (handshaking or connected).
+    pub fn is_open(&self) -> bool {
+        self.link.is_some()
+    }
+
+    // ---- outputs ----------------------------------------------------------------------------
+
+    /// The next thing the driver must do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next text frame to send on the socket.
+    pub fn poll_transmit(&mut self) -> Option<String> {
+        self.outbox.pop_front()
+    }
+
+    /// The next thing the application should see.
+    pub fn poll_event(&mut self) -> Option<Event<P>> {
+        self.events.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must be called next (`None`: no timer).
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match &self.phase {
+            Phase::FetchingToken { deadline }
+            | Phase::Opening { deadline }
+            | Phase::Handshake { deadline, .. } => Some(*deadline),
+            Phase::Waiting { until } => Some(*until),
+            Phase::Connected { .. } => self.link.as_ref().map(|l| match l.ping_sent {
+                Some(sent) => sent + self.cfg.pong_timeout,
+                None => l.last_rx + self.cfg.ping_interval,
+            }),
+            Phase::Idle | Phase::Closed => None,
+        }
+    }
+
+    // ---- application commands ---------------------------------------------------------------
+
+    /// Starts connecting (from `Idle` or `Closed`); a no-op otherwise.
+    pub fn connect(&mut self, now: Duration) {
+        if matches!(self.phase, Phase::Idle | Phase::Closed) {
+            self.attempt = 0;
+            self.start_attempt(now);
+        }
+    }
+
+    /// Closes for good: the socket is closed with 1000 and nothing reconnects until
+    /// [`Session::connect`]. Subscriptions are kept and resubscribed on the next connect.
+    pub fn close(&mut self, now: Duration) {
+        let _ = now;
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.link.is_some() || matches!(self.phase, Phase::Opening { .. }) {
+            self.actions.push_back(Action::Close { code: 1000, reason: "client closed".into() });
+        }
+        self.drop_link();
+        self.phase = Phase::Closed;
+        self.set_state(ConnectionState::Closed, "closed by the application", None);
+    }
+
+    /// Subscribes to a channel; returns the handle whose events and state changes follow.
+    /// Works in any state: while disconnected the wish is kept and sent on connect.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidChannel`] (checked here, never sent), or
+    /// [`SessionError::SubscriptionLimit`] past [`SessionConfig::max_channels`] channels or
+    /// [`SessionConfig::max_handles`] handles.
+    pub fn subscribe(&mut self, channel: &str) -> Result<SubId, SessionError> {
+        let ch =
+            Channel::parse(channel).map_err(|e| SessionError::InvalidChannel(e.to_string()))?;
+        let key = ch.to_string();
+        if self.handles.len() >= self.cfg.max_handles {
+            return Err(SessionError::SubscriptionLimit(self.cfg.max_handles));
+        }
+        if !self.channels.contains_key(&key)
+            && self.channels.values().filter(|c| c.desired()).count() >= self.cfg.max_channels
+        {
+            return Err(SessionError::SubscriptionLimit(self.cfg.max_channels));
+        }
+        let sub = SubId(self.next_handle);
+        self.next_handle += 1;
+        self.handles.insert(sub, key.clone());
+        let entry = self.channels.entry(key.clone()).or_insert_with(|| ChannelSub {
+            channel: ch,
+            handles: BTreeSet::new(),
+            remote: Remote::None,
+            last_seq: None,
+            epoch: None,
+            was_subscribed: false,
+            recovered: None,
+        });
+        entry.handles.insert(sub);
+        if entry.remote == Remote::Failed {
+            entry.remote = Remote::None;
+        }
+        let state = self.remote_state(&self.channels[&key]);
+        self.events.push_back(Event::Subscription { sub, channel: key.clone(), state });
+        self.sync_channel(&key);
+        Ok(sub)
+    }
+
+    /// Drops a handle. When the last handle of a channel goes, the channel is unsubscribed.
+    ///
+    /// # Errors
+    /// [`SessionError::UnknownSubscription`].
+    pub fn unsubscribe(&mut self, sub: SubId) -> Result<(), SessionError> {
+        let key = self.handles.remove(&sub).ok_or(SessionError::UnknownSubscription(sub))?;
+        if let Some(ch) = self.channels.get_mut(&key) {
+            ch.handles.remove(&sub);
+        }
+        self.events.push_back(Event::Subscription {
+            sub,
+            channel: key.clone(),
+            state: SubState::Unsubscribed,
+        });
+        self.sync_channel(&key);
+        Ok(())
+    }
+
+    /// Sets the token to send on the next connect (e.g. from a token that arrived by other
+    /// means). A token provider ([`Action::FetchToken`]) still runs before every connect.
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
+    }
+
+    /// Verify liveness now (page became visible, network changed): ping at once when connected,
+    /// retry at once when waiting to reconnect.
+    pub fn check_liveness(&mut self, now: Duration) {
+        match self.phase {
+            Phase::Connected { .. } => {
+                if let Some(link) = &mut self.link {
+                    if link.ping_sent.is_none() {
+                        link.ping_sent = Some(now);
+                        self.send(ClientCommand::Ping, None);
+                    }
+                }
+            }
+            Phase::Waiting { .. } => self.start_attempt(now),
+            _ => {}
+        }
+    }
+
+    /// The network went offline (`false`: close the socket, wait) or online (`true`: reconnect
+    /// now instead of waiting out the backoff).
+    pub fn handle_network(&mut self, now: Duration, online: bool) {
+        if online {
+            if let Phase::Waiting { .. } = self.phase {
+                self.start_attempt(now);
+            }
+        } else if self.link.is_some() || matches!(self.phase, Phase::Opening { .. }) {
+            self.actions.push_back(Action::Close { code: 1000, reason: "network offline".into() });
+            self.lose_link(now, "network offline", None, CloseAction::Reconnect);
+        }
+    }
+
+    // ---- inputs -----------------------------------------------------------------------------
+
+    /// The driver's answer to [`Action::FetchToken`]: `Ok(None)` connects anonymously.
+    pub fn handle_token(&mut self, now: Duration, token: Result<Option<String>, TokenError>) {
+        if !matches!(self.phase, Phase::FetchingToken { .. }) {
+            return;
+        }
+        match token {
+            Ok(t) => {
+                self.token = t;
+                self.open(now);
+            }
+            Err(TokenError::Unauthorized(why)) => {
+                self.phase = Phase::Closed;
+                self.set_state(ConnectionState::Closed, &format!("unauthorized: {why}"), None);
+            }
+            Err(TokenError::Transient(why)) => {
+                self.schedule_reconnect(now, &format!("token provider failed: {why}"), None, None)
+            }
+        }
+    }
+
+    /// The socket asked for with [`Action::Connect`] is open.
+    pub fn handle_open(&mut self, now: Duration) {
+        let Phase::Opening { deadline } = self.phase else { return };
+        self.link = Some(Link { last_rx: now, ping_sent: None });
+        self.phase = Phase::Handshake { deadline, welcomed: false, authed: self.token.is_none() };
+        self.auth_id = None;
+        if let Some(token) = self.token.clone() {
+            self.auth_id = Some(self.send(ClientCommand::Auth { token }, None));
+            self.set_state(ConnectionState::Authenticating, "socket open, token sent", None);
+        }
+        // Pipeline the subscriptions behind the auth frame: the hub handles frames in order.
+        let keys: Vec<String> = self.channels.keys().cloned().collect();
+        for key in keys {
+            if let Some(ch) = self.channels.get_mut(&key) {
+                if ch.remote != Remote::Failed {
+                    ch.remote = Remote::None;
+                }
+            }
+            self.sync_channel(&key);
+        }
+    }
+
+    /// The socket closed (or failed to open). `code` is 1006 when there was no close frame.
+    pub fn handle_close(&mut self, now: Duration, code: u16, reason: &str) {
+        if self.link.is_none() && !matches!(self.phase, Phase::Opening { .. }) {
+            return;
+        }
+        let action = CloseCode(code).action(reason);
+        let why = if reason.is_empty() {
+            format!("closed: {} ({code})", CloseCode(code).name())
+        } else {
+            format!("closed: {reason} ({code})")
+        };
+        self.lose_link(now, &why, Some(code), action);
+    }
+
+    /// A frame arrived on the open socket.
+    pub fn handle_frame(&mut self, now: Duration, frame: Inbound<P>) {
+        let Some(link) = &mut self.link else { return };
+        link.last_rx = now;
+        link.ping_sent = None;
+        match frame {
+            Inbound::Welcome { epoch } => {
+                self.epoch = Some(epoch);
+                if let Phase::Handshake { welcomed, .. } = &mut self.phase {
+                    *welcomed = true;
+                }
+                self.maybe_connected(now);
+            }
+            Inbound::Authenticated { user, .. } => {
+                if let Phase::Handshake { authed, .. } = &mut self.phase {
+                    *authed = true;
+                }
+                self.events.push_back(Event::Authenticated { user });
+                self.maybe_connected(now);
+            }
+            Inbound::Subscribed { id, channel, seq, recovered } => {
+                self.on_subscribed(id, &channel, seq, recovered)
+            }
+            Inbound::Unsubscribed { id, channel } => self.on_unsubscribed(id, &channel),
+            Inbound::Pong { .. } | Inbound::Other => {}
+            Inbound::Error { id, code, message } => self.on_error(now, id, code, message),
+            Inbound::Event { channel, kind, seq, payload } => {
+                self.on_event(&channel, kind, seq, payload)
+            }
+        }
+    }
+
+    /// A deadline from [`Session::poll_timeout`] passed (extra calls are harmless). Deadlines
+    /// are compared with `now`, so a late wake-up (a throttled background tab) still acts
+    /// correctly.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        match self.phase.clone() {
+            Phase::FetchingToken { deadline } | Phase::Opening { deadline } if now >= deadline => {
+                if matches!(self.phase, Phase::Opening { .. }) {
+                    self.actions
+                        .push_back(Action::Close { code: 4000, reason: "connect timeout".into() });
+                }
+                self.lose_link(now, "connect timeout", None, CloseAction::Reconnect);
+            }
+            Phase::Handshake { deadline, .. } if now >= deadline => {
+                self.actions
+                    .push_back(Action::Close { code: 4000, reason: "handshake timeout".into() });
+                self.lose_link(now, "handshake timeout", None, CloseAction::Reconnect);
+            }
+            Phase::Waiting { until } if now >= until => self.start_attempt(now),
+            Phase::Connected { .. } => {
+                let Some(link) = &mut self.link else { return };
+                match link.ping_sent {
+                    Some(sent) if now >= sent + self.cfg.pong_timeout => {
+                        self.actions.push_back(Action::Close {
+                            code: CloseCode::HEARTBEAT_TIMEOUT.0,
+                            reason: "heartbeat timeout".into(),
+                        });
+                        self.lose_link(
+                            now,
+                            "heartbeat timeout: nothing received after a ping",
+                            Some(CloseCode::HEARTBEAT_TIMEOUT.0),
+                            CloseAction::Reconnect,
+                        );
+                    }
+                    None if now >= link.last_rx + self.cfg.ping_interval => {
+                        link.ping_sent = Some(now);
+                        self.send(ClientCommand::Ping, None);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- internals --------------------------------------------------------------------------
+
+    fn set_state(&mut self, state: ConnectionState, reason: &str, code: Option<u16>) {
+        self.state = state.clone();
+        self.events.push_back(Event::State { state, reason: reason.to_owned(), code });
+    }
+
+    fn start_attempt(&mut self, now: Duration) {
+        let deadline = now + self.cfg.connect_timeout;
+        self.set_state(
+            ConnectionState::Connecting { attempt: self.attempt },
+            if self.attempt == 0 { "connecting" } else { "reconnecting" },
+            None,
+        );
+        if self.cfg.auth {
+            self.phase = Phase::FetchingToken { deadline };
+            self.actions.push_back(Action::FetchToken);
+        } else {
+            self.open(now);
+        }
+    }
+
+    fn open(&mut self, now: Duration) {
+        let deadline = match self.phase {
+            Phase::FetchingToken { deadline } => deadline,
+            _ => now + self.cfg.connect_timeout,
+        };
+        self.phase = Phase::Opening { deadline };
+        self.actions.push_back(Action::Connect);
+    }
+
+    fn maybe_connected(&mut self, now: Duration) {
+        if let Phase::Handshake { welcomed: true, authed: true, .. } = self.phase {
+            self.phase = Phase::Connected { since: now };
+            self.set_state(ConnectionState::Connected, "connected", None);
+        }
+    }
+
+    fn drop_link(&mut self) {
+        self.link = None;
+        self.outbox.clear();
+        self.auth_id = None;
+        let keys: Vec<String> = self.channels.keys().cloned().collect();
+        for key in keys {
+            let Some(ch) = self.channels.get_mut(&key) else { continue };
+            if ch.handles.is_empty() {
+                self.channels.remove(&key);
+                continue;
+            }
+            if ch.remote == Remote::Failed {
+                continue;
+            }
+            let was_live = ch.remote == Remote::Subscribed;
+            ch.remote = Remote::None;
+            if was_live {
+                let handles: Vec<SubId> = ch.handles.iter().copied().collect();
+                for sub in handles {
+                    self.events.push_back(Event::Subscription {
+                        sub,
+                        channel: key.clone(),
+                        state: SubState::Subscribing,
+                    });
+                }
+            }
+        }
+    }
+
+    fn lose_link(&mut self, now: Duration, why: &str, code: Option<u16>, action: CloseAction) {
+        if let Phase::Connected { since } = self.phase {
+            if now.saturating_sub(since) >= self.cfg.stable_after {
+                self.attempt = 0;
+            }
+        }
+        self.drop_link();
+        match action {
+            CloseAction::Terminal => {
+                self.phase = Phase::Closed;
+                self.set_state(ConnectionState::Closed, why, code);
+            }
+            CloseAction::Reconnect => self.schedule_reconnect(now, why, code, None),
+            CloseAction::ReconnectAfter(d) => self.schedule_reconnect(now, why, code, Some(d)),
+        }
+    }
+
+    fn schedule_reconnect(
+        &mut self,
+        now: Duration,
+        why: &str,
+        code: Option<u16>,
+        hint: Option<Duration>,
+    ) {
+        let jitter = backoff::delay(
+            self.cfg.backoff_base,
+            self.cfg.backoff_max,
+            self.attempt,
+            &mut self.rng,
+        );
+        let retry_in = hint.map_or(jitter, |h| h + jitter);
+        self.attempt = self.attempt.saturating_add(1);
+        self.phase = Phase::Waiting { until: now + retry_in };
+        self.set_state(
+            ConnectionState::Reconnecting { attempt: self.attempt, retry_in },
+            why,
+            code,
+        );
+    }
+
+    /// Queues a command; returns its id.
+    fn send(&mut self, command: ClientCommand, since: Option<Since>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let frame = ClientFrame { command, since, id: Some(RequestId::Num(id)) };
+        self.outbox.push_back(frame.encode());
+        id
+    }
+
+    fn remote_state(&self, ch: &ChannelSub) -> SubState {
+        match ch.remote {
+            Remote::Subscribed => SubState::Subscribed { recovered: ch.recovered },
+            Remote::Failed => SubState::Failed { code: None, message: "refused by the hub".into() },
+            _ => SubState::Subscribing,
+        }
+    }
+
+    /// Brings the hub's view of one channel in line with the application's wish.
+    fn sync_channel(&mut self, key: &str) {
+        if self.link.is_none() {
+            if self.channels.get(key).is_some_and(|c| c.handles.is_empty()) {
+                self.channels.remove(key);
+            }
+            return;
+        }
+        let Some(ch) = self.channels.get(key) else { return };
+        let desired = ch.desired();
+        match (&ch.remote, desired) {
+            (Remote::None, true) => {
+                let since = match (ch.last_seq, &ch.epoch) {
+                    (Some(seq), Some(epoch)) => Some(Since { seq, epoch: epoch.clone() }),
+                    _ => None,
+                };
+                let cmd = ClientCommand::Subscribe { channel: key.to_owned() };
+                let id = self.send(cmd, since.clone());
+                if let Some(ch) = self.channels.get_mut(key) {
+                    ch.remote = Remote::Subscribing(id, since);
+                }
+            }
+            (Remote::Subscribed, false) => {
+                let id = self.send(ClientCommand::Unsubscribe { channel: key.to_owned() }, None);
+                if let Some(ch) = self.channels.get_mut(key) {
+                    ch.remote = Remote::Unsubscribing(id);
+                }
+            }
+            (Remote::None | Remote::Failed, false) if ch.handles.is_empty() => {
+                self.channels.remove(key);
+            }
+            _ => {} // in flight: settled when the reply arrives
+        }
+    }
+
+    fn find_pending(&self, id: Option<u64>, channel: &str) -> Option<String> {
+        if let Some(id) = id {
+            for (k, c) in &self.channels {
+                match &c.remote {
+                    Remote::Subscribing(i, _) | Remote::Unsubscribing(i) if *i == id => {
+                        return Some(k.clone())
+                    }
+                    _ => {}
+                }
+            }
+            return None;
+        }
+        self.channels.contains_key(channel).then(|| channel.to_owned())
+    }
+
+    fn on_subscribed(
+        &mut self,
+        id: Option<u64>,
+        channel: &str,
+        seq: Option<u64>,
+        recovered: Option<bool>,
+    ) {
+        let Some(key) = self.find_pending(id, channel) else { return };
+        let epoch = self.epoch.clone();
+        let Some(ch) = self.channels.get_mut(&key) else { return };
+        let Remote::Subscribing(_, since) = ch.remote.clone() else { return };
+        ch.remote = Remote::Subscribed;
+        let gap = match &since {
+            Some(s) if epoch.as_deref() != Some(s.epoch.as_str()) => Some(GapReason::EpochChanged),
+            Some(_) if recovered != Some(true) => Some(GapReason::NotRecovered),
+            Some(_) => None,
+            None if ch.was_subscribed => Some(GapReason::NoPosition),
+            None => None,
+        };
+        let last_seq = ch.last_seq;
+        if since.is_none() || gap.is_some() {
+            ch.last_seq = seq;
+            ch.epoch = epoch;
+        }
+        ch.was_subscribed = true;
+        ch.recovered = since.as_ref().map(|_| gap.is_none());
+        let handles: Vec<SubId> = ch.handles.iter().copied().collect();
+        let state = SubState::Subscribed { recovered: ch.recovered };
+        for sub in handles {
+            self.events.push_back(Event::Subscription {
+                sub,
+                channel: key.clone(),
+                state: state.clone(),
+            });
+            if let Some(reason) = gap {
+                self.events.push_back(Event::Gap {
+                    sub,
+                    channel: key.clone(),
+                    last_seq,
+                    resume_seq: seq,
+                    reason,
+                });
+            }
+        }
+        self.sync_channel(&key);
+    }
+
+    fn on_unsubscribed(&mut self, id: Option<u64>, channel: &str) {
+        let Some(key) = self.find_pending(id, channel) else { return };
+        let Some(ch) = self.channels.get_mut(&key) else { return };
+        if !matches!(ch.remote, Remote::Unsubscribing(_)) {
+            return;
+        }
+        ch.remote = Remote::None;
+        self.sync_channel(&key);
+    }
+
+    fn on_error(
+        &mut self,
+        now: Duration,
+        id: Option<u64>,
+        code: Option<ErrorCode>,
+        message: String,
+    ) {
+        if code == Some(ErrorCode::Unauthenticated) || (id.is_some() && id == self.auth_id) {
+            self.actions.push_back(Action::Close { code: 1000, reason: "unauthenticated".into() });
+            let why = format!("unauthenticated: {message}");
+            self.lose_link(now, &why, Some(CloseCode::UNAUTHENTICATED.0), CloseAction::Terminal);
+            return;
+        }
+        if let Some(key) = id.and_then(|id| self.find_pending(Some(id), "")) {
+            let Some(ch) = self.channels.get_mut(&key) else { return };
+            match ch.remote {
+                Remote::Subscribing(..) => {
+                    ch.remote = Remote::Failed;
+                    let handles: Vec<SubId> = ch.handles.iter().copied().collect();
+                    for sub in handles {
+                        self.events.push_back(Event::Subscription {
+                            sub,
+                            channel: key.clone(),
+                            state: SubState::Failed { code, message: message.clone() },
+                        });
+                    }
+                }
+                Remote::Unsubscribing(_) => ch.remote = Remote::None,
+                _ => {}
+            }
+            self.sync_channel(&key);
+            return;
+        }
+        self.events.push_back(Event::Error { code, message });
+    }
+
+    fn on_event(
+        &mut self,
+        channel: &str,
+        kind: Option<crate::EventKind>,
+        seq: Option<u64>,
+        payload: P,
+    ) {
+        let Ok(ev) = Channel::parse(channel) else { return };
+        for ch in self.channels.values_mut() {
+            if ch.remote != Remote::Subscribed || !ch.channel.receives(&ev, kind) {
+                continue;
+            }
+            if let (Some(seq), Some(last)) = (seq, ch.last_seq) {
+                if seq <= last {
+                    continue; // already delivered: never twice
+                }
+            }
+            if seq.is_some() {
+                ch.last_seq = seq;
+            }
+            for sub in &ch.handles {
+                self.events.push_back(Event::Message { sub: *sub, seq, payload: payload.clone() });
+            }
+        }
+    }
+}

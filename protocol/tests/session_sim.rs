@@ -1,0 +1,833 @@
+//! The session driven against the real in-memory `EventHub` in simulated time: no sockets, no
+//! sleeps. A tiny harness plays the transport (and the server's auth step); every rule under test
+//! is the session's own.
+
+use guts_realtime::client::ClientReceiver;
+use guts_realtime::session::{
+    backoff_ceiling, Action, ConnectionState, Event, GapReason, Inbound, Session, SessionConfig,
+    SubId, SubState, TokenError,
+};
+use guts_realtime::{
+    decode_client_frame, decode_server_frame, Client, ClientCommand, EventHub, EventKind,
+    HubConfig, ServerMessage,
+};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+const S: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TokenPolicy {
+    Good,
+    Bad,
+    Unauthorized,
+    Transient,
+}
+
+struct Harness {
+    hub: Arc<EventHub>,
+    s: Session<ServerMessage>,
+    now: Duration,
+    conn: Option<(Arc<Client>, ClientReceiver)>,
+    /// Frames the server sent that the transport holds (stalled link).
+    stalled: bool,
+    server_up: bool,
+    token: TokenPolicy,
+    events: Vec<(Duration, Event<ServerMessage>)>,
+    connects: usize,
+    sockets_open: usize,
+    max_sockets_open: usize,
+}
+
+impl Harness {
+    fn new(cfg: SessionConfig) -> Harness {
+        Harness::with_hub(cfg, Arc::new(EventHub::new()))
+    }
+
+    fn with_hub(cfg: SessionConfig, hub: Arc<EventHub>) -> Harness {
+        Harness {
+            hub,
+            s: Session::new(cfg),
+            now: Duration::ZERO,
+            conn: None,
+            stalled: false,
+            server_up: true,
+            token: TokenPolicy::Good,
+            events: Vec::new(),
+            connects: 0,
+            sockets_open: 0,
+            max_sockets_open: 0,
+        }
+    }
+
+    fn drop_socket(&mut self) {
+        if let Some((c, _)) = self.conn.take() {
+            self.hub.disconnect(&c.id);
+            self.sockets_open -= 1;
+        }
+    }
+
+    /// Runs every input to quiescence at the current time.
+    fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let mut progressed = false;
+            while let Some(a) = self.s.poll_action() {
+                progressed = true;
+                match a {
+                    Action::FetchToken => {
+                        let t = match self.token {
+                            TokenPolicy::Good => Ok(Some("good".into())),
+                            TokenPolicy::Bad => Ok(Some("bad".into())),
+                            TokenPolicy::Unauthorized => Err(TokenError::Unauthorized("no".into())),
+                            TokenPolicy::Transient => Err(TokenError::Transient("down".into())),
+                        };
+                        self.s.handle_token(self.now, t);
+                    }
+                    Action::Connect => {
+                        self.connects += 1;
+                        assert!(self.conn.is_none(), "a second socket while one is open");
+                        if self.server_up {
+                            let (c, rx) = self.hub.connect().unwrap();
+                            let welcome = self.hub.welcome(&c).encode();
+                            c.send(welcome).unwrap();
+                            self.conn = Some((c, rx));
+                            self.sockets_open += 1;
+                            self.max_sockets_open = self.max_sockets_open.max(self.sockets_open);
+                            self.s.handle_open(self.now);
+                        } else {
+                            self.s.handle_close(self.now, 1006, "connection refused");
+                        }
+                    }
+                    Action::Close { .. } => self.drop_socket(),
+                }
+            }
+            while let Some(text) = self.s.poll_transmit() {
+                progressed = true;
+                let Some((c, _)) = &self.conn else { continue };
+                let c = c.clone();
+                let f = decode_client_frame(&text).expect("session sent an invalid frame");
+                if let ClientCommand::Auth { token } = &f.command {
+                    let msg = if token == "good" {
+                        ServerMessage::Authenticated { user: "alice".into() }
+                    } else {
+                        ServerMessage::Error {
+                            message: "unauthenticated: bad token".into(),
+                            code: Some(guts_realtime::ErrorCode::Unauthenticated),
+                        }
+                    };
+                    c.send(msg.encode_with_id(f.id.as_ref())).unwrap();
+                } else {
+                    self.hub.handle_frame(&c, f);
+                }
+            }
+            if !self.stalled {
+                if let Some((_, rx)) = &mut self.conn {
+                    let mut frames = Vec::new();
+                    let mut closed = false;
+                    loop {
+                        match rx.try_recv() {
+                            Ok(f) => frames.push(f),
+                            Err(guts_realtime::client::TryRecvError::Empty) => break,
+                            Err(_) => {
+                                closed = true;
+                                break;
+                            }
+                        }
+                    }
+                    for f in frames {
+                        progressed = true;
+                        let frame = decode_server_frame(f.as_str()).unwrap();
+                        self.s.handle_frame(self.now, Inbound::from_server_frame(frame));
+                    }
+                    if closed {
+                        progressed = true;
+                        self.conn = None;
+                        self.sockets_open -= 1;
+                        self.s.handle_close(self.now, 4008, "slow consumer");
+                    }
+                }
+            }
+            while let Some(e) = self.s.poll_event() {
+                progressed = true;
+                self.events.push((self.now, e));
+            }
+            if !progressed {
+                return;
+            }
+        }
+        panic!("livelock: the session never settled");
+    }
+
+    /// Advances virtual time to `until`, firing every timer on the way.
+    fn run_until(&mut self, until: Duration) {
+        self.settle();
+        loop {
+            match self.s.poll_timeout() {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    self.s.handle_timeout(self.now);
+                    self.settle();
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(until);
+        self.settle();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let t = self.now + d;
+        self.run_until(t);
+    }
+
+    /// The server side kills the connection (TCP drop: code 1006).
+    fn cut(&mut self) {
+        if self.conn.is_some() {
+            self.drop_socket();
+            self.s.handle_close(self.now, 1006, "");
+            self.settle();
+        }
+    }
+
+    fn close_with(&mut self, code: u16, reason: &str) {
+        if self.conn.is_some() {
+            self.drop_socket();
+            self.s.handle_close(self.now, code, reason);
+            self.settle();
+        }
+    }
+
+    fn publish(&self, ch: &str, kind: EventKind) -> u64 {
+        self.hub.publish(ch, kind, serde_json::json!({})).unwrap().seq
+    }
+
+    fn messages(&self, sub: SubId) -> Vec<u64> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Message { sub: s, seq, .. } if *s == sub => *seq,
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn gaps(&self, sub: SubId) -> Vec<GapReason> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Gap { sub: s, reason, .. } if *s == sub => Some(*reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn states(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::State { state, .. } => Some(state.name().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn cfg() -> SessionConfig {
+    SessionConfig::default()
+}
+
+#[test]
+fn connects_subscribes_and_delivers_in_order() {
+    let mut h = Harness::new(cfg());
+    let sub = h.s.subscribe("repo:alice/app").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+    assert_eq!(h.states(), ["connecting", "connected"]);
+    assert_eq!(h.s.sub_state(sub), Some(SubState::Subscribed { recovered: None }));
+    let seqs: Vec<u64> = (0..5).map(|_| h.publish("repo:alice/app", EventKind::Push)).collect();
+    h.settle();
+    assert_eq!(h.messages(sub), seqs);
+}
+
+#[test]
+fn auth_is_first_frame_and_states_go_through_authenticating() {
+    let mut h = Harness::new(cfg().auth(true));
+    h.s.subscribe("user:alice").unwrap();
+    h.s.connect(h.now);
+    // Inspect what is sent before the harness consumes it.
+    assert_eq!(h.s.poll_action(), Some(Action::FetchToken));
+    h.s.handle_token(h.now, Ok(Some("good".into())));
+    assert_eq!(h.s.poll_action(), Some(Action::Connect));
+    let (c, rx) = h.hub.connect().unwrap();
+    c.send(h.hub.welcome(&c).encode()).unwrap();
+    h.conn = Some((c, rx));
+    h.sockets_open = 1;
+    h.s.handle_open(h.now);
+    let first = h.s.poll_transmit().unwrap();
+    assert_eq!(first, r#"{"type":"auth","token":"good","id":1}"#);
+    let second = h.s.poll_transmit().unwrap();
+    assert_eq!(second, r#"{"type":"subscribe","channel":"user:alice","id":2}"#);
+    // Feed them back through the harness.
+    let (c, _) = h.conn.as_ref().unwrap();
+    let c = c.clone();
+    c.send(ServerMessage::Authenticated { user: "alice".into() }.encode_with_id(Some(&1.into())))
+        .unwrap();
+    h.hub.handle_frame(&c, decode_client_frame(&second).unwrap());
+    h.settle();
+    assert_eq!(h.states(), ["connecting", "authenticating", "connected"]);
+}
+
+#[test]
+fn bad_token_is_terminal_and_never_loops() {
+    let mut h = Harness::new(cfg().auth(true));
+    h.token = TokenPolicy::Bad;
+    h.s.subscribe("repo:a/b").unwrap();
+    h.s.connect(h.now);
+    h.advance(600 * S);
+    assert_eq!(h.s.state(), &ConnectionState::Closed);
+    assert_eq!(h.connects, 1, "a terminal auth failure must not reconnect");
+    assert_eq!(h.s.poll_timeout(), None);
+}
+
+#[test]
+fn terminal_close_code_stops_and_reconnect_codes_retry() {
+    for (code, terminal) in [
+        (4001, true),
+        (4003, true),
+        (1000, true),
+        (4008, false),
+        (1001, false),
+        (1006, false),
+        (4503, false),
+    ] {
+        let mut h = Harness::new(cfg());
+        h.s.subscribe("repo:a/b").unwrap();
+        h.s.connect(h.now);
+        h.settle();
+        h.close_with(code, "");
+        h.advance(120 * S);
+        if terminal {
+            assert_eq!(h.s.state(), &ConnectionState::Closed, "code {code}");
+            assert_eq!(h.connects, 1, "code {code}");
+        } else {
+            assert_eq!(h.s.state(), &ConnectionState::Connected, "code {code}");
+            assert_eq!(h.connects, 2, "code {code}");
+        }
+    }
+}
+
+#[test]
+fn hinted_close_waits_at_least_the_hint() {
+    let mut h = Harness::new(cfg());
+    h.s.connect(h.now);
+    h.settle();
+    h.close_with(4503, "busy; retry_after_ms=7000");
+    let retry_in = h
+        .events
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            Event::State {
+                state: ConnectionState::Reconnecting { retry_in, .. }, code, ..
+            } => {
+                assert_eq!(*code, Some(4503));
+                Some(*retry_in)
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert!(retry_in >= 7 * S && retry_in <= 7 * S + 500 * MS, "{retry_in:?}");
+}
+
+#[test]
+fn token_provider_failures() {
+    let mut h = Harness::new(cfg().auth(true));
+    h.token = TokenPolicy::Unauthorized;
+    h.s.connect(h.now);
+    h.advance(60 * S);
+    assert_eq!(h.s.state(), &ConnectionState::Closed);
+    assert_eq!(h.connects, 0);
+
+    let mut h = Harness::new(cfg().auth(true));
+    h.token = TokenPolicy::Transient;
+    h.s.connect(h.now);
+    h.advance(2 * S);
+    assert!(matches!(h.s.state(), ConnectionState::Reconnecting { .. }));
+    h.token = TokenPolicy::Good;
+    h.advance(60 * S);
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+}
+
+#[test]
+fn token_is_fetched_before_every_connect() {
+    let mut h = Harness::new(cfg().auth(true));
+    h.s.connect(h.now);
+    h.settle();
+    for _ in 0..3 {
+        h.cut();
+        h.advance(30 * S);
+    }
+    let fetches = h
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(e, Event::State { state: ConnectionState::Connecting { .. }, .. })
+        })
+        .count();
+    assert_eq!(fetches, 4);
+    assert_eq!(h.connects, 4);
+}
+
+#[test]
+fn outage_is_recovered_without_loss_or_duplicates() {
+    let mut h = Harness::new(cfg());
+    let sub = h.s.subscribe("repo:o/n").unwrap();
+    let prs = h.s.subscribe("repo:o/n/prs").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    let mut all = vec![h.publish("repo:o/n", EventKind::Push)];
+    let mut pr = vec![h.publish("repo:o/n", EventKind::PrOpened)];
+    all.push(pr[0]);
+    h.settle();
+    h.cut();
+    // Published during the outage.
+    for _ in 0..3 {
+        all.push(h.publish("repo:o/n", EventKind::Push));
+        let s = h.publish("repo:o/n/prs", EventKind::PrMerged);
+        all.push(s);
+        pr.push(s);
+    }
+    h.advance(30 * S);
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+    all.push(h.publish("repo:o/n", EventKind::Push));
+    h.settle();
+    assert_eq!(h.messages(sub), all);
+    assert_eq!(h.messages(prs), pr);
+    assert!(h.gaps(sub).is_empty());
+    let recovered = h.events.iter().any(|(_, e)| {
+        matches!(e, Event::Subscription { sub: s, state: SubState::Subscribed { recovered: Some(true) }, .. } if *s == sub)
+    });
+    assert!(recovered);
+}
+
+#[test]
+fn outage_with_no_event_before_it_still_recovers() {
+    // socket.io#5538: recovery that fails when nothing arrived before the drop.
+    let mut h = Harness::new(cfg());
+    let sub = h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    h.cut();
+    let s1 = h.publish("repo:o/n", EventKind::Push);
+    h.advance(30 * S);
+    assert_eq!(h.messages(sub), [s1]);
+    assert!(h.gaps(sub).is_empty());
+}
+
+#[test]
+fn hub_restart_gives_an_explicit_gap_then_live_events() {
+    let mut h = Harness::new(cfg());
+    let sub = h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    for _ in 0..10 {
+        h.publish("repo:o/n", EventKind::Push);
+    }
+    h.settle();
+    h.cut();
+    h.hub = Arc::new(EventHub::new()); // new process: new epoch, seqs restart
+    h.advance(30 * S);
+    assert_eq!(h.gaps(sub), [GapReason::EpochChanged]);
+    let s = h.publish("repo:o/n", EventKind::Push);
+    h.settle();
+    assert_eq!(*h.messages(sub).last().unwrap(), s, "live events flow after the gap");
+}
+
+#[test]
+fn trimmed_history_gives_a_gap() {
+    let hub = Arc::new(EventHub::with_config(HubConfig::default().history_size(2)));
+    let mut h = Harness::with_hub(cfg(), hub);
+    let sub = h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    h.cut();
+    for _ in 0..5 {
+        h.publish("repo:o/n", EventKind::Push);
+    }
+    h.advance(30 * S);
+    assert_eq!(h.gaps(sub), [GapReason::NotRecovered]);
+    assert!(h.messages(sub).is_empty(), "nothing replayed when recovery fails");
+}
+
+#[test]
+fn stalled_link_is_detected_at_the_heartbeat_bound() {
+    let mut h = Harness::new(cfg());
+    h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    let last_rx = h.now;
+    h.stalled = true; // bytes stop both ways, socket open
+    h.advance(60 * S);
+    let dead = h
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            Event::State {
+                state: ConnectionState::Reconnecting { .. }, code: Some(4000), ..
+            } => Some(*t),
+            _ => None,
+        })
+        .expect("dead link declared");
+    assert_eq!(dead - last_rx, 30 * S, "ping at 20 s, pong timeout 10 s");
+}
+
+#[test]
+fn heartbeat_is_scheduled_from_the_last_received_frame() {
+    let mut h = Harness::new(cfg());
+    h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    // Traffic every 15 s keeps the session from pinging at all.
+    for _ in 0..6 {
+        h.advance(15 * S);
+        h.publish("repo:o/n", EventKind::Push);
+        h.settle();
+    }
+    assert_eq!(h.s.poll_timeout(), Some(h.now + 20 * S));
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+    assert_eq!(h.connects, 1);
+}
+
+#[test]
+fn throttled_timer_wakes_late_and_still_verifies() {
+    let mut h = Harness::new(cfg());
+    h.s.connect(h.now);
+    h.settle();
+    // The driver's timer was throttled: it wakes 5 minutes late, link actually dead.
+    h.stalled = true;
+    h.now += 300 * S;
+    h.s.handle_timeout(h.now);
+    h.settle();
+    assert_eq!(h.s.state(), &ConnectionState::Connected, "a ping goes out first");
+    assert_eq!(h.s.poll_timeout(), Some(h.now + 10 * S));
+    h.now += 600 * S; // wakes late again
+    h.s.handle_timeout(h.now);
+    h.settle();
+    assert!(matches!(h.s.state(), ConnectionState::Reconnecting { .. }));
+}
+
+#[test]
+fn check_liveness_pings_at_once() {
+    let mut h = Harness::new(cfg());
+    h.s.connect(h.now);
+    h.settle();
+    h.now += 3 * S;
+    h.s.check_liveness(h.now);
+    assert_eq!(h.s.poll_transmit().as_deref(), Some(r#"{"type":"ping","id":1}"#));
+    assert_eq!(h.s.poll_timeout(), Some(h.now + 10 * S));
+}
+
+#[test]
+fn online_event_skips_the_backoff() {
+    let mut h = Harness::new(cfg().backoff_base(10 * S).backoff_max(60 * S));
+    h.s.connect(h.now);
+    h.settle();
+    h.server_up = false;
+    h.cut();
+    h.advance(S);
+    h.server_up = true;
+    h.s.handle_network(h.now, true);
+    h.settle();
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+}
+
+#[test]
+fn duplicate_and_out_of_order_frames_are_dropped() {
+    let mut h = Harness::new(cfg());
+    let sub = h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    let mk = |seq| Inbound::Event {
+        channel: "repo:o/n".into(),
+        kind: Some(EventKind::Push),
+        seq: Some(seq),
+        payload: ServerMessage::Pong,
+    };
+    for seq in [5, 5, 3, 6, 6, 4, 7] {
+        h.s.handle_frame(h.now, mk(seq));
+    }
+    h.settle();
+    assert_eq!(h.messages(sub), [5, 6, 7]);
+}
+
+#[test]
+fn subscribe_while_disconnected_is_kept_and_reconciled() {
+    let mut h = Harness::new(cfg());
+    let a = h.s.subscribe("repo:o/a").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    h.server_up = false;
+    h.cut();
+    let b = h.s.subscribe("repo:o/b").unwrap();
+    h.s.unsubscribe(a).unwrap();
+    let c = h.s.subscribe("repo:o/c").unwrap();
+    h.s.unsubscribe(c).unwrap();
+    h.server_up = true;
+    h.advance(60 * S);
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+    let confirmed: Vec<&str> = h.s.confirmed_channels().collect();
+    assert_eq!(confirmed, ["repo:o/b"]);
+    assert_eq!(h.s.sub_state(b), Some(SubState::Subscribed { recovered: None }));
+    let client = h.conn.as_ref().unwrap().0.clone();
+    let held: Vec<String> = client.channels().iter().map(|c| c.to_string()).collect();
+    assert_eq!(held, ["repo:o/b"]);
+}
+
+#[test]
+fn server_refusal_surfaces_with_its_code_and_is_not_retried() {
+    let mut h = Harness::new(cfg().max_channels(200));
+    let subs: Vec<SubId> =
+        (0..101).map(|i| h.s.subscribe(&format!("repo:o/r{i}")).unwrap()).collect();
+    h.s.connect(h.now);
+    h.settle();
+    let failed: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Subscription { sub, state: SubState::Failed { code, .. }, .. } => {
+                Some((*sub, *code))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].1, Some(guts_realtime::ErrorCode::SubscriptionLimit));
+    assert!(subs.contains(&failed[0].0));
+    h.cut();
+    h.advance(30 * S);
+    assert_eq!(h.s.confirmed_channels().count(), 100);
+}
+
+#[test]
+fn invalid_channel_is_refused_locally() {
+    let mut h = Harness::new(cfg());
+    assert!(h.s.subscribe("repo:alice").is_err());
+    assert!(h.s.subscribe("user:a/b").is_err());
+    h.s.connect(h.now);
+    h.settle();
+    assert_eq!(h.s.desired_channels().count(), 0);
+}
+
+#[test]
+fn one_copy_per_handle_through_several_channels() {
+    let mut h = Harness::new(cfg());
+    let base = h.s.subscribe("repo:o/n").unwrap();
+    let prs = h.s.subscribe("repo:o/n/prs").unwrap();
+    let base2 = h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    let s = h.publish("repo:o/n", EventKind::PrOpened);
+    let p = h.publish("repo:o/n", EventKind::Push);
+    h.settle();
+    assert_eq!(h.messages(base), [s, p]);
+    assert_eq!(h.messages(base2), [s, p]);
+    assert_eq!(h.messages(prs), [s]);
+}
+
+#[test]
+fn close_stops_everything_and_connect_restarts() {
+    let mut h = Harness::new(cfg());
+    let sub = h.s.subscribe("repo:o/n").unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    h.s.close(h.now);
+    h.settle();
+    assert!(h.conn.is_none());
+    assert_eq!(h.s.poll_timeout(), None);
+    h.advance(600 * S);
+    assert_eq!(h.connects, 1);
+    h.s.connect(h.now);
+    h.settle();
+    assert_eq!(h.s.sub_state(sub), Some(SubState::Subscribed { recovered: Some(true) }));
+}
+
+#[test]
+fn backoff_grows_within_bounds_and_resets_after_a_stable_connection() {
+    let mut h = Harness::new(cfg());
+    h.s.connect(h.now);
+    h.settle();
+    h.server_up = false;
+    h.cut();
+    h.advance(300 * S);
+    let delays: Vec<(u32, Duration)> = h
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::State { state: ConnectionState::Reconnecting { attempt, retry_in }, .. } => {
+                Some((*attempt, *retry_in))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(delays.len() > 10);
+    for (attempt, d) in &delays {
+        let cap = backoff_ceiling(500 * MS, 20 * S, attempt - 1);
+        assert!(*d <= cap, "attempt {attempt}: {d:?} > {cap:?}");
+    }
+    h.server_up = true;
+    h.advance(30 * S);
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+    // Stays up 5 s: the counter resets, so the next retry is drawn from the first window.
+    h.advance(6 * S);
+    h.cut();
+    match h.s.state() {
+        ConnectionState::Reconnecting { attempt, retry_in } => {
+            assert_eq!(*attempt, 1);
+            assert!(*retry_in <= 500 * MS);
+        }
+        s => panic!("{s:?}"),
+    }
+    // A connection that drops at once does not reset it.
+    h.advance(S);
+    h.cut();
+    assert!(matches!(h.s.state(), ConnectionState::Reconnecting { attempt: 2, .. }));
+}
+
+#[test]
+fn jitter_spreads_ten_thousand_first_retries() {
+    // 10k clients dropped at once: their first retries must cover the 0..500 ms window evenly.
+    let mut buckets = [0usize; 10];
+    for seed in 0..10_000u64 {
+        let mut s: Session<()> =
+            Session::new(cfg().rng_seed(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 77));
+        s.connect(Duration::ZERO);
+        assert_eq!(s.poll_action(), Some(Action::Connect));
+        s.handle_open(Duration::ZERO);
+        s.handle_close(Duration::ZERO, 1006, "");
+        let Some(ConnectionState::Reconnecting { retry_in, .. }) = Some(s.state().clone()) else {
+            panic!()
+        };
+        assert!(retry_in <= 500 * MS);
+        buckets[(retry_in.as_millis() as usize * 10 / 501).min(9)] += 1;
+    }
+    for (i, n) in buckets.iter().enumerate() {
+        assert!((850..=1150).contains(n), "bucket {i} has {n} of 10000: {buckets:?}");
+    }
+}
+
+// ---- property test ------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Subscribe(usize),
+    Unsubscribe(usize),
+    Publish(usize, bool),
+    Cut,
+    ServerDown,
+    ServerUp,
+    Stall(bool),
+    Advance(u64),
+    Close,
+    Connect,
+    Online,
+}
+
+const CHANNELS: [&str; 4] = ["repo:o/n", "repo:o/n/prs", "repo:o/m", "org:acme"];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..CHANNELS.len()).prop_map(Op::Subscribe),
+        1 => (0..8usize).prop_map(Op::Unsubscribe),
+        6 => ((0..CHANNELS.len()), any::<bool>()).prop_map(|(c, pr)| Op::Publish(c, pr)),
+        1 => Just(Op::Cut),
+        1 => Just(Op::ServerDown),
+        1 => Just(Op::ServerUp),
+        1 => any::<bool>().prop_map(Op::Stall),
+        3 => (0..40_000u64).prop_map(Op::Advance),
+        1 => Just(Op::Close),
+        1 => Just(Op::Connect),
+        1 => Just(Op::Online),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_under_random_inputs(ops in proptest::collection::vec(op(), 1..60), seed in any::<u64>()) {
+        let mut h = Harness::new(cfg().rng_seed(seed));
+        h.s.connect(h.now);
+        h.settle();
+        let mut handles: Vec<SubId> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Subscribe(c) => handles.push(h.s.subscribe(CHANNELS[c]).unwrap()),
+                Op::Unsubscribe(i) => {
+                    if !handles.is_empty() {
+                        let sub = handles.remove(i % handles.len());
+                        h.s.unsubscribe(sub).unwrap();
+                    }
+                }
+                Op::Publish(c, pr) => {
+                    let kind = if pr { EventKind::PrOpened } else { EventKind::Push };
+                    h.publish(CHANNELS[c], kind);
+                }
+                Op::Cut => h.cut(),
+                Op::ServerDown => { h.server_up = false; h.cut(); }
+                Op::ServerUp => h.server_up = true,
+                Op::Stall(on) => h.stalled = on,
+                Op::Advance(ms) => h.advance(Duration::from_millis(ms)),
+                Op::Close => h.s.close(h.now),
+                Op::Connect => h.s.connect(h.now),
+                Op::Online => h.s.handle_network(h.now, true),
+            }
+            h.settle();
+            prop_assert!(h.max_sockets_open <= 1, "more than one socket at once");
+        }
+        // Heal everything and let it converge.
+        h.server_up = true;
+        h.stalled = false;
+        h.s.connect(h.now);
+        h.advance(120 * S);
+        prop_assert_eq!(h.s.state(), &ConnectionState::Connected);
+        let desired: BTreeSet<String> = h.s.desired_channels().map(str::to_owned).collect();
+        let confirmed: BTreeSet<String> = h.s.confirmed_channels().map(str::to_owned).collect();
+        prop_assert_eq!(&desired, &confirmed);
+        let wanted: BTreeSet<String> = handles.iter().map(|s| h.s.channel_of(*s).unwrap().to_owned()).collect();
+        prop_assert_eq!(&desired, &wanted);
+        let client = h.conn.as_ref().unwrap().0.clone();
+        let on_hub: BTreeSet<String> = client.channels().iter().map(|c| c.to_string()).collect();
+        prop_assert_eq!(&on_hub, &wanted, "the hub holds exactly the desired channels, once");
+
+        // No handle ever sees a seq twice or out of order.
+        let mut per: BTreeMap<SubId, Vec<u64>> = BTreeMap::new();
+        for (_, e) in &h.events {
+            if let Event::Message { sub, seq: Some(seq), .. } = e {
+                per.entry(*sub).or_default().push(*seq);
+            }
+            if let Event::State { state: ConnectionState::Reconnecting { attempt, retry_in }, .. } = e {
+                let cap = backoff_ceiling(500 * MS, 20 * S, attempt.saturating_sub(1)) + Duration::from_secs(10);
+                prop_assert!(*retry_in <= cap);
+            }
+        }
+        for (sub, seqs) in &per {
+            prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{} got {:?}", sub, seqs);
+        }
+        // Nothing lost without a gap: after the live handles are settled, a new event reaches
+        // every one of them exactly once.
+        let before: BTreeMap<SubId, usize> = handles.iter().map(|s| (*s, h.messages(*s).len())).collect();
+        let seq = h.publish("repo:o/n", EventKind::PrOpened);
+        h.settle();
+        for s in &handles {
+            let ch = h.s.channel_of(*s).unwrap();
+            let gets = ch == "repo:o/n" || ch == "repo:o/n/prs";
+            let msgs = h.messages(*s);
+            prop_assert_eq!(msgs.len() - before[s], usize::from(gets));
+            if gets { prop_assert_eq!(*msgs.last().unwrap(), seq); }
+        }
+    }
+}
