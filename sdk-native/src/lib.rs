@@ -1,1 +1,15 @@
-//! Native SDK of guts-realtime (filled by the native-SDK and hub-server issues).
+//! # guts-realtime-native
+//!
+//! The native (tokio) SDK of guts-realtime:
+//! - [`client`]: a reconnecting subscriber, the tokio-tungstenite driver of the protocol crate's
+//!   sans-IO [`Session`](guts_realtime::session::Session). Every rule of behaviour (backoff,
+//!   heartbeat, resubscribe, recovery, dispatch) lives in the session; this crate only does
+//!   sockets, timers and channels.
+//! - `server` (feature `server`): the WebSocket + HTTP hub server that puts an
+//!   [`EventHub`](guts_realtime::EventHub) on the network.
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod client;
+
+pub use client::{Client, ClientBuilder, Error, Item, Subscription};
+pub use guts_realtime;

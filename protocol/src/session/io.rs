@@ -73,6 +73,26 @@ pub enum Inbound<P> {
     Other,
 }
 
+impl<P> Inbound<P> {
+    /// The same frame with its payload transformed (e.g. wrapped in an `Arc`).
+    pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Inbound<Q> {
+        match self {
+            Inbound::Welcome { epoch } => Inbound::Welcome { epoch },
+            Inbound::Authenticated { id, user } => Inbound::Authenticated { id, user },
+            Inbound::Subscribed { id, channel, seq, recovered } => {
+                Inbound::Subscribed { id, channel, seq, recovered }
+            }
+            Inbound::Unsubscribed { id, channel } => Inbound::Unsubscribed { id, channel },
+            Inbound::Pong { id } => Inbound::Pong { id },
+            Inbound::Error { id, code, message } => Inbound::Error { id, code, message },
+            Inbound::Event { channel, kind, seq, payload } => {
+                Inbound::Event { channel, kind, seq, payload: f(payload) }
+            }
+            Inbound::Other => Inbound::Other,
+        }
+    }
+}
+
 #[cfg(feature = "json")]
 impl Inbound<crate::wire::ServerMessage> {
     /// The session's view of a decoded server frame; events and notifications carry the whole

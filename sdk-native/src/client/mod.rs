@@ -1,0 +1,270 @@
+//! The reconnecting client: [`Client::builder`] → [`ClientBuilder::connect`] → [`Client`], then
+//! [`Client::subscribe`] → [`Subscription`], a `Stream` of [`Item`]s.
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use guts_realtime_native::{Client, Item};
+//!
+//! # async fn run() -> Result<(), guts_realtime_native::Error> {
+//! let client = Client::builder("ws://127.0.0.1:7800/ws")
+//!     .token(|| async { Ok("my-jwt".to_string()) })
+//!     .connect()?;
+//! let mut sub = client.subscribe("repo:alice/app").await?;
+//! while let Some(item) = sub.next().await {
+//!     match item {
+//!         Item::Event(ev) => println!("{} {:?} seq={:?}", ev.channel, ev.event, ev.seq),
+//!         Item::Gap { .. } => println!("missed events: refetch"),
+//!         other => println!("{other:?}"),
+//!     }
+//! }
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The client is cheap to clone and usable from many tasks. Behaviour — backoff with full jitter,
+//! heartbeat, token before every connect, resubscribe with recovery, no duplicates, explicit gaps —
+//! is the protocol crate's [`Session`]; this module only drives it with
+//! tokio and tokio-tungstenite (TLS through rustls).
+
+mod driver;
+mod error;
+mod subscription;
+
+pub use error::Error;
+pub use guts_realtime::session::{ConnectionState, GapReason, SessionConfig, TokenError};
+pub use subscription::{Item, Subscription};
+
+use driver::{Command, Driver};
+use guts_realtime::session::Session;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+pub(crate) type TokenProvider =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<String, TokenError>> + Send>> + Send + Sync>;
+
+/// The connection state with the reason and close code of its last change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateInfo {
+    /// The state.
+    pub state: ConnectionState,
+    /// Why it changed.
+    pub reason: String,
+    /// The close code involved, if any.
+    pub code: Option<u16>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) closed_reason: Mutex<Option<String>>,
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    url: String,
+    config: SessionConfig,
+    token: Option<TokenProvider>,
+    buffer: usize,
+    ws_config: WebSocketConfig,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("config", &self.config)
+            .field("token", &self.token.as_ref().map(|_| "<provider>"))
+            .field("buffer", &self.buffer)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// Uses a token provider, called before every connect (its result is never logged). Return
+    /// `Err(TokenError::Unauthorized(..))` to stop for good, `Err(TokenError::Transient(..))` to
+    /// retry with backoff.
+    pub fn token<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, TokenError>> + Send + 'static,
+    {
+        self.token = Some(Arc::new(move || Box::pin(provider())));
+        self.config.auth = true;
+        self
+    }
+
+    /// Uses a fixed token.
+    pub fn static_token(self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.token(move || {
+            let t = token.clone();
+            async move { Ok(t) }
+        })
+    }
+
+    /// Backoff base and ceiling (defaults 500 ms and 20 s).
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.config.backoff_base = base;
+        self.config.backoff_max = max;
+        self
+    }
+
+    /// Heartbeat: ping after `interval` of silence, declare the link dead `timeout` later
+    /// (defaults 20 s and 10 s).
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.config.ping_interval = interval;
+        self.config.pong_timeout = timeout;
+        self
+    }
+
+    /// Replaces the whole session configuration (keeps `auth` on if a token provider is set).
+    pub fn session_config(mut self, config: SessionConfig) -> Self {
+        let auth = self.config.auth;
+        self.config = config;
+        self.config.auth |= auth;
+        self
+    }
+
+    /// Items a subscription buffers for a slow application before it reports
+    /// [`Item::Lagged`] (default 1024).
+    pub fn buffer(mut self, items: usize) -> Self {
+        self.buffer = items.max(1);
+        self
+    }
+
+    /// Starts the client: spawns its driver task on the current tokio runtime and returns at
+    /// once; the connection is made (and remade) in the background. Watch [`Client::state`] or
+    /// await [`Client::connected`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] unless the URL starts with `ws://` or `wss://`.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn connect(self) -> Result<Client, Error> {
+        if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
+            return Err(Error::InvalidUrl(self.url));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (state_tx, state_rx) = watch::channel(StateInfo {
+            state: ConnectionState::Idle,
+            reason: "not started".into(),
+            code: None,
+        });
+        let shared = Arc::new(Shared::default());
+        let mut config = self.config;
+        if config.rng_seed == SessionConfig::default().rng_seed {
+            config.rng_seed = seed_from_os();
+        }
+        let driver = Driver {
+            url: self.url,
+            session: Session::new(config),
+            token: self.token,
+            ws_config: self.ws_config,
+            commands: rx,
+            state: state_tx,
+            shared: shared.clone(),
+        };
+        tokio::spawn(driver.run());
+        Ok(Client { commands: tx, state: state_rx, buffer: self.buffer, shared })
+    }
+}
+
+fn seed_from_os() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// A reconnecting client. Cheap to clone; all clones share one connection. The connection is
+/// closed when [`Client::close`] is called, or when every clone and every [`Subscription`] is
+/// dropped.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<StateInfo>,
+    buffer: usize,
+    shared: Arc<Shared>,
+}
+
+impl Client {
+    /// A builder for a hub's WebSocket URL (`ws://host:port/ws` or `wss://…`).
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(0)
+            .max_message_size(Some(16 << 20))
+            .max_frame_size(Some(16 << 20));
+        ClientBuilder {
+            url: url.into(),
+            config: SessionConfig::default(),
+            token: None,
+            buffer: 1024,
+            ws_config,
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        let why = self.shared.closed_reason.lock().ok().and_then(|r| r.clone());
+        Error::Closed(why.unwrap_or_else(|| "client closed".into()))
+    }
+
+    /// Subscribes to a channel. Works while disconnected: the subscription is made on connect.
+    ///
+    /// # Errors
+    /// [`Error::Session`] for an invalid channel or past the subscription limit;
+    /// [`Error::Closed`] once the client is closed.
+    pub async fn subscribe(&self, channel: &str) -> Result<Subscription, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Subscribe(channel.to_owned(), self.buffer, tx))
+            .map_err(|_| self.closed_error())?;
+        let (id, channel, mailbox) = rx.await.map_err(|_| self.closed_error())??;
+        Ok(Subscription { id, channel, mailbox, commands: self.commands.clone() })
+    }
+
+    /// A watch of the connection state.
+    pub fn state(&self) -> watch::Receiver<StateInfo> {
+        self.state.clone()
+    }
+
+    /// Waits until connected.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the client stops for good first (terminal close code, bad token).
+    pub async fn connected(&self) -> Result<(), Error> {
+        let mut rx = self.state.clone();
+        let r = rx
+            .wait_for(|s| matches!(s.state, ConnectionState::Connected | ConnectionState::Closed))
+            .await
+            .map(|s| s.state.clone());
+        match r {
+            Ok(ConnectionState::Connected) => Ok(()),
+            _ => Err(self.closed_error()),
+        }
+    }
+
+    /// Pings now to verify the link (e.g. after the machine woke up).
+    pub fn check_liveness(&self) {
+        let _ = self.commands.send(Command::CheckLiveness);
+    }
+
+    /// Closes the connection cleanly (close 1000, no reconnect) and ends every subscription
+    /// stream.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
