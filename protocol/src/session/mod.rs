@@ -283,8 +283,10 @@ impl<P: Clone> Session<P> {
     /// [`SessionError::SubscriptionLimit`] past [`SessionConfig::max_channels`] channels or
     /// [`SessionConfig::max_handles`] handles.
     pub fn subscribe(&mut self, channel: &str) -> Result<SubId, SessionError> {
-        let ch =
-            Channel::parse(channel).map_err(|e| SessionError::InvalidChannel(e.to_string()))?;
+        let ch = Channel::parse(channel).map_err(|e| match e {
+            crate::RealtimeError::InvalidChannel(why) => SessionError::InvalidChannel(why),
+            other => SessionError::InvalidChannel(other.to_string()),
+        })?;
         let key = ch.to_string();
         if self.handles.len() >= self.cfg.max_handles {
             return Err(SessionError::SubscriptionLimit(self.cfg.max_handles));
