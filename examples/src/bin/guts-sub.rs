@@ -135,11 +135,10 @@ async fn main() -> ExitCode {
                 }
             }
             line = rx.recv() => match line {
-                Some(Ok(line)) => {
-                    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                        return ExitCode::FAILURE;
-                    }
+                Some(Ok(line)) if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() => {
+                    return ExitCode::FAILURE;
                 }
+                Some(Ok(_)) => {}
                 Some(Err(msg)) => {
                     eprintln!("guts-sub: {msg}");
                     client.close().await;
