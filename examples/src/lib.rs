@@ -1,5 +1,6 @@
 //! Shared pieces of the example programs and their tests: the controllable loopback TCP
-//! [`proxy`] used by fault tests and benchmarks.
+//! [`proxy`] used by fault tests and benchmarks, and [`hub_process`] to run `guts-hub`.
 #![warn(missing_docs)]
 
+pub mod hub_process;
 pub mod proxy;

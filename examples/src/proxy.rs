@@ -60,10 +60,8 @@ impl Proxy {
                 let (stall, rx) = watch::channel(false);
                 let (dr, dw) = down.into_split();
                 let (ur, uw) = up.into_split();
-                let tasks = vec![
-                    tokio::spawn(pump(dr, uw, rx.clone())),
-                    tokio::spawn(pump(ur, dw, rx)),
-                ];
+                let tasks =
+                    vec![tokio::spawn(pump(dr, uw, rx.clone())), tokio::spawn(pump(ur, dw, rx))];
                 c.conns.lock().expect("lock").push(Conn { tasks, stall });
             }
         });

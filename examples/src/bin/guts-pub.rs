@@ -31,23 +31,17 @@ fn main() -> ExitCode {
         }
     };
     let body = serde_json::json!({"channel": args.channel, "event": args.event, "data": data});
-    let url = format!("{}/api/publish", args.url.trim_end_matches('/'));
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let resp = agent
-        .post(&url)
-        .header("authorization", &format!("Bearer {}", args.key))
-        .header("content-type", "application/json")
-        .send(body.to_string());
-    let mut resp = match resp {
+    let (status, text) = match guts_realtime_examples::hub_process::post_publish(
+        &args.url,
+        &args.key,
+        &body.to_string(),
+    ) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("guts-pub: cannot reach {url}: {e}");
+            eprintln!("guts-pub: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     match status {
         200..=299 => match json.get("seq").and_then(|s| s.as_u64()) {
