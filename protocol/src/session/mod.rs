@@ -55,6 +55,8 @@
 mod backoff;
 mod config;
 mod io;
+#[cfg(test)]
+mod tests;
 
 pub use backoff::{ceiling as backoff_ceiling, delay as backoff_delay, Rng};
 pub use config::SessionConfig;
@@ -366,9 +368,19 @@ impl<P: Clone> Session<P> {
             if let Phase::Waiting { .. } = self.phase {
                 self.start_attempt(now);
             }
-        } else if self.link.is_some() || matches!(self.phase, Phase::Opening { .. }) {
-            self.actions.push_back(Action::Close { code: 1000, reason: "network offline".into() });
-            self.lose_link(now, "network offline", None, CloseAction::Reconnect);
+        } else {
+            self.release(now, "network offline");
+        }
+    }
+
+    /// Gives the socket up without giving up the connection (the page is being hidden or frozen:
+    /// `pagehide`): the socket is closed with 1000 and `reason`, and the session waits as after a
+    /// drop. [`Session::check_liveness`] (`pageshow`), `handle_network(now, true)` or the backoff
+    /// timer reconnects. A no-op when no socket is open or opening.
+    pub fn release(&mut self, now: Duration, reason: &str) {
+        if self.link.is_some() || matches!(self.phase, Phase::Opening { .. }) {
+            self.actions.push_back(Action::Close { code: 1000, reason: reason.into() });
+            self.lose_link(now, reason, None, CloseAction::Reconnect);
         }
     }
 
