@@ -399,11 +399,15 @@ impl EventHub {
         if streams.len() >= self.config.max_streams && !self.evict_idle_stream(&mut streams) {
             return None;
         }
+        // Every event of the new stream gets a seq above `floor`, and `head` starts there too: a
+        // client that subscribes now is told `seq: floor` and can later resume `since` it (a head
+        // of 0 would be below the floor, so that resume would always be a false gap).
+        let floor = self.next_seq.load(Relaxed);
         let s = Arc::new(Mutex::new(Stream {
             slots: Default::default(),
             history: VecDeque::new(),
-            floor: self.next_seq.load(Relaxed),
-            head: 0,
+            floor,
+            head: floor,
             last_publish: Instant::now(),
         }));
         streams.insert(name, s.clone());
