@@ -1,0 +1,196 @@
+//! [`ServerConfig`]: every knob of the hub server (the transport around an
+//! [`EventHub`](guts_realtime::EventHub)), with its default and why. Limits of the hub itself
+//! (connection cap, queue capacity, history) live in [`HubConfig`](guts_realtime::HubConfig).
+
+use super::auth::{Authorizer, DefaultAuthorizer};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A per-connection command rate limit: a token bucket refilled at `per_second` tokens a second
+/// that holds at most `burst` tokens. Every inbound data frame costs one token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Bucket size: the most commands accepted back to back.
+    pub burst: f64,
+}
+
+impl RateLimit {
+    /// A limit of `per_second` commands a second with bursts of `burst`.
+    pub fn new(per_second: f64, burst: f64) -> Self {
+        RateLimit { per_second, burst }
+    }
+}
+
+/// Configuration of the hub server. Build with `ServerConfig::default()` and the chained
+/// by-value setters.
+///
+/// ```
+/// use guts_realtime_native::server::ServerConfig;
+/// let config = ServerConfig::default()
+///     .token_secret("s3cret")
+///     .publish_key("pubkey")
+///     .static_dir("examples/web");
+/// assert_eq!(config.max_frame_bytes, 64 * 1024);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// HS256 secret that verifies the JWTs clients send in `auth`. The default value is `None`:
+    /// every JWT is refused (`unauthenticated`), only the publish key can authenticate.
+    pub token_secret: Option<String>,
+    /// The key that grants publish rights: as `Authorization: Bearer <key>` on `/api/publish` and
+    /// `/api/notify`, and as the `auth` token over WebSocket. The default value is `None`: HTTP
+    /// publishing always answers 401 and only JWTs with `publish: true` may publish.
+    pub publish_key: Option<String>,
+    /// Largest inbound WebSocket message (and HTTP request body) in bytes; a bigger WebSocket
+    /// message closes the connection with 1009, a bigger body answers 413. The default value is
+    /// 64 KiB: a command is a few hundred bytes, an event payload a few KiB.
+    pub max_frame_bytes: usize,
+    /// Per-connection command rate limit; over it a command is answered with error
+    /// `rate_limited` and not executed. Connections with publish rights are exempt (they are
+    /// trusted backends that publish in bulk). The default value is 50 commands/s with bursts of
+    /// 200: far above what a browser needs in steady state, and a client at the subscription cap
+    /// can still reconnect and send `auth`, 100 `subscribe`s and a few pings back to back.
+    /// `None` disables the limit.
+    pub rate_limit: Option<RateLimit>,
+    /// How often the server sends a WebSocket ping. The default value is 20 s.
+    pub ping_interval: Duration,
+    /// A connection from which nothing (not even a pong) arrived for this long is closed with
+    /// 4009, or dropped if even the close cannot be written. The default value is 60 s: three
+    /// missed pings.
+    pub idle_timeout: Duration,
+    /// How long a closing connection waits for the peer's close frame before it is dropped. The
+    /// default value is 5 s.
+    pub close_timeout: Duration,
+    /// How long [`serve`](super::serve) waits, after its shutdown signal, for every WebSocket
+    /// client to receive its 1001 close before it returns anyway. The default value is 10 s.
+    pub shutdown_timeout: Duration,
+    /// Directory served at `/` (the demo page). The default value is `None`: no static files.
+    pub static_dir: Option<PathBuf>,
+    /// Per-connection WebSocket read buffer in bytes. The default value is 4 KiB (tungstenite's
+    /// own default, 128 KiB, costs ~130 KB per idle client).
+    pub read_buffer_size: usize,
+    /// Bytes the WebSocket writer buffers before it writes to the socket; a batch of queued
+    /// frames is written in chunks of about this size and flushed once. The default value is
+    /// 4 KiB.
+    pub write_buffer_size: usize,
+    /// Most queued frames the writer takes from a client's queue for one batch (one flush). The
+    /// default value is 64.
+    pub write_batch: usize,
+    /// Who may subscribe to what and who may publish. The default value is
+    /// [`DefaultAuthorizer`] (the rules of the protocol).
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            token_secret: None,
+            publish_key: None,
+            max_frame_bytes: 64 * 1024,
+            rate_limit: Some(RateLimit::new(50.0, 200.0)),
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            static_dir: None,
+            read_buffer_size: 4096,
+            write_buffer_size: 4096,
+            write_batch: 64,
+            authorizer: Arc::new(DefaultAuthorizer),
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    /// Secrets are redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServerConfig")
+            .field("token_secret", &redact(&self.token_secret))
+            .field("publish_key", &redact(&self.publish_key))
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("rate_limit", &self.rate_limit)
+            .field("ping_interval", &self.ping_interval)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("static_dir", &self.static_dir)
+            .field("read_buffer_size", &self.read_buffer_size)
+            .field("write_buffer_size", &self.write_buffer_size)
+            .field("write_batch", &self.write_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::token_secret`].
+    pub fn token_secret(mut self, v: impl Into<String>) -> Self {
+        self.token_secret = Some(v.into());
+        self
+    }
+    /// Sets [`ServerConfig::publish_key`].
+    pub fn publish_key(mut self, v: impl Into<String>) -> Self {
+        self.publish_key = Some(v.into());
+        self
+    }
+    /// Sets [`ServerConfig::max_frame_bytes`] (at least 1 KiB).
+    pub fn max_frame_bytes(mut self, v: usize) -> Self {
+        self.max_frame_bytes = v.max(1024);
+        self
+    }
+    /// Sets [`ServerConfig::rate_limit`].
+    pub fn rate_limit(mut self, v: Option<RateLimit>) -> Self {
+        self.rate_limit = v;
+        self
+    }
+    /// Sets [`ServerConfig::ping_interval`] (at least 10 ms).
+    pub fn ping_interval(mut self, v: Duration) -> Self {
+        self.ping_interval = v.max(Duration::from_millis(10));
+        self
+    }
+    /// Sets [`ServerConfig::idle_timeout`].
+    pub fn idle_timeout(mut self, v: Duration) -> Self {
+        self.idle_timeout = v;
+        self
+    }
+    /// Sets [`ServerConfig::close_timeout`].
+    pub fn close_timeout(mut self, v: Duration) -> Self {
+        self.close_timeout = v;
+        self
+    }
+    /// Sets [`ServerConfig::shutdown_timeout`].
+    pub fn shutdown_timeout(mut self, v: Duration) -> Self {
+        self.shutdown_timeout = v;
+        self
+    }
+    /// Sets [`ServerConfig::static_dir`].
+    pub fn static_dir(mut self, v: impl Into<PathBuf>) -> Self {
+        self.static_dir = Some(v.into());
+        self
+    }
+    /// Sets [`ServerConfig::read_buffer_size`] (at least 256 bytes).
+    pub fn read_buffer_size(mut self, v: usize) -> Self {
+        self.read_buffer_size = v.max(256);
+        self
+    }
+    /// Sets [`ServerConfig::write_buffer_size`].
+    pub fn write_buffer_size(mut self, v: usize) -> Self {
+        self.write_buffer_size = v;
+        self
+    }
+    /// Sets [`ServerConfig::write_batch`] (at least 1).
+    pub fn write_batch(mut self, v: usize) -> Self {
+        self.write_batch = v.max(1);
+        self
+    }
+    /// Sets [`ServerConfig::authorizer`].
+    pub fn authorizer(mut self, v: impl Authorizer) -> Self {
+        self.authorizer = Arc::new(v);
+        self
+    }
+}

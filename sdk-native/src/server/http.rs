@@ -1,0 +1,207 @@
+//! The HTTP endpoints: `/healthz`, `/metrics` (Prometheus text), `/api/stats`, `/api/publish` and
+//! `/api/notify`. Errors are JSON `{"error":"…","code":"…"}` with the protocol's error codes.
+
+use super::auth::Identity;
+use super::{publish as publish_event, ServerState};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use guts_realtime::{Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// `GET /healthz`.
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /api/stats`.
+pub(crate) async fn stats(State(state): State<Arc<ServerState>>) -> Json<HubStats> {
+    Json(state.hub.stats())
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
+    let m = state.hub.metrics();
+    let c = &state.counters;
+    let mut out = String::with_capacity(4096);
+    let mut put = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = write!(
+            out,
+            "# HELP guts_hub_{name} {help}\n# TYPE guts_hub_{name} {kind}\nguts_hub_{name} {value}\n"
+        );
+    };
+    put("connections", "gauge", "WebSocket connections now.", m.connections as u64);
+    put("connections_total", "counter", "Connections ever accepted.", m.total_connections);
+    put(
+        "connections_rejected_total",
+        "counter",
+        "Upgrades refused at the connection cap or during shutdown.",
+        c.upgrades_refused.load(Relaxed),
+    );
+    put("subscriptions", "gauge", "Subscriptions held now.", m.subscriptions);
+    put("subscriptions_total", "counter", "New subscriptions ever made.", m.total_subscriptions);
+    put(
+        "events_published_total",
+        "counter",
+        "Events and notifications published (events in).",
+        m.events_published,
+    );
+    put(
+        "http_published_total",
+        "counter",
+        "Events and notifications published over HTTP.",
+        c.http_published.load(Relaxed),
+    );
+    put(
+        "frames_delivered_total",
+        "counter",
+        "Event frames queued to clients by fan-out (events out).",
+        m.frames_delivered,
+    );
+    put("frames_replayed_total", "counter", "Frames replayed by recovery.", m.frames_replayed);
+    put("queue_drops_total", "counter", "Frames refused because a queue was full.", m.queue_drops);
+    put(
+        "slow_consumer_disconnects_total",
+        "counter",
+        "Clients closed as slow consumers (4008).",
+        m.slow_consumer_disconnects,
+    );
+    put("streams", "gauge", "Streams (repositories, users, orgs) held now.", m.streams as u64);
+    put("history_size", "gauge", "Events held in history now, over all streams.", m.history_size);
+    put("commands_total", "counter", "WebSocket text frames received.", c.commands.load(Relaxed));
+    put(
+        "invalid_messages_total",
+        "counter",
+        "Frames answered with invalid_message.",
+        c.invalid_messages.load(Relaxed),
+    );
+    put(
+        "rate_limited_total",
+        "counter",
+        "Commands refused by the rate limit.",
+        c.rate_limited.load(Relaxed),
+    );
+    put("forbidden_total", "counter", "Commands refused as forbidden.", c.forbidden.load(Relaxed));
+    put(
+        "auth_failures_total",
+        "counter",
+        "Refused tokens (each closed with 4001).",
+        c.auth_failures.load(Relaxed),
+    );
+    put(
+        "oversized_closes_total",
+        "counter",
+        "Connections closed with 1009 for an oversized frame.",
+        c.oversized_closes.load(Relaxed),
+    );
+    put(
+        "idle_closes_total",
+        "counter",
+        "Connections closed for silence past the idle timeout (4009).",
+        c.idle_closes.load(Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+/// An error answer: `{"error": message, "code": code}`.
+fn error(status: StatusCode, e: &RealtimeError) -> Response {
+    let body = serde_json::json!({"error": e.to_string(), "code": e.code().as_str()});
+    let mut resp = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+fn status_of(e: &RealtimeError) -> StatusCode {
+    match e {
+        RealtimeError::InvalidChannel(_) | RealtimeError::InvalidMessage(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        RealtimeError::Forbidden(_) => StatusCode::FORBIDDEN,
+        RealtimeError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        RealtimeError::RateLimited(_) | RealtimeError::ConnectionLimit(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Checks `Authorization: Bearer <publish key>`.
+fn check_key(state: &ServerState, headers: &HeaderMap) -> Result<(), RealtimeError> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match key {
+        Some(k) if state.verifier.is_publish_key(k) => Ok(()),
+        _ => Err(RealtimeError::Unauthenticated(
+            "missing or wrong publish key (Authorization: Bearer <key>)".into(),
+        )),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, RealtimeError> {
+    serde_json::from_slice(body)
+        .map_err(|e| RealtimeError::InvalidMessage(format!("bad body: {e}")))
+}
+
+#[derive(Deserialize)]
+struct PublishBody {
+    channel: String,
+    event: EventKind,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+/// `POST /api/publish`.
+pub(crate) async fn publish(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = check_key(&state, &headers).and_then(|()| {
+        let req: PublishBody = parse(&body)?;
+        let ch = Channel::parse(&req.channel)?;
+        state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch)?;
+        publish_event(&state.hub, &ch, req.event, req.data)
+    });
+    match result {
+        Ok(p) => {
+            state.counters.http_published.fetch_add(1, Relaxed);
+            Json(p).into_response()
+        }
+        Err(e) => error(status_of(&e), &e),
+    }
+}
+
+/// `POST /api/notify`.
+pub(crate) async fn notify(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = check_key(&state, &headers).and_then(|()| {
+        let note: Notification = parse(&body)?;
+        let ch = Channel::user(&note.user_id)?;
+        state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch)?;
+        state.hub.notify(note)
+    });
+    match result {
+        Ok(NotifyOutcome::Delivered(p)) => {
+            state.counters.http_published.fetch_add(1, Relaxed);
+            Json(p).into_response()
+        }
+        Ok(NotifyOutcome::Suppressed) => {
+            Json(serde_json::json!({"suppressed": true, "delivered": 0})).into_response()
+        }
+        Err(e) => error(status_of(&e), &e),
+    }
+}

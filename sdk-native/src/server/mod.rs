@@ -1,0 +1,211 @@
+//! The hub server (feature `server`): an [`EventHub`] on the network over WebSocket and HTTP,
+//! with authentication, authorization, limits and graceful shutdown.
+//!
+//! Endpoints of [`router`] / [`serve`]:
+//!
+//! | endpoint | what |
+//! |---|---|
+//! | `GET /ws` | the WebSocket: `welcome` first, then commands and events (`docs/PROTOCOL.md`) |
+//! | `GET /healthz` | `200 ok` |
+//! | `GET /metrics` | Prometheus text: connections, subscriptions, events in/out, queue drops, slow-consumer disconnects, history size, rate-limit and auth failures |
+//! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON |
+//! | `POST /api/publish` | `Authorization: Bearer <publish key>`, body `{"channel","event","data"}` → `200 {"seq":N,"delivered":M}` |
+//! | `POST /api/notify` | same auth, body a [`Notification`](guts_realtime::Notification) → `200 {"seq":N,"delivered":M}`, or `200 {"suppressed":true,"delivered":0}` when the user's preferences disable its type |
+//! | `GET /*` | files of [`ServerConfig::static_dir`], if set |
+//!
+//! HTTP errors are `{"error":"…","code":"…"}` with the protocol's error codes: 400 for bad JSON,
+//! an unknown event kind (`invalid_message`) or an invalid channel (`invalid_channel`), 401
+//! without or with a wrong key (`unauthenticated`), 403 when the [`Authorizer`] refuses
+//! (`forbidden`), 503 when the hub's stream limit is reached (`rate_limited`).
+//!
+//! **Connection cap.** When [`EventHub::connect`] fails with `ConnectionLimit`, the upgrade is
+//! refused with HTTP 503 and `Retry-After: 5` (the WebSocket never opens, so no close code is
+//! involved; browsers report it as a failed connection and the SDK backs off). Refusing before the
+//! upgrade costs the hub nothing for the refused client.
+//!
+//! **Shutdown.** [`serve`] stops accepting when its shutdown future completes, sends every
+//! WebSocket client close 1001 (after the frames already queued to it), waits up to
+//! [`ServerConfig::shutdown_timeout`] for the clients to go, and returns.
+//!
+//! ```no_run
+//! use guts_realtime::EventHub;
+//! use guts_realtime_native::server::{serve, ServerConfig};
+//! use std::sync::Arc;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let hub = Arc::new(EventHub::new());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7800").await?;
+//! let config = ServerConfig::default().token_secret("s3cret").publish_key("pubkey");
+//! serve(hub, listener, config, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
+
+mod auth;
+mod config;
+mod connection;
+mod http;
+mod rate;
+
+pub use auth::{
+    default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer, Identity,
+};
+pub use config::{RateLimit, ServerConfig};
+
+use auth::Verifier;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use guts_realtime::{Channel, EventHub, EventKind, Published, RealtimeError, RealtimeEvent};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::services::ServeDir;
+
+/// The shutdown phases broadcast to every connection.
+pub(crate) const RUNNING: u8 = 0;
+/// Close every WebSocket with 1001 after its queued frames.
+pub(crate) const GRACEFUL: u8 = 1;
+/// Drop every remaining connection now.
+pub(crate) const FORCED: u8 = 2;
+
+/// Counters of the transport (the hub counts the rest).
+#[derive(Debug, Default)]
+pub(crate) struct ServerCounters {
+    pub(crate) commands: AtomicU64,
+    pub(crate) invalid_messages: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) forbidden: AtomicU64,
+    pub(crate) auth_failures: AtomicU64,
+    pub(crate) oversized_closes: AtomicU64,
+    pub(crate) idle_closes: AtomicU64,
+    pub(crate) upgrades_refused: AtomicU64,
+    pub(crate) http_published: AtomicU64,
+}
+
+/// Everything the handlers share.
+pub(crate) struct ServerState {
+    pub(crate) hub: Arc<EventHub>,
+    pub(crate) config: ServerConfig,
+    pub(crate) verifier: Verifier,
+    pub(crate) shutdown: watch::Sender<u8>,
+    /// WebSocket connections registered with the hub and not yet torn down.
+    pub(crate) active: AtomicUsize,
+    pub(crate) counters: ServerCounters,
+}
+
+impl ServerState {
+    fn new(hub: Arc<EventHub>, config: ServerConfig) -> ServerState {
+        let verifier = Verifier::new(config.token_secret.as_deref(), config.publish_key.as_deref());
+        ServerState {
+            hub,
+            config,
+            verifier,
+            shutdown: watch::Sender::new(RUNNING),
+            active: AtomicUsize::new(0),
+            counters: ServerCounters::default(),
+        }
+    }
+
+    pub(crate) fn phase(&self) -> u8 {
+        *self.shutdown.borrow()
+    }
+
+    /// Waits until every WebSocket connection is gone or `limit` passed; whether all are gone.
+    async fn wait_connections(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.active.load(Relaxed) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+}
+
+/// Publishes an event through [`EventHub::emit`] (so [`EventHub::subscribe_events`] sees it too).
+pub(crate) fn publish(
+    hub: &EventHub,
+    channel: &Channel,
+    kind: EventKind,
+    data: serde_json::Value,
+) -> Result<Published, RealtimeError> {
+    hub.emit(RealtimeEvent::new(channel.to_string(), kind, data)).ok_or_else(|| {
+        RealtimeError::RateLimited(format!(
+            "stream limit reached: max {} streams",
+            hub.config().max_streams
+        ))
+    })
+}
+
+fn build(hub: Arc<EventHub>, config: ServerConfig) -> (Router, Arc<ServerState>) {
+    let body_limit = config.max_frame_bytes;
+    let static_dir = config.static_dir.clone();
+    let state = Arc::new(ServerState::new(hub, config));
+    let mut router = Router::new()
+        .route("/ws", get(connection::upgrade))
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(http::metrics))
+        .route("/api/stats", get(http::stats))
+        .route("/api/publish", post(http::publish))
+        .route("/api/notify", post(http::notify))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state.clone());
+    if let Some(dir) = static_dir {
+        router = router.fallback_service(ServeDir::new(dir));
+    }
+    (router, state)
+}
+
+/// The server's routes over `hub`, for embedding in an existing axum application. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` to record client addresses. Graceful
+/// shutdown with close 1001 needs [`serve`].
+pub fn router(hub: Arc<EventHub>, config: ServerConfig) -> Router {
+    build(hub, config).0
+}
+
+/// Serves `hub` on `listener` until `shutdown` completes, then shuts down gracefully: stops
+/// accepting, sends every WebSocket client close 1001, waits up to
+/// [`ServerConfig::shutdown_timeout`] for them to go, and returns.
+///
+/// # Errors
+/// An I/O error of the listener.
+pub async fn serve(
+    hub: Arc<EventHub>,
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    use axum::serve::ListenerExt;
+    let (router, state) = build(hub, config);
+    let signal_state = state.clone();
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing every WebSocket with 1001");
+        signal_state.shutdown.send_replace(GRACEFUL);
+    };
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signal)
+        .await?;
+    if !state.wait_connections(state.config.shutdown_timeout).await {
+        tracing::warn!(
+            remaining = state.active.load(Relaxed),
+            "shutdown timeout: dropping the remaining connections"
+        );
+        state.shutdown.send_replace(FORCED);
+        state.wait_connections(Duration::from_secs(1)).await;
+    }
+    tracing::info!("hub server stopped");
+    Ok(())
+}
