@@ -1,0 +1,208 @@
+//! `guts-hub`: the reference hub server. An [`EventHub`] served over WebSocket and HTTP by
+//! `guts_realtime_native::server`, with the demo page at `/`.
+//!
+//! Prints the token secret and publish key it generated (when not given) and a line
+//! `guts-hub listening on http://ADDR` to stdout; logs go to stderr (`RUST_LOG`, default `info`).
+//! SIGINT or SIGTERM shuts it down gracefully (every client gets close 1001) and it exits 0.
+
+use clap::Parser;
+use guts_realtime::{EventHub, EventKind, HubConfig};
+use guts_realtime_native::server::{serve, RateLimit, ServerConfig};
+use serde_json::json;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Guts real-time hub: WebSocket at /ws, HTTP publish at /api/publish, demo page at /.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port; the real one is printed).
+    #[arg(long, env = "GUTS_HUB_LISTEN", default_value = "127.0.0.1:7800")]
+    listen: String,
+    /// HS256 secret of client tokens (JWT claims sub, exp, orgs, publish). Generated and printed
+    /// when absent.
+    #[arg(long, env = "GUTS_HUB_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// Key that grants publish rights (HTTP Bearer or WebSocket auth token). Generated and
+    /// printed when absent.
+    #[arg(long, env = "GUTS_HUB_PUBLISH_KEY", hide_env_values = true)]
+    publish_key: Option<String>,
+    /// Most WebSocket connections at once; more are refused with HTTP 503.
+    #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Emit synthetic events every second on a few `repo:demo/…` channels.
+    #[arg(long, env = "GUTS_HUB_DEMO")]
+    demo: bool,
+    /// Events kept per stream for recovery.
+    #[arg(long, env = "GUTS_HUB_HISTORY_SIZE", default_value_t = 512)]
+    history_size: usize,
+    /// Seconds an event stays recoverable.
+    #[arg(long, env = "GUTS_HUB_HISTORY_TTL_SECS", default_value_t = 600)]
+    history_ttl_secs: u64,
+    /// Frames a client's outbound queue holds before it is closed as a slow consumer (4008).
+    #[arg(long, env = "GUTS_HUB_QUEUE_CAPACITY", default_value_t = 4096)]
+    queue_capacity: usize,
+    /// Largest inbound WebSocket message and HTTP body in bytes (bigger: close 1009 / 413).
+    #[arg(long, env = "GUTS_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    max_frame_bytes: usize,
+    /// Commands per second per connection (0 disables the limit; publishers are exempt).
+    #[arg(long, env = "GUTS_HUB_COMMANDS_PER_SEC", default_value_t = 50.0)]
+    commands_per_sec: f64,
+    /// Command burst per connection.
+    #[arg(long, env = "GUTS_HUB_COMMAND_BURST", default_value_t = 200.0)]
+    command_burst: f64,
+    /// Seconds between server pings.
+    #[arg(long, env = "GUTS_HUB_PING_INTERVAL_SECS", default_value_t = 20.0)]
+    ping_interval_secs: f64,
+    /// Seconds of silence (no frame, no pong) after which a client is closed with 4009.
+    #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", default_value_t = 60.0)]
+    idle_timeout_secs: f64,
+    /// Directory served at `/`.
+    #[arg(long, env = "GUTS_HUB_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
+    web_dir: PathBuf,
+}
+
+fn secs(v: f64) -> Duration {
+    Duration::try_from_secs_f64(v).unwrap_or(Duration::from_secs(1))
+}
+
+fn generated() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("guts-hub: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let token_secret = args.token_secret.clone().unwrap_or_else(|| {
+        let s = generated();
+        let _ = writeln!(out, "guts-hub: generated token secret: {s}");
+        s
+    });
+    let publish_key = args.publish_key.clone().unwrap_or_else(|| {
+        let k = generated();
+        let _ = writeln!(out, "guts-hub: generated publish key: {k}");
+        k
+    });
+    let hub = Arc::new(EventHub::with_config(
+        HubConfig::default()
+            .max_connections(args.max_connections)
+            .history_size(args.history_size)
+            .history_ttl(Duration::from_secs(args.history_ttl_secs))
+            .queue_capacity(args.queue_capacity),
+    ));
+    let rate = (args.commands_per_sec > 0.0)
+        .then(|| RateLimit::new(args.commands_per_sec, args.command_burst));
+    let mut config = ServerConfig::default()
+        .token_secret(token_secret)
+        .publish_key(publish_key)
+        .max_frame_bytes(args.max_frame_bytes)
+        .rate_limit(rate)
+        .ping_interval(secs(args.ping_interval_secs))
+        .idle_timeout(secs(args.idle_timeout_secs));
+    if args.web_dir.is_dir() {
+        config = config.static_dir(&args.web_dir);
+    } else {
+        tracing::warn!(dir = %args.web_dir.display(), "web dir not found: / serves nothing");
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let addr = listener.local_addr()?;
+    let _ = writeln!(out, "guts-hub listening on http://{addr}");
+    let _ = out.flush();
+    drop(out);
+    tracing::info!(%addr, epoch = hub.epoch(), "guts-hub started");
+    if args.demo {
+        tokio::spawn(demo(hub.clone()));
+    }
+    serve(hub, listener, config, shutdown_signal()).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Synthetic repository activity: one event a second, cycling over channels and kinds.
+async fn demo(hub: Arc<EventHub>) {
+    const REPOS: [&str; 3] = ["demo/app", "demo/api", "demo/web"];
+    const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        n += 1;
+        let repo = REPOS[(n % 3) as usize];
+        let who = USERS[(n % 4) as usize];
+        let number = n % 50 + 1;
+        let (kind, data) = match n % 8 {
+            0 => (
+                EventKind::Push,
+                json!({"ref": "refs/heads/main", "before": format!("{:040x}", n - 1),
+                       "after": format!("{n:040x}"), "pusher": who, "commit_count": n % 5 + 1}),
+            ),
+            1 => (EventKind::PrOpened, pr(number, who, "open")),
+            2 => (EventKind::IssueOpened, issue(number, who, "open")),
+            3 => (
+                EventKind::PrReview,
+                json!({"id": n, "pr_number": number, "reviewer": who, "state": "approved"}),
+            ),
+            4 => (
+                EventKind::IssueComment,
+                json!({"id": n, "parent_number": number, "author": who,
+                       "body_preview": "Looks good to me"}),
+            ),
+            5 => (EventKind::PrMerged, pr(number, who, "merged")),
+            6 => (EventKind::IssueClosed, issue(number, who, "closed")),
+            _ => (EventKind::BranchCreated, json!({"ref": format!("refs/heads/feature-{n}")})),
+        };
+        hub.emit_event(format!("repo:{repo}"), kind, data);
+    }
+}
+
+fn pr(number: u64, author: &str, state: &str) -> serde_json::Value {
+    json!({"number": number, "title": format!("Demo change #{number}"), "author": author,
+           "source_branch": format!("feature-{number}"), "target_branch": "main", "state": state})
+}
+
+fn issue(number: u64, author: &str, state: &str) -> serde_json::Value {
+    json!({"number": number, "title": format!("Demo issue #{number}"), "author": author,
+           "state": state})
+}
