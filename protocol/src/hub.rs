@@ -194,6 +194,9 @@ struct Stream {
     floor: u64,
     head: u64,
     last_publish: Instant,
+    /// Set (under the stream's lock) when the stream is evicted: whoever fetched it before the
+    /// eviction and locks it afterwards must fetch the live stream again instead.
+    evicted: bool,
 }
 
 impl Stream {
@@ -409,27 +412,43 @@ impl EventHub {
             floor,
             head: floor,
             last_publish: Instant::now(),
+            evicted: false,
         }));
         streams.insert(name, s.clone());
         Some(s)
     }
 
     fn evict_idle_stream(&self, streams: &mut HashMap<String, Arc<Mutex<Stream>>>) -> bool {
-        let victim = streams
-            .iter()
-            .filter_map(|(k, s)| {
-                let s = s.try_lock()?;
-                (s.subscriber_count() == 0).then(|| (s.last_publish, s.history.len(), k.clone()))
-            })
-            .min();
-        match victim {
-            Some((_, len, k)) => {
-                streams.remove(&k);
-                self.counters.history.fetch_sub(len as u64, Relaxed);
-                true
+        // A few tries: the chosen victim may get a subscriber (from a thread that fetched it
+        // before we took the map's write lock) between the scan and the eviction.
+        for _ in 0..3 {
+            let victim = streams
+                .iter()
+                .filter_map(|(k, s)| {
+                    let s = s.try_lock()?;
+                    (s.subscriber_count() == 0).then(|| (s.last_publish, k.clone()))
+                })
+                .min();
+            let Some((_, k)) = victim else { return false };
+            let Some(stream) = streams.get(&k).cloned() else { return false };
+            let Some(mut s) = stream.try_lock() else { continue };
+            if s.subscriber_count() != 0 {
+                continue;
             }
-            None => false,
+            s.evicted = true;
+            self.counters.history.fetch_sub(s.history.len() as u64, Relaxed);
+            drop(s);
+            streams.remove(&k);
+            return true;
         }
+        false
+    }
+
+    fn stream_limit(&self) -> RealtimeError {
+        RealtimeError::RateLimited(format!(
+            "stream limit reached: max {} streams",
+            self.config.max_streams
+        ))
     }
 
     fn remove_from_stream(&self, client: &Client, ch: &Channel) {
@@ -470,20 +489,25 @@ impl EventHub {
             return Err(RealtimeError::ChannelClosed);
         }
         let new = client.subscribe(ch.clone())?;
-        let Some(stream) = self.stream(&ch.stream(), true) else {
-            if new {
-                client.unsubscribe(&ch);
+        let mut stream = self.stream(&ch.stream(), true);
+        let mut s = loop {
+            let Some(live) = &stream else {
+                if new {
+                    client.unsubscribe(&ch);
+                }
+                return Err(self.stream_limit());
+            };
+            let s = live.lock();
+            if !s.evicted {
+                break s;
             }
-            return Err(RealtimeError::RateLimited(format!(
-                "stream limit reached: max {} streams",
-                self.config.max_streams
-            )));
+            drop(s);
+            stream = self.stream(&ch.stream(), true);
         };
         if new {
             self.counters.subscriptions.fetch_add(1, Relaxed);
             self.counters.total_subscriptions.fetch_add(1, Relaxed);
         }
-        let mut s = stream.lock();
         s.slots[slot(&ch)].insert(client.key, client.clone());
         let head = s.head;
         let mut recovered = None;
@@ -727,17 +751,20 @@ impl EventHub {
         kind: Option<EventKind>,
         encode: impl FnOnce(u64) -> Frame,
     ) -> Result<Published, RealtimeError> {
-        let Some(stream) = self.stream(&ch.stream(), true) else {
-            return Err(RealtimeError::RateLimited(format!(
-                "stream limit reached: max {} streams",
-                self.config.max_streams
-            )));
-        };
         let mut failed: Vec<(Arc<Client>, PushError)> = Vec::new();
         let mut delivered = 0usize;
         let seq;
+        let mut stream = self.stream(&ch.stream(), true);
         {
-            let mut s = stream.lock();
+            let mut s = loop {
+                let Some(live) = &stream else { return Err(self.stream_limit()) };
+                let s = live.lock();
+                if !s.evicted {
+                    break s;
+                }
+                drop(s);
+                stream = self.stream(&ch.stream(), true);
+            };
             seq = self.next_seq.fetch_add(1, Relaxed) + 1;
             s.head = seq;
             let now = Instant::now();
@@ -781,9 +808,11 @@ impl EventHub {
             }
             self.disconnect(&client.id);
             // A client closed by another path may linger in this stream; drop it here too.
-            stream.lock().slots.iter_mut().for_each(|m| {
-                m.remove(&client.key);
-            });
+            if let Some(stream) = &stream {
+                stream.lock().slots.iter_mut().for_each(|m| {
+                    m.remove(&client.key);
+                });
+            }
         }
         Ok(Published { seq, delivered })
     }

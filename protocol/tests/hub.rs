@@ -1114,3 +1114,44 @@ fn welcome_names_the_epoch_and_the_client() {
     assert_eq!(a.epoch().len(), 16);
     assert!(a.epoch().bytes().all(|b| b.is_ascii_hexdigit()));
 }
+
+/// Regression: with the stream limit reached, creating a stream evicted an idle one that another
+/// thread had just fetched to subscribe to; that subscriber was then registered in the evicted
+/// stream and silently received nothing. Every subscriber here must get its own event.
+#[test]
+fn stream_eviction_never_strands_a_subscriber() {
+    let hub = hub_with(HubConfig::default().max_streams(4));
+    let lost = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (hub, lost) = (&hub, &lost);
+            s.spawn(move || {
+                for i in 0..20_000 {
+                    let ch = format!("repo:t{t}/s{i}");
+                    let (c, mut rx) = hub.connect().unwrap();
+                    match hub.subscribe(&c, &ch, None, None) {
+                        Ok(_) => {}
+                        Err(RealtimeError::RateLimited(_)) => {
+                            hub.disconnect(&c.id);
+                            continue;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                    match hub.publish_event(ev(&ch, EventKind::Push, i)) {
+                        Ok(p) if p.delivered == 1 => {
+                            assert_eq!(drain(&mut rx).len(), 2);
+                        }
+                        Ok(_) => {
+                            lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(RealtimeError::RateLimited(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                    hub.disconnect(&c.id);
+                }
+            });
+        }
+    });
+    assert_eq!(lost.into_inner(), 0, "subscribers stranded in an evicted stream");
+    assert!(hub.metrics().streams <= 4);
+}
