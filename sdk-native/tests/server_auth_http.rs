@@ -1,0 +1,357 @@
+//! Auth matrix (anonymous, user, org, publish key, publish claim, expired, badly signed,
+//! garbage), a custom `Authorizer`, every HTTP endpoint with its errors, static files and the
+//! connection cap, against the real server on 127.0.0.1. Bounded in time.
+#![cfg(feature = "server")]
+
+mod server_support;
+
+use guts_realtime::{Channel, HubConfig, NotificationPreferences, NotificationType, RealtimeError};
+use guts_realtime_native::server::{default_authorize_subscribe, Authorizer, Identity};
+use serde_json::{json, Value};
+use server_support::*;
+use std::time::Duration;
+
+#[tokio::test]
+async fn anonymous_clients_read_repo_channels_only() {
+    let s = TestServer::default().await;
+    let mut c = s.ws().await;
+    c.subscribe("repo:anyone/anything").await;
+    c.subscribe("repo:anyone/anything/prs").await;
+    let e =
+        c.expect_error(r#"{"type":"subscribe","channel":"user:victim","id":1}"#, "forbidden").await;
+    assert_eq!(e["id"], 1);
+    c.expect_error(r#"{"type":"subscribe","channel":"org:acme"}"#, "forbidden").await;
+    c.still_open().await;
+    // Nothing published on user:victim reaches the anonymous client.
+    s.hub.publish("user:victim", guts_realtime::EventKind::Push, json!({})).unwrap();
+    c.still_open().await;
+}
+
+#[tokio::test]
+async fn users_read_their_own_channel_and_their_orgs() {
+    let s = TestServer::default().await;
+    let mut c = s.ws().await;
+    let tok = mint(json!({"sub": "alice", "exp": exp_in(600), "orgs": ["acme", "guts"]}));
+    c.send_json(json!({"type": "auth", "token": tok, "id": "a"})).await;
+    assert_eq!(c.recv_text().await, r#"{"type":"authenticated","user":"alice","id":"a"}"#);
+    c.subscribe("user:alice").await;
+    c.subscribe("org:acme").await;
+    c.subscribe("org:guts").await;
+    c.subscribe("repo:x/y").await;
+    c.expect_error(r#"{"type":"subscribe","channel":"user:bob"}"#, "forbidden").await;
+    c.expect_error(r#"{"type":"subscribe","channel":"org:other"}"#, "forbidden").await;
+    c.still_open().await;
+    // Routing to the user channel works.
+    let seq = s.publish("user:alice", "push", json!({"x": 1})).await;
+    let e = c.recv().await;
+    assert_eq!((e["channel"].as_str(), e["seq"].as_u64()), (Some("user:alice"), Some(seq)));
+    // Re-authenticating as someone else drops the channels the new identity may not read.
+    let bob = mint(json!({"sub": "bob", "exp": exp_in(600)}));
+    assert_eq!(c.auth(&bob).await, json!({"type": "authenticated", "user": "bob"}));
+    let mut dropped = Vec::new();
+    for _ in 0..3 {
+        let r = c.recv().await;
+        assert_eq!(r["type"], "unsubscribed", "{r}");
+        dropped.push(r["channel"].as_str().unwrap().to_owned());
+    }
+    dropped.sort();
+    assert_eq!(dropped, ["org:acme", "org:guts", "user:alice"]);
+    c.still_open().await;
+    s.publish("user:alice", "push", json!({})).await;
+    c.still_open().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_get_unauthenticated_then_close_4001() {
+    let s = TestServer::default().await;
+    let expired = mint(json!({"sub": "alice", "exp": exp_in(-3600)}));
+    let forged = mint_with("another secret", json!({"sub": "alice", "exp": exp_in(600)}));
+    let no_exp = mint(json!({"sub": "alice"}));
+    let no_sub = mint(json!({"exp": exp_in(600)}));
+    let bad_orgs = mint(json!({"sub": "alice", "exp": exp_in(600), "orgs": "acme"}));
+    for (what, tok) in [
+        ("expired", expired),
+        ("badly signed", forged),
+        ("no exp", no_exp),
+        ("no sub", no_sub),
+        ("orgs not an array", bad_orgs),
+        ("garbage", "xyz.abc.def".into()),
+        ("empty", String::new()),
+    ] {
+        let mut c = s.ws().await;
+        c.send_json(json!({"type": "auth", "token": tok, "id": 7})).await;
+        let r = c.recv().await;
+        assert!(r["type"] == "error" && r["code"] == "unauthenticated", "{what}: {r}");
+        assert_eq!(r["id"], 7, "{what}");
+        if !tok.is_empty() {
+            assert!(!r.to_string().contains(&tok), "{what}: the token is echoed");
+        }
+        assert_eq!(c.closed(WAIT).await, (4001, "unauthenticated".into()), "{what}");
+    }
+    assert_eq!(metric(s.addr, "auth_failures_total").await, 7);
+}
+
+#[tokio::test]
+async fn publish_rights_over_websocket() {
+    let s = TestServer::default().await;
+    let ch = uniq("repo:pub/r");
+    let frame =
+        json!({"type": "publish", "channel": ch, "event": "push", "data": {"a": 1}, "id": 3})
+            .to_string();
+    let mut anon = s.ws().await;
+    let e = anon.expect_error(&frame, "forbidden").await;
+    assert_eq!(e["id"], 3);
+    anon.still_open().await;
+    let mut user = s.ws().await;
+    user.auth(&mint(json!({"sub": "bob", "exp": exp_in(600)}))).await;
+    user.expect_error(&frame, "forbidden").await;
+    let mut sub = s.ws().await;
+    sub.subscribe(&ch).await;
+    for (who, tok) in [
+        ("publish key", KEY.to_owned()),
+        ("publish claim", mint(json!({"sub": "ci", "exp": exp_in(600), "publish": true}))),
+    ] {
+        let mut c = s.ws().await;
+        let r = c.auth(&tok).await;
+        assert_eq!(r["type"], "authenticated", "{who}: {r}");
+        let r = c.request(serde_json::from_str(&frame).unwrap()).await;
+        assert!(
+            r["type"] == "published" && r["channel"] == ch.as_str() && r["id"] == 3,
+            "{who}: {r}"
+        );
+        let e = sub.recv().await;
+        assert_eq!(e["seq"], r["seq"], "{who}");
+    }
+    // The publish key authenticates as the publisher identity.
+    let mut c = s.ws().await;
+    assert_eq!(c.auth(KEY).await["user"], "publisher");
+}
+
+/// Private repositories: `repo:secret/*` only for members of org `secret`.
+struct Private;
+
+impl Authorizer for Private {
+    fn authorize_subscribe(&self, who: &Identity, ch: &Channel) -> Result<(), RealtimeError> {
+        if ch.identifier.starts_with("secret/") && !who.in_org("secret") {
+            return Err(RealtimeError::Forbidden(format!("{ch} is private")));
+        }
+        default_authorize_subscribe(who, ch)
+    }
+}
+
+#[tokio::test]
+async fn a_custom_authorizer_is_applied() {
+    let s = TestServer::start(HubConfig::default(), config().authorizer(Private)).await;
+    let mut anon = s.ws().await;
+    anon.expect_error(r#"{"type":"subscribe","channel":"repo:secret/plans"}"#, "forbidden").await;
+    anon.subscribe("repo:open/src").await;
+    let mut member = s.ws().await;
+    member.auth(&mint(json!({"sub": "eve", "exp": exp_in(600), "orgs": ["secret"]}))).await;
+    member.subscribe("repo:secret/plans").await;
+    // Losing the membership by re-authenticating revokes the private channel.
+    member.auth(&mint(json!({"sub": "eve", "exp": exp_in(600)}))).await;
+    assert_eq!(
+        member.recv().await,
+        json!({"type": "unsubscribed", "channel": "repo:secret/plans"})
+    );
+}
+
+#[tokio::test]
+async fn health_stats_and_metrics() {
+    let s = TestServer::default().await;
+    let (status, body) = http(s.addr, "GET", "/healthz", None, None).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let mut c = s.ws().await;
+    c.subscribe("repo:st/a").await;
+    s.publish("repo:st/a", "push", json!({})).await;
+    c.recv().await;
+    let (status, body) = http(s.addr, "GET", "/api/stats", None, None).await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        json!({"current_connections": 1, "total_connections": 1, "total_subscriptions": 1,
+               "total_events": 1})
+    );
+    let (status, head, body) = http_full(s.addr, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    for name in [
+        "connections",
+        "subscriptions",
+        "events_published_total",
+        "frames_delivered_total",
+        "queue_drops_total",
+        "slow_consumer_disconnects_total",
+        "history_size",
+        "rate_limited_total",
+        "auth_failures_total",
+    ] {
+        assert!(body.contains(&format!("# TYPE guts_hub_{name} ")), "{name} missing:\n{body}");
+    }
+    assert_eq!(metric(s.addr, "connections").await, 1);
+    assert_eq!(metric(s.addr, "frames_delivered_total").await, 1);
+    assert_eq!(metric(s.addr, "history_size").await, 1);
+    let (status, _) = http(s.addr, "GET", "/nope", None, None).await;
+    assert_eq!(status, 404, "no static dir configured");
+}
+
+#[tokio::test]
+async fn http_publish_auth_and_errors() {
+    let s = TestServer::default().await;
+    let good = r#"{"channel":"repo:a/b","event":"push","data":{}}"#;
+    let (status, head, body) = http_full(s.addr, "POST", "/api/publish", None, Some(good)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(head.to_ascii_lowercase().contains("www-authenticate: bearer"));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["code"], "unauthenticated");
+    let (status, _) = http(s.addr, "POST", "/api/publish", Some("wrong"), Some(good)).await;
+    assert_eq!(status, 401);
+    let (status, _) = http(s.addr, "POST", "/api/publish", Some(""), Some(good)).await;
+    assert_eq!(status, 401);
+    for (body, code) in [
+        ("{nope", "invalid_message"),
+        ("", "invalid_message"),
+        ("[]", "invalid_message"),
+        (r#"{"event":"push","data":{}}"#, "invalid_message"),
+        (r#"{"channel":"repo:a/b","event":"pr.opened","data":{}}"#, "invalid_message"),
+        (r#"{"channel":"repo:a/b","event":7}"#, "invalid_message"),
+        (r#"{"channel":"repo:a","event":"push","data":{}}"#, "invalid_channel"),
+        (r#"{"channel":"user:a/b","event":"push"}"#, "invalid_channel"),
+    ] {
+        let (status, text) = http(s.addr, "POST", "/api/publish", Some(KEY), Some(body)).await;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(v["error"].is_string(), "{body}: {text}");
+        assert_eq!(v["code"], code, "{body}: {text}");
+    }
+    let big = format!(r#"{{"channel":"repo:a/b","event":"push","data":"{}"}}"#, "x".repeat(70_000));
+    let (status, _) = http(s.addr, "POST", "/api/publish", Some(KEY), Some(&big)).await;
+    assert_eq!(status, 413);
+    let mut c = s.ws().await;
+    c.subscribe("repo:a/b/prs").await;
+    let (status, text) = http(
+        s.addr,
+        "POST",
+        "/api/publish",
+        Some(KEY),
+        Some(r#"{"channel":"repo:a/b","event":"pr_opened","data":{"number":1}}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["delivered"], 1);
+    let e = c.recv().await;
+    assert_eq!(e["seq"], v["seq"]);
+    // `data` may be absent (null).
+    let (status, _) = http(
+        s.addr,
+        "POST",
+        "/api/publish",
+        Some(KEY),
+        Some(r#"{"channel":"repo:a/b","event":"push"}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = http(s.addr, "GET", "/api/publish", None, None).await;
+    assert_eq!(status, 405);
+}
+
+fn note(user: &str, ty: &str) -> String {
+    json!({"id": uniq("n"), "user_id": user, "notification_type": ty, "title": "t", "body": "b",
+           "url": null, "read": false, "created_at": 1, "metadata": {}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn http_notify_follows_preferences() {
+    let s = TestServer::default().await;
+    let mut c = s.ws().await;
+    c.auth(&mint(json!({"sub": "nina", "exp": exp_in(600)}))).await;
+    c.subscribe("user:nina").await;
+    // `push` is disabled by default: suppressed, nothing delivered.
+    let (status, text) =
+        http(s.addr, "POST", "/api/notify", Some(KEY), Some(&note("nina", "push"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap(),
+        json!({"suppressed": true, "delivered": 0})
+    );
+    let (status, text) =
+        http(s.addr, "POST", "/api/notify", Some(KEY), Some(&note("nina", "mention"))).await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let n = c.recv().await;
+    assert_eq!(n["type"], "notification");
+    assert_eq!(n["channel"], "user:nina");
+    assert_eq!(n["notification"]["notification_type"], "mention");
+    assert_eq!(n["seq"], v["seq"]);
+    // Preferences set through the Rust API.
+    s.hub.set_preferences(NotificationPreferences {
+        enabled_types: vec![NotificationType::Push],
+        ..NotificationPreferences::for_user("nina")
+    });
+    let (_, text) =
+        http(s.addr, "POST", "/api/notify", Some(KEY), Some(&note("nina", "push"))).await;
+    assert!(text.contains("\"seq\""), "{text}");
+    assert_eq!(c.recv().await["notification"]["notification_type"], "push");
+    let (status, _) =
+        http(s.addr, "POST", "/api/notify", None, Some(&note("nina", "mention"))).await;
+    assert_eq!(status, 401);
+    let (status, text) =
+        http(s.addr, "POST", "/api/notify", Some(KEY), Some(&note("a/b", "mention"))).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("invalid_channel"));
+    let (status, _) = http(s.addr, "POST", "/api/notify", Some(KEY), Some("{}")).await;
+    assert_eq!(status, 400);
+    c.still_open().await;
+}
+
+#[tokio::test]
+async fn static_files_are_served_at_the_root() {
+    let dir = std::env::temp_dir().join(uniq(&format!("guts-web-{}-", std::process::id())));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>demo</h1>").unwrap();
+    let s = TestServer::start(HubConfig::default(), config().static_dir(&dir)).await;
+    let (status, head, body) = http_full(s.addr, "GET", "/", None, None).await;
+    assert_eq!((status, body.as_str()), (200, "<h1>demo</h1>"));
+    assert!(head.to_ascii_lowercase().contains("content-type: text/html"), "{head}");
+    let (status, _) = http(s.addr, "GET", "/missing.js", None, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = http(s.addr, "GET", "/../../etc/passwd", None, None).await;
+    assert_ne!(status, 200);
+    // The API routes still win.
+    let (status, _) = http(s.addr, "GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_connection_cap_refuses_the_upgrade_with_503() {
+    let s = TestServer::start(HubConfig::default().max_connections(2), config()).await;
+    let mut a = s.ws().await;
+    let _b = s.ws().await;
+    let err = Ws::connect(&s.ws_url()).await.err().expect("the third connection is refused");
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => {
+            assert_eq!(resp.status().as_u16(), 503);
+            assert_eq!(resp.headers().get("retry-after").unwrap(), "5");
+        }
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+    assert_eq!(s.hub.metrics().rejected_connections, 1);
+    assert_eq!(metric(s.addr, "connections_rejected_total").await, 1);
+    // A slot frees when a client leaves.
+    a.ws.close(None).await.unwrap();
+    drop(a);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.hub.connection_count() > 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the slot was not freed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut c = s.ws().await;
+    c.still_open().await;
+}

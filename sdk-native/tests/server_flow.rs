@@ -1,0 +1,234 @@
+//! Recovery over the network (replay then live, and the race with concurrent publishes), the
+//! slow-consumer policy, the idle timeout and graceful shutdown, against the real server on
+//! 127.0.0.1. Bounded in time.
+#![cfg(feature = "server")]
+
+mod server_support;
+
+use futures_util::StreamExt;
+use guts_realtime::{EventKind, HubConfig};
+use serde_json::{json, Value};
+use server_support::*;
+use std::time::Duration;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn reconnect_with_since_replays_then_goes_live() {
+    let s = TestServer::default().await;
+    let ch = uniq("repo:rec/r");
+    let mut c = s.ws().await;
+    let r = c.subscribe(&ch).await;
+    let mut last = r["seq"].as_u64().unwrap();
+    for _ in 0..2 {
+        let seq = s.publish(&ch, "push", json!({})).await;
+        assert_eq!(c.recv().await["seq"], seq);
+        last = seq;
+    }
+    let epoch = c.epoch();
+    drop(c);
+    let mut missed = Vec::new();
+    for kind in ["push", "pr_opened", "issue_opened"] {
+        missed.push(s.publish(&ch, kind, json!({})).await);
+    }
+    // Another stream's events are not replayed.
+    s.publish(&uniq("repo:rec/other"), "push", json!({})).await;
+    let mut c = s.ws().await;
+    assert_eq!(c.epoch(), epoch, "same hub, same epoch");
+    c.send_json(json!({"type": "subscribe", "channel": ch, "since": {"seq": last, "epoch": epoch}, "id": "r"}))
+        .await;
+    let r = c.recv().await;
+    assert_eq!(
+        (r["type"].as_str(), r["recovered"].as_bool(), r["id"].as_str()),
+        (Some("subscribed"), Some(true), Some("r"))
+    );
+    let got: Vec<u64> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(c.recv().await["seq"].as_u64().unwrap());
+        }
+        v
+    };
+    assert_eq!(got, missed);
+    let live = s.publish(&ch, "push", json!({})).await;
+    assert_eq!(c.recv().await["seq"], live);
+    c.still_open().await;
+    // A foreign epoch is a gap: recovered false, nothing replayed.
+    let mut g = s.ws().await;
+    g.send_json(json!({"type": "subscribe", "channel": ch, "since": {"seq": 0, "epoch": "other"}}))
+        .await;
+    let r = g.recv().await;
+    assert_eq!(r["recovered"], false);
+    g.still_open().await;
+}
+
+/// The race: events are published continuously from another thread while the client
+/// reconnects and its replay is in flight. It must see every event after its position exactly
+/// once, in strictly increasing seq order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_races_with_concurrent_publishes_without_gap_or_duplicate() {
+    let s = TestServer::start(HubConfig::default().history_size(10_000), config()).await;
+    let ch = uniq("repo:race/r");
+    let mut c = s.ws().await;
+    let r = c.subscribe(&ch).await;
+    let epoch = c.epoch();
+    let mut last = r["seq"].as_u64().unwrap();
+    for _ in 0..5 {
+        last = s.publish(&ch, "push", json!({})).await;
+        assert_eq!(c.recv().await["seq"], last);
+    }
+    drop(c);
+    // Missed while away.
+    let mut published: Vec<u64> = (0..300)
+        .map(|i| s.hub.publish(&ch, EventKind::PrUpdated, json!({"i": i})).unwrap().seq)
+        .collect();
+    // Published while the client reconnects and its replay is being queued.
+    let hub = s.hub.clone();
+    let ch2 = ch.clone();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = count.clone();
+    let (go, start) = std::sync::mpsc::channel::<()>();
+    let publisher = std::thread::spawn(move || {
+        let _ = start.recv();
+        let mut seqs = Vec::new();
+        for i in 0..3000u64 {
+            let kind = if i % 3 == 0 { EventKind::PrOpened } else { EventKind::Push };
+            seqs.push(hub.publish(&ch2, kind, json!({"live": i})).unwrap().seq);
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i % 20 == 0 {
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+        seqs
+    });
+    let mut c = s.ws().await;
+    go.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    c.send_json(
+        json!({"type": "subscribe", "channel": ch, "since": {"seq": last, "epoch": epoch}}),
+    )
+    .await;
+    let r = c.recv().await;
+    let at = count.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        (r["type"].as_str(), r["recovered"].as_bool()),
+        (Some("subscribed"), Some(true)),
+        "{r}"
+    );
+    let live = tokio::task::spawn_blocking(move || publisher.join().unwrap()).await.unwrap();
+    eprintln!(
+        "live events published when the subscribe was answered: {at} of 3000; replayed {}",
+        s.hub.metrics().frames_replayed
+    );
+    published.extend(live);
+    let target = *published.last().unwrap();
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(60), async {
+        while got.last() != Some(&target) {
+            let e = c.recv().await;
+            assert_eq!(e["type"], "event", "{e}");
+            got.push(e["seq"].as_u64().unwrap());
+        }
+    })
+    .await
+    .expect("every event arrives");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "strictly increasing, no duplicate");
+    assert_eq!(got, published, "no gap: exactly the events after `since`, in order");
+    c.still_open().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_is_closed_4008_while_others_get_everything() {
+    let hub_cfg = HubConfig::default().queue_capacity(256);
+    let s = TestServer::start(hub_cfg, config()).await;
+    let ch = uniq("repo:slow/r");
+    let mut stalled = s.ws().await;
+    stalled.subscribe(&ch).await;
+    let stalled_id = stalled.welcome["client_id"].as_str().unwrap().to_owned();
+    let mut reader = s.ws().await;
+    reader.subscribe(&ch).await;
+    let n = 3000u64;
+    let pad = "x".repeat(16 * 1024);
+    let read = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while (seqs.len() as u64) < n {
+            let e = reader.recv().await;
+            seqs.push(e["seq"].as_u64().unwrap());
+        }
+        (reader, seqs)
+    });
+    let mut published = Vec::new();
+    for i in 0..n {
+        published
+            .push(s.hub.publish(&ch, EventKind::Push, json!({"i": i, "pad": pad})).unwrap().seq);
+        if i % 64 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let (mut reader, seqs) =
+        timeout(Duration::from_secs(120), read).await.expect("the reader keeps up").unwrap();
+    assert_eq!(seqs, published, "the well-behaved reader got every event in order");
+    let m = s.hub.metrics();
+    assert_eq!(m.slow_consumer_disconnects, 1, "{m:?}");
+    assert!(m.queue_drops >= 1);
+    assert!(s.hub.get_client(&stalled_id).is_none(), "the stalled client's queue is released");
+    assert_eq!(metric(s.addr, "slow_consumer_disconnects_total").await, 1);
+    assert_eq!(s.hub.metrics().subscriptions, 1, "only the reader's subscription is left");
+    // The stalled client reads what was already written, then the slow-consumer close.
+    let (code, reason) = stalled.closed(Duration::from_secs(60)).await;
+    assert_eq!((code, reason.as_str()), (4008, "slow consumer"));
+    reader.still_open().await;
+}
+
+#[tokio::test]
+async fn silent_clients_are_closed_4009_and_answering_ones_stay() {
+    let cfg =
+        config().ping_interval(Duration::from_millis(100)).idle_timeout(Duration::from_millis(350));
+    let s = TestServer::start(HubConfig::default(), cfg).await;
+    let mut silent = s.ws().await;
+    let mut alive = s.ws().await;
+    // `alive` keeps reading, so tungstenite answers every ping with a pong.
+    let until = Instant::now() + Duration::from_millis(1200);
+    let mut pings = 0;
+    while let Ok(msg) = tokio::time::timeout_at(until, alive.ws.next()).await {
+        match msg {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            other => panic!("the answering client got {other:?}"),
+        }
+    }
+    assert!(pings >= 5, "server pings arrive every 100 ms: {pings}");
+    alive.still_open().await;
+    // `silent` never read, so it never answered: it was closed.
+    let (code, reason) = silent.closed(WAIT).await;
+    assert_eq!((code, reason.as_str()), (4009, "idle timeout"));
+    assert_eq!(metric(s.addr, "idle_closes_total").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_closes_every_client_with_1001_and_returns() {
+    let cfg = config().close_timeout(Duration::from_millis(300));
+    let mut s = TestServer::start(HubConfig::default(), cfg).await;
+    let ch = uniq("repo:bye/r");
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut c = s.ws().await;
+        c.subscribe(&ch).await;
+        clients.push(c);
+    }
+    // One more that never reads and never answers the close.
+    let _deaf = s.ws().await;
+    let seq = s.publish(&ch, "push", json!({})).await;
+    let addr = s.addr;
+    let started = Instant::now();
+    s.stop().await.expect("serve returns Ok");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    for c in &mut clients {
+        // The event queued before the shutdown is delivered before the close.
+        let e: Value = c.recv().await;
+        assert_eq!(e["seq"], seq);
+        assert_eq!(c.closed(WAIT).await, (1001, "server shutting down".into()));
+    }
+    assert_eq!(s.hub.connection_count(), 0, "every client was removed from the hub");
+    assert!(Ws::connect(&format!("ws://{addr}/ws")).await.is_err(), "no longer accepting");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
