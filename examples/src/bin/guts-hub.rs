@@ -76,13 +76,21 @@ fn generated() -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    // tungstenite logs whole frames (an `auth` token among them) at trace level: never below
-    // debug for it, whatever RUST_LOG says, so tokens stay out of the logs.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        .add_directive("tungstenite=debug".parse().expect("static directive"))
-        .add_directive("tokio_tungstenite=debug".parse().expect("static directive"));
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).init();
+    // tungstenite logs whole frames (an `auth` token among them) at trace level: it is capped at
+    // debug whatever RUST_LOG says, so tokens stay out of the logs.
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let cap = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("tungstenite", LevelFilter::DEBUG)
+        .with_target("tokio_tungstenite", LevelFilter::DEBUG);
+    tracing_subscriber::registry()
+        .with(env)
+        .with(cap)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .init();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
