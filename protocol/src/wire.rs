@@ -225,8 +225,9 @@ mod json {
         Error {
             /// Human-readable.
             message: String,
-            /// Machine-readable (absent only from seed-era servers).
-            #[serde(default)]
+            /// Machine-readable: absent from seed-era servers, and `None` for a code this version
+            /// does not know (so a newer server's new code never makes the frame undecodable).
+            #[serde(default, deserialize_with = "known_code")]
             code: Option<ErrorCode>,
         },
         /// `{"type":"authenticated","user":U}`.
@@ -354,6 +355,11 @@ mod json {
             }
             m.end()
         }
+    }
+
+    /// An error `code` as a known [`ErrorCode`], or `None` when absent, `null` or unknown.
+    fn known_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ErrorCode>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.and_then(|c| ErrorCode::from_wire(&c)))
     }
 
     /// A server frame: a message plus the `id` of the command it answers.

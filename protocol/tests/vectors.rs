@@ -608,3 +608,26 @@ fn invalid_client_texts_are_rejected_with_the_id_when_readable() {
     let e = decode_client_frame(&format!(r#"{{"type":"ping","id":"{long}"}}"#)).unwrap_err();
     assert_eq!(e.error, "id is longer than 128 bytes");
 }
+
+/// Regression: an `error` frame with a code this version does not know (from a newer server) made
+/// the whole frame undecodable; it now decodes with `code: None`, like a seed-era error.
+#[test]
+fn an_unknown_error_code_decodes_as_no_code() {
+    for text in [
+        r#"{"type":"error","message":"m","code":"teapot","id":4}"#,
+        r#"{"type":"error","message":"m","code":null,"id":4}"#,
+        r#"{"type":"error","message":"m","id":4}"#,
+    ] {
+        let f = decode_server_frame(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(f, sf(ServerMessage::Error { message: "m".into(), code: None }, n(4)), "{text}");
+        assert_eq!(f.encode().as_str(), r#"{"type":"error","message":"m","id":4}"#);
+    }
+    for code in ErrorCode::ALL {
+        let text = format!(r#"{{"type":"error","message":"m","code":"{code}"}}"#);
+        let f = decode_server_frame(&text).unwrap();
+        assert_eq!(f.message, ServerMessage::Error { message: "m".into(), code: Some(code) });
+        assert_eq!(f.encode().as_str(), text);
+    }
+    // A code that is not a string is still malformed.
+    assert!(decode_server_frame(r#"{"type":"error","message":"m","code":5}"#).is_err());
+}
