@@ -2,9 +2,9 @@
 //!
 //! Policy when the application does not keep up: the mailbox holds
 //! [`ClientBuilder::buffer`](super::ClientBuilder::buffer) items (default 1024). When it is full,
-//! new events are dropped and counted, and the next item the application reads is
-//! [`Item::Lagged`]`(n)` — memory stays bounded and the loss is never silent. State items
-//! (gaps, failures) are never dropped.
+//! new events are dropped and counted in one [`Item::Lagged`]`(n)` item at the place of the loss
+//! (after the events that were kept) — memory stays bounded and the loss is never silent. State
+//! items (subscribed, gaps, failures) are never dropped.
 
 use super::driver::Command;
 use futures_util::Stream;
@@ -57,7 +57,6 @@ pub enum Item {
 #[derive(Debug)]
 struct Inner {
     items: VecDeque<Item>,
-    lagged: u64,
     waker: Option<Waker>,
     ended: bool,
 }
@@ -74,7 +73,6 @@ impl Mailbox {
         Mailbox {
             inner: Arc::new(Mutex::new(Inner {
                 items: VecDeque::new(),
-                lagged: 0,
                 waker: None,
                 ended: false,
             })),
@@ -90,7 +88,10 @@ impl Mailbox {
                 return;
             }
             if droppable && q.items.len() >= self.capacity {
-                q.lagged += 1;
+                match q.items.back_mut() {
+                    Some(Item::Lagged(n)) => *n += 1,
+                    _ => q.items.push_back(Item::Lagged(1)),
+                }
                 return;
             }
             let end = matches!(item, Item::Failed { .. });
@@ -141,10 +142,6 @@ impl Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
         let Ok(mut q) = self.mailbox.inner.lock() else { return Poll::Ready(None) };
-        if q.lagged > 0 {
-            let n = std::mem::take(&mut q.lagged);
-            return Poll::Ready(Some(Item::Lagged(n)));
-        }
         if let Some(item) = q.items.pop_front() {
             return Poll::Ready(Some(item));
         }
