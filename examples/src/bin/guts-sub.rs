@@ -60,7 +60,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<String, String>>();
+    // (unique id, frame) per event; several subscriptions may receive the same frame.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(String, String), String>>();
     let mut subs = Vec::new();
     for ch in &args.channels {
         match client.subscribe(ch).await {
@@ -77,14 +78,15 @@ async fn main() -> ExitCode {
             let channel = sub.channel().to_owned();
             while let Some(item) = sub.next().await {
                 let line = match item {
-                    Item::Event(e) => Ok(ServerMessage::Event(e).encode().to_string()),
-                    Item::Notification { notification, seq } => Ok(ServerMessage::Notification {
-                        channel: channel.clone(),
-                        notification,
-                        seq,
+                    Item::Event(e) => {
+                        Ok((e.event_id.clone(), ServerMessage::Event(e).encode().to_string()))
                     }
-                    .encode()
-                    .to_string()),
+                    Item::Notification { notification, seq } => Ok((
+                        notification.id.clone(),
+                        ServerMessage::Notification { channel: channel.clone(), notification, seq }
+                            .encode()
+                            .to_string(),
+                    )),
                     Item::Subscribed { recovered } => {
                         status(
                             json!({"type": "subscribed", "channel": channel, "recovered": recovered}),
@@ -116,6 +118,8 @@ async fn main() -> ExitCode {
     drop(tx);
     let mut state = client.state();
     let mut out = std::io::stdout().lock();
+    // Ids of the frames printed last, so a frame reaching several subscriptions prints once.
+    let mut recent: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
@@ -135,10 +139,18 @@ async fn main() -> ExitCode {
                 }
             }
             line = rx.recv() => match line {
-                Some(Ok(line)) if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() => {
-                    return ExitCode::FAILURE;
+                Some(Ok((id, line))) => {
+                    if recent.contains(&id) {
+                        continue;
+                    }
+                    if recent.len() == 1024 {
+                        recent.pop_front();
+                    }
+                    recent.push_back(id);
+                    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                        return ExitCode::FAILURE;
+                    }
                 }
-                Some(Ok(_)) => {}
                 Some(Err(msg)) => {
                     eprintln!("guts-sub: {msg}");
                     client.close().await;
