@@ -57,6 +57,7 @@ mod config;
 mod io;
 #[cfg(test)]
 mod tests;
+mod vecmap;
 
 pub use backoff::{ceiling as backoff_ceiling, delay as backoff_delay, Rng};
 pub use config::SessionConfig;
@@ -69,7 +70,8 @@ use crate::error::ErrorCode;
 use crate::subscription::Channel;
 use crate::wire::{ClientCommand, ClientFrame, RequestId, Since};
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
+use vecmap::{VecMap, VecSet};
 
 /// Where the connection is, with the deadlines that apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +110,7 @@ enum Remote {
 #[derive(Debug, Clone)]
 struct ChannelSub {
     channel: Channel,
-    handles: BTreeSet<SubId>,
+    handles: VecSet<SubId>,
     remote: Remote,
     /// Last seq delivered and the epoch it belongs to.
     last_seq: Option<u64>,
@@ -136,8 +138,8 @@ pub struct Session<P> {
     link: Option<Link>,
     token: Option<String>,
     epoch: Option<String>,
-    channels: BTreeMap<String, ChannelSub>,
-    handles: BTreeMap<SubId, String>,
+    channels: VecMap<String, ChannelSub>,
+    handles: VecMap<SubId, String>,
     next_handle: u64,
     next_id: u64,
     auth_id: Option<u64>,
@@ -158,8 +160,8 @@ impl<P: Clone> Session<P> {
             link: None,
             token: None,
             epoch: None,
-            channels: BTreeMap::new(),
-            handles: BTreeMap::new(),
+            channels: VecMap::new(),
+            handles: VecMap::new(),
             next_handle: 1,
             next_id: 1,
             auth_id: None,
@@ -301,9 +303,9 @@ impl<P: Clone> Session<P> {
         let sub = SubId(self.next_handle);
         self.next_handle += 1;
         self.handles.insert(sub, key.clone());
-        let entry = self.channels.entry(key.clone()).or_insert_with(|| ChannelSub {
+        let entry = self.channels.get_or_insert_with(key.clone(), || ChannelSub {
             channel: ch,
-            handles: BTreeSet::new(),
+            handles: VecSet::new(),
             remote: Remote::None,
             last_seq: None,
             epoch: None,
@@ -314,7 +316,10 @@ impl<P: Clone> Session<P> {
         if entry.remote == Remote::Failed {
             entry.remote = Remote::None;
         }
-        let state = self.remote_state(&self.channels[&key]);
+        let state = match self.channels.get(&key) {
+            Some(ch) => self.remote_state(ch),
+            None => SubState::Subscribing,
+        };
         self.events.push_back(Event::Subscription { sub, channel: key.clone(), state });
         self.sync_channel(&key);
         Ok(sub)
@@ -679,7 +684,7 @@ impl<P: Clone> Session<P> {
 
     fn find_pending(&self, id: Option<u64>, channel: &str) -> Option<String> {
         if let Some(id) = id {
-            for (k, c) in &self.channels {
+            for (k, c) in self.channels.iter() {
                 match &c.remote {
                     Remote::Subscribing(i, _) | Remote::Unsubscribing(i) if *i == id => {
                         return Some(k.clone())
