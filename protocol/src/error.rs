@@ -79,6 +79,7 @@ impl RealtimeError {
 }
 
 /// Machine-readable code of an `error` frame (`"code"` on the wire, snake_case).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

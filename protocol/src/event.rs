@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The kind of a repository event. Serialized snake_case (`"pr_opened"`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -163,6 +164,7 @@ impl fmt::Display for EventKind {
 }
 
 /// Payload of a push event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushEventData {
     /// The pushed ref (`"ref"` on the wire).
@@ -179,6 +181,7 @@ pub struct PushEventData {
 }
 
 /// Payload of a pull-request event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullRequestEventData {
     /// PR number.
@@ -196,6 +199,7 @@ pub struct PullRequestEventData {
 }
 
 /// Payload of an issue event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueEventData {
     /// Issue number.
@@ -209,6 +213,7 @@ pub struct IssueEventData {
 }
 
 /// Payload of a comment event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentEventData {
     /// Comment id.
@@ -222,6 +227,7 @@ pub struct CommentEventData {
 }
 
 /// Payload of a review event.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewEventData {
     /// Review id.
@@ -250,10 +256,12 @@ mod frame {
     ///
     /// `seq` is set by the hub when the event is published (strictly increasing within the
     /// channel's stream) and omitted while `None`.
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct RealtimeEvent {
         /// Always `"event"` (`"type"` on the wire).
         #[serde(rename = "type", default = "event_type")]
+        #[cfg_attr(feature = "ts", ts(type = "\"event\""))]
         pub event_type: String,
         /// The channel the event was emitted on.
         pub channel: String,

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Kind of a user notification (snake_case on the wire).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationType {
@@ -74,6 +75,7 @@ impl NotificationType {
 }
 
 /// Optional context of a notification; absent fields are omitted on the wire.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationMetadata {
     /// `owner/name` of the repository concerned.
@@ -91,6 +93,7 @@ pub struct NotificationMetadata {
 }
 
 /// A notification for one user.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     /// Unique id.

@@ -16,6 +16,7 @@ use std::fmt;
 
 /// The `id` of a command, echoed by its reply: a string (at most [`RequestId::MAX_LEN`] bytes) or
 /// a non-negative integer.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RequestId {
@@ -53,6 +54,7 @@ impl From<u64> for RequestId {
 }
 
 /// A position in a stream: the last `seq` seen under hub `epoch`. Sent as `since` to recover.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Since {
     /// The last seq the client received.
@@ -62,6 +64,7 @@ pub struct Since {
 }
 
 /// A command from a client (internally tagged by `"type"`, snake_case).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -97,6 +100,7 @@ pub enum ClientCommand {
 }
 
 /// A client frame: a command plus the optional envelope fields `since` and `id`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ClientFrame {
     /// The command.
@@ -104,9 +108,11 @@ pub struct ClientFrame {
     pub command: ClientCommand,
     /// Recover from this position (subscribe only; ignored on other commands).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub since: Option<Since>,
     /// Echoed by the reply.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub id: Option<RequestId>,
 }
 
@@ -189,6 +195,7 @@ mod json {
 
     /// Every frame a server sends (internally tagged by `"type"`, snake_case). Events are a
     /// variant too, so one decode call reads any server frame.
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
     #[derive(Debug, Clone, PartialEq, Deserialize)]
     #[serde(tag = "type", rename_all = "snake_case")]
     #[non_exhaustive]
@@ -209,9 +216,11 @@ mod json {
             channel: String,
             /// The stream head when the subscription started.
             #[serde(default)]
+            #[cfg_attr(feature = "ts", ts(optional))]
             seq: Option<u64>,
             /// Whether everything after `since` is being replayed (only with `since`).
             #[serde(default)]
+            #[cfg_attr(feature = "ts", ts(optional))]
             recovered: Option<bool>,
         },
         /// `{"type":"unsubscribed","channel":C}`.
@@ -228,6 +237,7 @@ mod json {
             /// Machine-readable: absent from seed-era servers, and `None` for a code this version
             /// does not know (so a newer server's new code never makes the frame undecodable).
             #[serde(default, deserialize_with = "known_code")]
+            #[cfg_attr(feature = "ts", ts(optional))]
             code: Option<ErrorCode>,
         },
         /// `{"type":"authenticated","user":U}`.
@@ -252,6 +262,7 @@ mod json {
             notification: Notification,
             /// Position in the user's stream.
             #[serde(default)]
+            #[cfg_attr(feature = "ts", ts(optional))]
             seq: Option<u64>,
         },
     }
@@ -363,6 +374,7 @@ mod json {
     }
 
     /// A server frame: a message plus the `id` of the command it answers.
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
     #[derive(Debug, Clone, PartialEq, Deserialize)]
     pub struct ServerFrame {
         /// The message.
@@ -370,6 +382,7 @@ mod json {
         pub message: ServerMessage,
         /// The echoed command id.
         #[serde(default)]
+        #[cfg_attr(feature = "ts", ts(optional))]
         pub id: Option<RequestId>,
     }
 
