@@ -1,1 +1,223 @@
-//! Browser SDK of guts-realtime (filled by the wasm-SDK issue).
+//! # guts-realtime-wasm
+//!
+//! The browser SDK of Guts real-time, published to npm as `@guts/realtime`. It is a thin driver
+//! of the sans-IO [`Session`](guts_realtime::session::Session) — the same state machine the
+//! native SDK drives — around a `web_sys::WebSocket`, one gloo timer and JavaScript callbacks.
+//! Connect, auth, heartbeat, backoff, resubscribe, recovery, dedupe and gaps are all the
+//! session's; this crate only moves inputs and outputs.
+//!
+//! ```ts
+//! import init, { RealtimeClient } from "@guts/realtime";
+//! await init();                                  // no-op in Node
+//! const client = new RealtimeClient("wss://host/ws", { token: async () => fetchToken() });
+//! client.onState((s) => console.log(s.state, s.reason, s.retryIn));
+//! const sub = client.subscribe("repo:alice/app", (ev) => render(ev), { onGap: () => refetch() });
+//! sub.unsubscribe();
+//! client.close();
+//! ```
+//!
+//! Frames are decoded by the browser's `JSON.parse` ([`decode`]); the object it makes is what
+//! the application callback receives. No serde_json in the wasm: the bundle stays small.
+//!
+//! Modules: [`api`] (options and callback objects, with their generated TypeScript types),
+//! `driver` (the I/O loop), `browser` (page lifecycle listeners), `decode`, `js` (bindings).
+#![warn(missing_docs)]
+
+pub mod api;
+mod browser;
+mod decode;
+mod driver;
+mod js;
+mod testing;
+
+use api::{ClientOptions, StateChange, SubscribeHandlers};
+use driver::{now, pump, Inner, SubCallbacks};
+use guts_realtime::session::{Session, SubId};
+use js_sys::Function;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+
+pub use testing::{decode_frame, encode_command};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+export * from "./types.js";
+import type { ClientFrame, ClientOptions, StateChange, StateName, SubscriptionStateName, SubscribeHandlers, ErrorInfo, ServerMessage } from "./types.js";
+/** What a subscription callback receives: the `event` or `notification` frame, as `JSON.parse` made it. */
+export type EventMessage = Extract<ServerMessage, { type: "event" | "notification" }>;
+"#;
+
+/// The allocator: lol_alloc's free list (single-threaded, as wasm32-unknown-unknown is).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: wasm32-unknown-unknown without the atomics feature has one thread.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+thread_local! {
+    /// Clients not closed yet. A client keeps running (and calling its callbacks) until
+    /// `close()`, even when the application drops its last reference, like a `WebSocket` does.
+    static LIVE: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Forgets a closed client (called by the driver once everything is released).
+pub(crate) fn forget_client(inner: &Inner) {
+    let removed = LIVE.with(|l| {
+        let mut l = l.borrow_mut();
+        let i = l.iter().position(|c| std::ptr::eq(Rc::as_ptr(c), inner));
+        i.map(|i| l.swap_remove(i))
+    });
+    drop(removed);
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A connection to a Guts real-time hub that reconnects by itself, resubscribes, recovers
+/// missed events (or reports a gap), and never delivers an event twice.
+#[wasm_bindgen]
+pub struct RealtimeClient {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl RealtimeClient {
+    /// Creates the client and starts connecting (on the next microtask, so listeners added
+    /// right after the constructor see the first state). `url` is the hub's WebSocket URL
+    /// (`wss://host/ws`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        url: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: JsValue,
+    ) -> Result<RealtimeClient, JsError> {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(js_error("url must start with ws:// or wss://"));
+        }
+        let (cfg, token) = ClientOptions::from_js(&options).map_err(js_error)?;
+        let inner = Inner::new(url, Session::new(cfg), token);
+        LIVE.with(|l| l.borrow_mut().push(inner.clone()));
+        inner.start();
+        Ok(RealtimeClient { inner })
+    }
+
+    /// Subscribes to a channel (`repo:owner/name`, `repo:owner/name/prs`, `…/issues`,
+    /// `user:name`, `org:name`). `callback` receives every event of the channel once, in order;
+    /// `handlers` may add `onState` and `onGap`. Works in any state: the subscription is sent
+    /// (again) on every connect.
+    ///
+    /// Throws on an invalid channel, past the subscription limit, or after `close()`.
+    #[wasm_bindgen(unchecked_return_type = "SubscriptionHandle")]
+    pub fn subscribe(
+        &self,
+        channel: &str,
+        #[wasm_bindgen(unchecked_param_type = "(event: EventMessage) => void")] callback: Function,
+        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeHandlers")] handlers: JsValue,
+    ) -> Result<SubscriptionHandle, JsError> {
+        if self.inner.closed.get() {
+            return Err(js_error("client closed"));
+        }
+        let handlers = SubscribeHandlers::from_js(&handlers).map_err(js_error)?;
+        let (sub, channel) = {
+            let mut s = self.inner.session.borrow_mut();
+            let sub = s.subscribe(channel).map_err(js_error)?;
+            (sub, s.channel_of(sub).unwrap_or(channel).to_owned())
+        };
+        let cbs = SubCallbacks {
+            on_event: callback,
+            on_state: handlers.on_state,
+            on_gap: handlers.on_gap,
+        };
+        self.inner.callbacks.borrow_mut().add_sub(sub, cbs);
+        pump(&self.inner);
+        Ok(SubscriptionHandle { inner: Rc::downgrade(&self.inner), sub, channel })
+    }
+
+    /// Adds a connection-state listener: `{ state, reason, code?, retryIn?, attempt? }` on every
+    /// change (`connecting`, `authenticating`, `connected`, `reconnecting`, `closed`).
+    #[wasm_bindgen(js_name = onState)]
+    pub fn on_state(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(state: StateChange) => void")] listener: Function,
+    ) {
+        if !self.inner.closed.get() {
+            self.inner.callbacks.borrow_mut().state.push(listener);
+        }
+    }
+
+    /// Adds a listener for hub errors that concern no subscription (e.g. `rate_limited`).
+    #[wasm_bindgen(js_name = onError)]
+    pub fn on_error(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(error: ErrorInfo) => void")] listener: Function,
+    ) {
+        if !self.inner.closed.get() {
+            self.inner.callbacks.borrow_mut().error.push(listener);
+        }
+    }
+
+    /// The current connection state name.
+    #[wasm_bindgen(getter, unchecked_return_type = "StateName")]
+    pub fn state(&self) -> String {
+        let s = self.inner.session.borrow();
+        StateChange::new(s.state(), String::new(), None).state.as_str().to_owned()
+    }
+
+    /// Starts connecting again after the client stopped by itself (a rejected token or a
+    /// terminal close code left it `closed`). A no-op while running, and after `close()`.
+    pub fn connect(&self) {
+        if !self.inner.closed.get() {
+            self.inner.session.borrow_mut().connect(now());
+            pump(&self.inner);
+        }
+    }
+
+    /// Closes the connection for good (code 1000), delivers the final `closed` state, and
+    /// removes every listener, timer and callback the client holds. Idempotent.
+    pub fn close(&self) {
+        if self.inner.closed.replace(true) {
+            return;
+        }
+        self.inner.session.borrow_mut().close(now());
+        pump(&self.inner);
+    }
+}
+
+/// One subscription made with `RealtimeClient.subscribe`.
+#[wasm_bindgen]
+pub struct SubscriptionHandle {
+    inner: Weak<Inner>,
+    sub: SubId,
+    channel: String,
+}
+
+#[wasm_bindgen]
+impl SubscriptionHandle {
+    /// The canonical channel.
+    #[wasm_bindgen(getter)]
+    pub fn channel(&self) -> String {
+        self.channel.clone()
+    }
+
+    /// The current state name.
+    #[wasm_bindgen(getter, unchecked_return_type = "SubscriptionStateName")]
+    pub fn state(&self) -> String {
+        let state = self.inner.upgrade().and_then(|i| i.session.borrow().sub_state(self.sub));
+        match state {
+            Some(s) => api::SubscriptionState::new(String::new(), s).state.as_str().to_owned(),
+            None => "unsubscribed".to_owned(),
+        }
+    }
+
+    /// Stops this subscription: its callbacks are not called again (the final `unsubscribed`
+    /// state aside). The channel is unsubscribed at the hub when no other handle holds it.
+    /// Idempotent.
+    pub fn unsubscribe(&self) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        if inner.session.borrow_mut().unsubscribe(self.sub).is_ok() {
+            pump(&inner);
+        }
+        inner.callbacks.borrow_mut().remove_sub(self.sub);
+    }
+}

@@ -1,0 +1,620 @@
+// Generated from the Rust types by sdk-wasm/tests/ts_types.rs (ts-rs). Do not edit.
+// Regenerate: UPDATE_TYPES=1 cargo test -p guts-realtime-wasm --features ts --test ts_types
+
+/**
+ * Every frame a server sends (internally tagged by `"type"`, snake_case). Events are a
+ * variant too, so one decode call reads any server frame.
+ */
+export type ServerMessage = { "type": "welcome", 
+/**
+ * Changes whenever the hub loses history (a restart); `since` is only honoured
+ * within one epoch.
+ */
+epoch: string, 
+/**
+ * The hub's id for this connection.
+ */
+client_id: string, } | { "type": "subscribed", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The stream head when the subscription started.
+ */
+seq?: number, 
+/**
+ * Whether everything after `since` is being replayed (only with `since`).
+ */
+recovered?: boolean, } | { "type": "unsubscribed", 
+/**
+ * The canonical channel.
+ */
+channel: string, } | { "type": "pong" } | { "type": "error", 
+/**
+ * Human-readable.
+ */
+message: string, 
+/**
+ * Machine-readable: absent from seed-era servers, and `None` for a code this version
+ * does not know (so a newer server's new code never makes the frame undecodable).
+ */
+code?: ErrorCode, } | { "type": "authenticated", 
+/**
+ * The authenticated identity.
+ */
+user: string, } | { "type": "published", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The seq the event got.
+ */
+seq: number, } | { "type": "event" } & RealtimeEvent | { "type": "notification", 
+/**
+ * `user:<user_id>`.
+ */
+channel: string, 
+/**
+ * The notification.
+ */
+notification: Notification, 
+/**
+ * Position in the user's stream.
+ */
+seq?: number, };
+
+/**
+ * A server frame: a message plus the `id` of the command it answers.
+ */
+export type ServerFrame = { 
+/**
+ * The echoed command id.
+ */
+id?: RequestId, } & ({ "type": "welcome", 
+/**
+ * Changes whenever the hub loses history (a restart); `since` is only honoured
+ * within one epoch.
+ */
+epoch: string, 
+/**
+ * The hub's id for this connection.
+ */
+client_id: string, } | { "type": "subscribed", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The stream head when the subscription started.
+ */
+seq?: number, 
+/**
+ * Whether everything after `since` is being replayed (only with `since`).
+ */
+recovered?: boolean, } | { "type": "unsubscribed", 
+/**
+ * The canonical channel.
+ */
+channel: string, } | { "type": "pong" } | { "type": "error", 
+/**
+ * Human-readable.
+ */
+message: string, 
+/**
+ * Machine-readable: absent from seed-era servers, and `None` for a code this version
+ * does not know (so a newer server's new code never makes the frame undecodable).
+ */
+code?: ErrorCode, } | { "type": "authenticated", 
+/**
+ * The authenticated identity.
+ */
+user: string, } | { "type": "published", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The seq the event got.
+ */
+seq: number, } | { "type": "event" } & RealtimeEvent | { "type": "notification", 
+/**
+ * `user:<user_id>`.
+ */
+channel: string, 
+/**
+ * The notification.
+ */
+notification: Notification, 
+/**
+ * Position in the user's stream.
+ */
+seq?: number, });
+
+/**
+ * An event frame: `{"type":"event","channel","event","data","timestamp","event_id","seq"}`.
+ *
+ * `seq` is set by the hub when the event is published (strictly increasing within the
+ * channel's stream) and omitted while `None`.
+ */
+export type RealtimeEvent = { 
+/**
+ * Always `"event"` (`"type"` on the wire).
+ */
+type: "event", 
+/**
+ * The channel the event was emitted on.
+ */
+channel: string, 
+/**
+ * The kind of event.
+ */
+event: EventKind, 
+/**
+ * Free-form payload (often one of the `*EventData` structs).
+ */
+data: JsonValue, 
+/**
+ * Unix time in seconds.
+ */
+timestamp: number, 
+/**
+ * A unique id (UUID v4 when made by [`RealtimeEvent::new`]).
+ */
+event_id: string, 
+/**
+ * Position in the channel's stream, stamped by the hub.
+ */
+seq?: number | null, };
+
+/**
+ * The kind of a repository event. Serialized snake_case (`"pr_opened"`).
+ */
+export type EventKind = "push" | "branch_created" | "branch_deleted" | "tag_created" | "tag_deleted" | "pr_opened" | "pr_closed" | "pr_merged" | "pr_updated" | "pr_reopened" | "pr_review" | "pr_comment" | "issue_opened" | "issue_closed" | "issue_reopened" | "issue_updated" | "issue_comment" | "label_added" | "label_removed" | "repo_created" | "repo_updated" | "collaborator_added" | "collaborator_removed";
+
+/**
+ * A notification for one user.
+ */
+export type Notification = { 
+/**
+ * Unique id.
+ */
+id: string, 
+/**
+ * The user it is for; delivered on `user:<user_id>`.
+ */
+user_id: string, 
+/**
+ * Its kind.
+ */
+notification_type: NotificationType, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Body.
+ */
+body: string, 
+/**
+ * Link to the thing concerned.
+ */
+url: string | null, 
+/**
+ * Whether the user read it.
+ */
+read: boolean, 
+/**
+ * Unix time in seconds.
+ */
+created_at: number, 
+/**
+ * Context.
+ */
+metadata: NotificationMetadata, };
+
+/**
+ * Kind of a user notification (snake_case on the wire).
+ */
+export type NotificationType = "mention" | "assigned" | "review_requested" | "pr_merged" | "pr_closed" | "new_comment" | "review_submitted" | "issue_closed" | "push" | "team_added" | "collaborator_added" | "workflow_completed";
+
+/**
+ * Optional context of a notification; absent fields are omitted on the wire.
+ */
+export type NotificationMetadata = { 
+/**
+ * `owner/name` of the repository concerned.
+ */
+repo_key?: string | null, 
+/**
+ * PR number.
+ */
+pr_number?: number | null, 
+/**
+ * Issue number.
+ */
+issue_number?: number | null, 
+/**
+ * Who caused it.
+ */
+actor?: string | null, };
+
+/**
+ * Machine-readable code of an `error` frame (`"code"` on the wire, snake_case).
+ */
+export type ErrorCode = "invalid_message" | "invalid_channel" | "subscription_limit" | "forbidden" | "unauthenticated" | "rate_limited";
+
+export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+
+/**
+ * Payload of a push event.
+ */
+export type PushEventData = { 
+/**
+ * The pushed ref (`"ref"` on the wire).
+ */
+ref: string, 
+/**
+ * Old commit.
+ */
+before: string, 
+/**
+ * New commit.
+ */
+after: string, 
+/**
+ * Who pushed.
+ */
+pusher: string, 
+/**
+ * Number of commits pushed.
+ */
+commit_count: number, };
+
+/**
+ * Payload of a pull-request event.
+ */
+export type PullRequestEventData = { 
+/**
+ * PR number.
+ */
+number: number, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Author.
+ */
+author: string, 
+/**
+ * Source branch.
+ */
+source_branch: string, 
+/**
+ * Target branch.
+ */
+target_branch: string, 
+/**
+ * `open`, `closed` or `merged`.
+ */
+state: string, };
+
+/**
+ * Payload of an issue event.
+ */
+export type IssueEventData = { 
+/**
+ * Issue number.
+ */
+number: number, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Author.
+ */
+author: string, 
+/**
+ * `open` or `closed`.
+ */
+state: string, };
+
+/**
+ * Payload of a comment event.
+ */
+export type CommentEventData = { 
+/**
+ * Comment id.
+ */
+id: number, 
+/**
+ * Number of the PR or issue commented on.
+ */
+parent_number: number, 
+/**
+ * Author.
+ */
+author: string, 
+/**
+ * The first characters of the body.
+ */
+body_preview: string, };
+
+/**
+ * Payload of a review event.
+ */
+export type ReviewEventData = { 
+/**
+ * Review id.
+ */
+id: number, 
+/**
+ * PR number.
+ */
+pr_number: number, 
+/**
+ * Reviewer.
+ */
+reviewer: string, 
+/**
+ * `approved`, `changes_requested` or `commented`.
+ */
+state: string, };
+
+/**
+ * A client frame: a command plus the optional envelope fields `since` and `id`.
+ */
+export type ClientFrame = { 
+/**
+ * Recover from this position (subscribe only; ignored on other commands).
+ */
+since?: Since, 
+/**
+ * Echoed by the reply.
+ */
+id?: RequestId, } & ({ "type": "subscribe", 
+/**
+ * The channel.
+ */
+channel: string, } | { "type": "unsubscribe", 
+/**
+ * The channel.
+ */
+channel: string, } | { "type": "ping" } | { "type": "auth", 
+/**
+ * A JWT, or the hub's publish key.
+ */
+token: string, } | { "type": "publish", 
+/**
+ * The channel.
+ */
+channel: string, 
+/**
+ * The kind.
+ */
+event: EventKind, 
+/**
+ * The payload (`null` when absent).
+ */
+data: JsonValue, });
+
+/**
+ * A command from a client (internally tagged by `"type"`, snake_case).
+ */
+export type ClientCommand = { "type": "subscribe", 
+/**
+ * The channel.
+ */
+channel: string, } | { "type": "unsubscribe", 
+/**
+ * The channel.
+ */
+channel: string, } | { "type": "ping" } | { "type": "auth", 
+/**
+ * A JWT, or the hub's publish key.
+ */
+token: string, } | { "type": "publish", 
+/**
+ * The channel.
+ */
+channel: string, 
+/**
+ * The kind.
+ */
+event: EventKind, 
+/**
+ * The payload (`null` when absent).
+ */
+data: JsonValue, };
+
+/**
+ * A position in a stream: the last `seq` seen under hub `epoch`. Sent as `since` to recover.
+ */
+export type Since = { 
+/**
+ * The last seq the client received.
+ */
+seq: number, 
+/**
+ * The hub epoch that seq belongs to.
+ */
+epoch: string, };
+
+/**
+ * The `id` of a command, echoed by its reply: a string (at most [`RequestId::MAX_LEN`] bytes) or
+ * a non-negative integer.
+ */
+export type RequestId = number | string;
+
+/**
+ * Options of `new RealtimeClient(url, options)`. Every field is optional.
+ */
+export type ClientOptions = { 
+/**
+ * Called before every connect (and reconnect) for a fresh token, which is sent as the first
+ * frame. Return (or resolve to) a string; `null`/`undefined`/`""` connects anonymously. Throw
+ * or reject to retry with backoff — or, to stop for good, reject with an error whose `name` is
+ * `"UnauthorizedError"` (or that has `unauthorized: true`): the client goes to `closed`.
+ * Without it the client connects anonymously.
+ */
+token?: () => Promise<string | null | undefined> | string | null | undefined, 
+/**
+ * Reconnect backoff (full jitter): `random(0, min(max, base · 2^attempt))`.
+ */
+backoff?: Backoff, 
+/**
+ * Client heartbeat: ping after `interval` ms without any frame; declare the link dead when
+ * nothing arrives `timeout` ms after the ping.
+ */
+heartbeat?: Heartbeat, 
+/**
+ * How long fetching a token, opening the socket and the handshake may take, in ms
+ * (default 10000).
+ */
+connectTimeout?: number, };
+
+/**
+ * Backoff bounds, in milliseconds.
+ */
+export type Backoff = { 
+/**
+ * First-retry ceiling (default 500).
+ */
+base?: number, 
+/**
+ * Largest delay (default 20000).
+ */
+max?: number, };
+
+/**
+ * Heartbeat timings, in milliseconds.
+ */
+export type Heartbeat = { 
+/**
+ * Idle time before a ping (default 20000).
+ */
+interval?: number, 
+/**
+ * Wait for any frame after a ping before reconnecting (default 10000).
+ */
+timeout?: number, };
+
+/**
+ * What `onState` listeners receive.
+ */
+export type StateChange = { 
+/**
+ * The new state.
+ */
+state: StateName, 
+/**
+ * Why (human-readable).
+ */
+reason: string, 
+/**
+ * The WebSocket close code that caused it, if any (e.g. 4001 for a rejected token).
+ */
+code?: number, 
+/**
+ * `reconnecting` only: milliseconds until the next attempt.
+ */
+retryIn?: number, 
+/**
+ * `connecting` and `reconnecting`: failed attempts since the last stable connection.
+ */
+attempt?: number, };
+
+/**
+ * A connection state name.
+ */
+export type StateName = "idle" | "connecting" | "authenticating" | "connected" | "reconnecting" | "closed";
+
+/**
+ * The optional third argument of `subscribe(channel, onEvent, handlers)`.
+ */
+export type SubscribeHandlers = { 
+/**
+ * State changes of this subscription: `subscribing`, `subscribed` (with `recovered` after a
+ * resubscribe), `failed`, `unsubscribed`.
+ */
+onState?: (state: SubscriptionState) => void, 
+/**
+ * Events may have been missed (the hub restarted, or its history no longer reaches back):
+ * refetch what the view shows. Live events follow; none is ever delivered twice.
+ */
+onGap?: (gap: Gap) => void, };
+
+/**
+ * What a subscription's `onState` handler receives.
+ */
+export type SubscriptionState = { 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The new state.
+ */
+state: SubscriptionStateName, 
+/**
+ * `subscribed` after a resubscribe: whether every missed event is being replayed
+ * (`false` comes with an `onGap` call).
+ */
+recovered?: boolean, 
+/**
+ * `failed`: the hub's error code.
+ */
+code?: ErrorCode, 
+/**
+ * `failed`: the hub's message.
+ */
+message?: string, };
+
+/**
+ * A subscription state name.
+ */
+export type SubscriptionStateName = "subscribing" | "subscribed" | "failed" | "unsubscribed";
+
+/**
+ * What a subscription's `onGap` handler receives: events may have been missed — refetch what
+ * the view shows. Live events follow.
+ */
+export type Gap = { 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The last seq delivered before the gap.
+ */
+lastSeq?: number, 
+/**
+ * The stream position live delivery resumes after.
+ */
+resumeSeq?: number, 
+/**
+ * Why.
+ */
+reason: GapReasonName, };
+
+/**
+ * Why a subscription has a gap.
+ */
+export type GapReasonName = "epoch_changed" | "not_recovered" | "no_position";
+
+/**
+ * What `onError` listeners receive: an `error` frame from the hub that concerns no subscription
+ * (e.g. `rate_limited`).
+ */
+export type ErrorInfo = { 
+/**
+ * The machine-readable code, when the hub sent a known one.
+ */
+code?: ErrorCode, 
+/**
+ * The hub's message.
+ */
+message: string, };

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the npm package @guts/realtime into npm/dist/ (and a copy for the demo page in
+# examples/web/pkg/): cargo (profile wasm-release) → wasm-bindgen --target web → wasm-opt -Oz
+# (npm binaryen, never Debian's) → size budget check. Needs the wasm32 target, wasm-bindgen-cli of
+# the exact version in Cargo.lock and `npm ci` in sdk-wasm/js (scripts/test-wasm.sh installs all).
+#
+# Env: GUTS_WASM_BUDGET_GZ — budget in bytes for gzip -9 of .wasm + JS glue (default below).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=$ROOT/npm/dist
+WASM_OPT=$ROOT/sdk-wasm/js/node_modules/.bin/wasm-opt
+BUDGET=${GUTS_WASM_BUDGET_GZ:-22528}
+
+[ -x "$WASM_OPT" ] || (cd sdk-wasm/js && npm ci --no-audit --no-fund --loglevel=error)
+
+cargo build --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --profile wasm-release
+rm -rf "$OUT" && mkdir -p "$OUT"
+wasm-bindgen --target web --out-name guts_realtime --out-dir "$OUT" \
+  target/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm
+"$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-reference-types --enable-multivalue --enable-mutable-globals \
+  "$OUT/guts_realtime_bg.wasm" -o "$OUT/guts_realtime_bg.wasm"
+cp npm/src/node.js npm/src/types.d.ts "$OUT/"
+
+# The demo page (served by guts-hub from examples/web/) loads the built package from pkg/.
+rm -rf examples/web/pkg && mkdir -p examples/web/pkg && cp "$OUT"/* examples/web/pkg/
+
+wasm=$(stat -c%s "$OUT/guts_realtime_bg.wasm")
+js=$(stat -c%s "$OUT/guts_realtime.js")
+wasm_gz=$(gzip -9c "$OUT/guts_realtime_bg.wasm" | wc -c)
+js_gz=$(gzip -9c "$OUT/guts_realtime.js" | wc -c)
+total=$((wasm_gz + js_gz))
+echo "bundle: wasm ${wasm} B (gzip -9 ${wasm_gz} B) + JS glue ${js} B (gzip -9 ${js_gz} B) = ${total} B gzip -9; budget ${BUDGET} B"
+if [ "$total" -gt "$BUDGET" ]; then
+  echo "FAIL: bundle ${total} B gzip -9 exceeds the budget of ${BUDGET} B" >&2
+  exit 1
+fi

@@ -1,0 +1,394 @@
+//! The JS-facing shapes: the options read from JavaScript and the objects handed to callbacks.
+//!
+//! Each type's TypeScript declaration is generated from it (feature `ts`, see
+//! `tests/ts_types.rs`), and its `to_js` / `from_js` is the one place that builds or reads the
+//! object, so the declaration and the runtime shape live side by side.
+
+use crate::js;
+use guts_realtime::session::{ConnectionState, GapReason, SessionConfig, SubState};
+use guts_realtime::ErrorCode;
+use js_sys::{Function, Object};
+use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
+
+fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+fn set_opt<T: Into<JsValue>>(obj: &Object, key: &str, value: Option<T>) {
+    if let Some(v) = value {
+        set(obj, key, v);
+    }
+}
+
+fn field(obj: &JsValue, key: &str) -> JsValue {
+    if obj.is_object() {
+        js::get(obj, &JsValue::from_str(key))
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+fn millis(obj: &JsValue, key: &str) -> Result<Option<Duration>, String> {
+    let v = field(obj, key);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(ms) if ms.is_finite() && ms >= 0.0 => {
+            Ok(Some(Duration::from_micros((ms * 1e3) as u64)))
+        }
+        _ => Err(format!("option {key} must be a number of milliseconds >= 0")),
+    }
+}
+
+/// Options of `new RealtimeClient(url, options)`. Every field is optional.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
+#[derive(Debug, Default)]
+pub struct ClientOptions {
+    /// Called before every connect (and reconnect) for a fresh token, which is sent as the first
+    /// frame. Return (or resolve to) a string; `null`/`undefined`/`""` connects anonymously. Throw
+    /// or reject to retry with backoff — or, to stop for good, reject with an error whose `name` is
+    /// `"UnauthorizedError"` (or that has `unauthorized: true`): the client goes to `closed`.
+    /// Without it the client connects anonymously.
+    #[cfg_attr(
+        feature = "ts",
+        ts(
+            type = "() => Promise<string | null | undefined> | string | null | undefined",
+            optional
+        )
+    )]
+    pub token: Option<Function>,
+    /// Reconnect backoff (full jitter): `random(0, min(max, base · 2^attempt))`.
+    pub backoff: Option<Backoff>,
+    /// Client heartbeat: ping after `interval` ms without any frame; declare the link dead when
+    /// nothing arrives `timeout` ms after the ping.
+    pub heartbeat: Option<Heartbeat>,
+    /// How long fetching a token, opening the socket and the handshake may take, in ms
+    /// (default 10000).
+    pub connect_timeout: Option<f64>,
+}
+
+/// Backoff bounds, in milliseconds.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[derive(Debug, Default)]
+pub struct Backoff {
+    /// First-retry ceiling (default 500).
+    pub base: Option<f64>,
+    /// Largest delay (default 20000).
+    pub max: Option<f64>,
+}
+
+/// Heartbeat timings, in milliseconds.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[derive(Debug, Default)]
+pub struct Heartbeat {
+    /// Idle time before a ping (default 20000).
+    pub interval: Option<f64>,
+    /// Wait for any frame after a ping before reconnecting (default 10000).
+    pub timeout: Option<f64>,
+}
+
+impl ClientOptions {
+    /// Reads the options object (`undefined`/`null` → defaults) into a session configuration and
+    /// the token provider.
+    pub(crate) fn from_js(opts: &JsValue) -> Result<(SessionConfig, Option<Function>), String> {
+        let mut cfg = SessionConfig::default();
+        let token = field(opts, "token");
+        let token = if token.is_undefined() || token.is_null() {
+            None
+        } else {
+            Some(token.dyn_into::<Function>().map_err(|_| "option token must be a function")?)
+        };
+        cfg = cfg.auth(token.is_some());
+        let backoff = field(opts, "backoff");
+        if let Some(d) = millis(&backoff, "base")? {
+            cfg = cfg.backoff_base(d);
+        }
+        if let Some(d) = millis(&backoff, "max")? {
+            cfg = cfg.backoff_max(d);
+        }
+        let heartbeat = field(opts, "heartbeat");
+        if let Some(d) = millis(&heartbeat, "interval")? {
+            cfg = cfg.ping_interval(d);
+        }
+        if let Some(d) = millis(&heartbeat, "timeout")? {
+            cfg = cfg.pong_timeout(d);
+        }
+        if let Some(d) = millis(opts, "connectTimeout")? {
+            cfg = cfg.connect_timeout(d);
+        }
+        // Jitter must differ between clients: seed from Math.random (53 bits, twice).
+        let seed = ((js::random() * 9_007_199_254_740_992.0) as u64) << 11
+            ^ (js::random() * 9_007_199_254_740_992.0) as u64;
+        Ok((cfg.rng_seed(seed), token))
+    }
+}
+
+/// A connection state name.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "lowercase"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateName {
+    /// Not started yet.
+    Idle,
+    /// Fetching a token or opening the socket.
+    Connecting,
+    /// Socket open, token sent, waiting for the hub to accept it.
+    Authenticating,
+    /// Live.
+    Connected,
+    /// Waiting `retryIn` ms before the next attempt.
+    Reconnecting,
+    /// Stopped: by `close()`, a terminal close code, or an authentication failure.
+    Closed,
+}
+
+/// What `onState` listeners receive.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    /// The new state.
+    pub state: StateName,
+    /// Why (human-readable).
+    pub reason: String,
+    /// The WebSocket close code that caused it, if any (e.g. 4001 for a rejected token).
+    pub code: Option<u16>,
+    /// `reconnecting` only: milliseconds until the next attempt.
+    pub retry_in: Option<f64>,
+    /// `connecting` and `reconnecting`: failed attempts since the last stable connection.
+    pub attempt: Option<u32>,
+}
+
+impl StateName {
+    /// The JS string (`"connected"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateName::Idle => "idle",
+            StateName::Connecting => "connecting",
+            StateName::Authenticating => "authenticating",
+            StateName::Connected => "connected",
+            StateName::Reconnecting => "reconnecting",
+            StateName::Closed => "closed",
+        }
+    }
+}
+
+impl StateChange {
+    /// The change for a session state.
+    pub fn new(state: &ConnectionState, reason: String, code: Option<u16>) -> StateChange {
+        let (name, retry_in, attempt) = match state {
+            ConnectionState::Idle => (StateName::Idle, None, None),
+            ConnectionState::Connecting { attempt } => {
+                (StateName::Connecting, None, Some(*attempt))
+            }
+            ConnectionState::Authenticating => (StateName::Authenticating, None, None),
+            ConnectionState::Connected => (StateName::Connected, None, None),
+            ConnectionState::Reconnecting { attempt, retry_in } => {
+                (StateName::Reconnecting, Some(retry_in.as_secs_f64() * 1e3), Some(*attempt))
+            }
+            ConnectionState::Closed => (StateName::Closed, None, None),
+        };
+        StateChange { state: name, reason, code, retry_in, attempt }
+    }
+
+    /// The JS object.
+    pub fn to_js(&self) -> JsValue {
+        let o = Object::new();
+        set(&o, "state", self.state.as_str());
+        set(&o, "reason", self.reason.as_str());
+        set_opt(&o, "code", self.code);
+        set_opt(&o, "retryIn", self.retry_in);
+        set_opt(&o, "attempt", self.attempt);
+        o.into()
+    }
+}
+
+/// A subscription state name.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "lowercase"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionStateName {
+    /// Waiting to be (re)subscribed: not connected, or the subscribe is in flight.
+    Subscribing,
+    /// Live.
+    Subscribed,
+    /// Refused by the hub (e.g. `forbidden`); not retried.
+    Failed,
+    /// Ended by `unsubscribe()`.
+    Unsubscribed,
+}
+
+impl SubscriptionStateName {
+    /// The JS string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStateName::Subscribing => "subscribing",
+            SubscriptionStateName::Subscribed => "subscribed",
+            SubscriptionStateName::Failed => "failed",
+            SubscriptionStateName::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+
+/// What a subscription's `onState` handler receives.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionState {
+    /// The canonical channel.
+    pub channel: String,
+    /// The new state.
+    pub state: SubscriptionStateName,
+    /// `subscribed` after a resubscribe: whether every missed event is being replayed
+    /// (`false` comes with an `onGap` call).
+    pub recovered: Option<bool>,
+    /// `failed`: the hub's error code.
+    pub code: Option<ErrorCode>,
+    /// `failed`: the hub's message.
+    pub message: Option<String>,
+}
+
+impl SubscriptionState {
+    /// The state of a session handle.
+    pub fn new(channel: String, state: SubState) -> SubscriptionState {
+        let mut s = SubscriptionState {
+            channel,
+            state: SubscriptionStateName::Subscribing,
+            recovered: None,
+            code: None,
+            message: None,
+        };
+        match state {
+            SubState::Subscribing => {}
+            SubState::Subscribed { recovered } => {
+                s.state = SubscriptionStateName::Subscribed;
+                s.recovered = recovered;
+            }
+            SubState::Failed { code, message } => {
+                s.state = SubscriptionStateName::Failed;
+                s.code = code;
+                s.message = Some(message);
+            }
+            SubState::Unsubscribed => s.state = SubscriptionStateName::Unsubscribed,
+        }
+        s
+    }
+
+    /// The JS object.
+    pub fn to_js(&self) -> JsValue {
+        let o = Object::new();
+        set(&o, "channel", self.channel.as_str());
+        set(&o, "state", self.state.as_str());
+        set_opt(&o, "recovered", self.recovered);
+        set_opt(&o, "code", self.code.map(ErrorCode::as_str));
+        set_opt(&o, "message", self.message.as_deref());
+        o.into()
+    }
+}
+
+/// Why a subscription has a gap.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "snake_case"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapReasonName {
+    /// The hub lost its history (it restarted): a new epoch.
+    EpochChanged,
+    /// The hub no longer has every missed event.
+    NotRecovered,
+    /// There was no position to resume from.
+    NoPosition,
+}
+
+impl GapReasonName {
+    /// The JS string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReasonName::EpochChanged => "epoch_changed",
+            GapReasonName::NotRecovered => "not_recovered",
+            GapReasonName::NoPosition => "no_position",
+        }
+    }
+}
+
+impl From<GapReason> for GapReasonName {
+    fn from(r: GapReason) -> Self {
+        match r {
+            GapReason::EpochChanged => GapReasonName::EpochChanged,
+            GapReason::NotRecovered => GapReasonName::NotRecovered,
+            GapReason::NoPosition => GapReasonName::NoPosition,
+        }
+    }
+}
+
+/// What a subscription's `onGap` handler receives: events may have been missed — refetch what
+/// the view shows. Live events follow.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    /// The canonical channel.
+    pub channel: String,
+    /// The last seq delivered before the gap.
+    pub last_seq: Option<u64>,
+    /// The stream position live delivery resumes after.
+    pub resume_seq: Option<u64>,
+    /// Why.
+    pub reason: GapReasonName,
+}
+
+impl Gap {
+    /// The JS object.
+    pub fn to_js(&self) -> JsValue {
+        let o = Object::new();
+        set(&o, "channel", self.channel.as_str());
+        set_opt(&o, "lastSeq", self.last_seq.map(|s| s as f64));
+        set_opt(&o, "resumeSeq", self.resume_seq.map(|s| s as f64));
+        set(&o, "reason", self.reason.as_str());
+        o.into()
+    }
+}
+
+/// What `onError` listeners receive: an `error` frame from the hub that concerns no subscription
+/// (e.g. `rate_limited`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorInfo {
+    /// The machine-readable code, when the hub sent a known one.
+    pub code: Option<ErrorCode>,
+    /// The hub's message.
+    pub message: String,
+}
+
+impl ErrorInfo {
+    /// The JS object.
+    pub fn to_js(&self) -> JsValue {
+        let o = Object::new();
+        set_opt(&o, "code", self.code.map(ErrorCode::as_str));
+        set(&o, "message", self.message.as_str());
+        o.into()
+    }
+}
+
+/// The optional third argument of `subscribe(channel, onEvent, handlers)`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
+#[derive(Debug, Default)]
+pub struct SubscribeHandlers {
+    /// State changes of this subscription: `subscribing`, `subscribed` (with `recovered` after a
+    /// resubscribe), `failed`, `unsubscribed`.
+    #[cfg_attr(feature = "ts", ts(type = "(state: SubscriptionState) => void", optional))]
+    pub on_state: Option<Function>,
+    /// Events may have been missed (the hub restarted, or its history no longer reaches back):
+    /// refetch what the view shows. Live events follow; none is ever delivered twice.
+    #[cfg_attr(feature = "ts", ts(type = "(gap: Gap) => void", optional))]
+    pub on_gap: Option<Function>,
+}
+
+impl SubscribeHandlers {
+    /// Reads the handlers object (`undefined`/`null` → none).
+    pub(crate) fn from_js(v: &JsValue) -> Result<SubscribeHandlers, String> {
+        let f = |key: &str| -> Result<Option<Function>, String> {
+            let v = field(v, key);
+            if v.is_undefined() || v.is_null() {
+                return Ok(None);
+            }
+            v.dyn_into::<Function>().map(Some).map_err(|_| format!("{key} must be a function"))
+        };
+        Ok(SubscribeHandlers { on_state: f("onState")?, on_gap: f("onGap")? })
+    }
+}

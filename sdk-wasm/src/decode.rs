@@ -1,0 +1,107 @@
+//! Server frames → the session's [`Inbound`] view, without serde: the browser's `JSON.parse` makes
+//! the object, and only the fields the session needs are read (`type`, `id`, `channel`, `event`,
+//! `seq`, `recovered`, `epoch`, `code`, `message`, `user`). Events keep the parsed object itself as
+//! their payload: that is what the application callback receives.
+
+use crate::js;
+use guts_realtime::session::Inbound;
+use guts_realtime::{ErrorCode, EventKind};
+use wasm_bindgen::JsValue;
+
+/// The property names, made into JS strings once per client instead of once per frame.
+pub(crate) struct Keys {
+    ty: JsValue,
+    id: JsValue,
+    channel: JsValue,
+    event: JsValue,
+    seq: JsValue,
+    recovered: JsValue,
+    epoch: JsValue,
+    code: JsValue,
+    message: JsValue,
+    user: JsValue,
+}
+
+impl Keys {
+    pub(crate) fn new() -> Keys {
+        let k = JsValue::from_str;
+        Keys {
+            ty: k("type"),
+            id: k("id"),
+            channel: k("channel"),
+            event: k("event"),
+            seq: k("seq"),
+            recovered: k("recovered"),
+            epoch: k("epoch"),
+            code: k("code"),
+            message: k("message"),
+            user: k("user"),
+        }
+    }
+}
+
+/// A JSON number that is a non-negative integer (ids, seqs).
+fn uint(v: JsValue) -> Option<u64> {
+    let f = v.as_f64()?;
+    (f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0).then_some(f as u64)
+}
+
+/// Decodes one text frame. Anything that is not a frame this client understands (bad JSON, a
+/// binary frame, an unknown `type`, a missing field) becomes [`Inbound::Other`]: it still proves
+/// the link is alive, and is otherwise ignored.
+pub(crate) fn decode(keys: &Keys, data: &JsValue) -> Inbound<JsValue> {
+    if !data.is_string() {
+        return Inbound::Other;
+    }
+    match js::json_parse(data) {
+        Ok(obj) if obj.is_object() => read(keys, obj),
+        _ => Inbound::Other,
+    }
+}
+
+/// Reads the session's fields of a parsed frame.
+pub(crate) fn read(k: &Keys, obj: JsValue) -> Inbound<JsValue> {
+    let get = |key: &JsValue| js::get(&obj, key);
+    let text = |key: &JsValue| get(key).as_string();
+    let Some(ty) = text(&k.ty) else { return Inbound::Other };
+    let id = || uint(get(&k.id));
+    match ty.as_str() {
+        "event" | "notification" => {
+            let kind = match ty.as_str() {
+                "event" => match text(&k.event).as_deref().and_then(EventKind::from_wire) {
+                    Some(kind) => Some(kind),
+                    None => return Inbound::Other,
+                },
+                _ => None,
+            };
+            let (Some(channel), seq) = (text(&k.channel), uint(get(&k.seq))) else {
+                return Inbound::Other;
+            };
+            Inbound::Event { channel, kind, seq, payload: obj }
+        }
+        "welcome" => Inbound::Welcome { epoch: text(&k.epoch).unwrap_or_default() },
+        "authenticated" => {
+            Inbound::Authenticated { id: id(), user: text(&k.user).unwrap_or_default() }
+        }
+        "subscribed" => match text(&k.channel) {
+            Some(channel) => Inbound::Subscribed {
+                id: id(),
+                channel,
+                seq: uint(get(&k.seq)),
+                recovered: get(&k.recovered).as_bool(),
+            },
+            None => Inbound::Other,
+        },
+        "unsubscribed" => match text(&k.channel) {
+            Some(channel) => Inbound::Unsubscribed { id: id(), channel },
+            None => Inbound::Other,
+        },
+        "pong" => Inbound::Pong { id: id() },
+        "error" => Inbound::Error {
+            id: id(),
+            code: text(&k.code).as_deref().and_then(ErrorCode::from_wire),
+            message: text(&k.message).unwrap_or_default(),
+        },
+        _ => Inbound::Other,
+    }
+}

@@ -1,0 +1,98 @@
+//! Two small exports that let the npm package's tests hold the wasm to the shared wire vectors
+//! (`protocol/tests/vectors/`): the client's own encoder (the session's `ClientFrame::encode`) and
+//! the driver's own reading of server frames (`decode`). Nothing else uses them.
+
+use crate::decode::{self, Keys};
+use guts_realtime::session::Inbound;
+use guts_realtime::{ClientCommand, ClientFrame, RequestId, Since};
+use js_sys::Object;
+use wasm_bindgen::prelude::*;
+
+fn field(v: &JsValue, key: &str) -> JsValue {
+    if v.is_object() {
+        crate::js::get(v, &JsValue::from_str(key))
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+fn text(v: &JsValue, key: &str) -> Result<String, JsError> {
+    field(v, key).as_string().ok_or_else(|| JsError::new(&format!("{key} must be a string")))
+}
+
+/// Encodes a client command object (`{type, channel?, token?, since?, id?}`) to the exact text
+/// the client sends. Throws for commands the browser client never sends (`publish`).
+#[wasm_bindgen(js_name = encodeCommand)]
+pub fn encode_command(
+    #[wasm_bindgen(unchecked_param_type = "ClientFrame")] value: JsValue,
+) -> Result<String, JsError> {
+    let command = match text(&value, "type")?.as_str() {
+        "subscribe" => ClientCommand::Subscribe { channel: text(&value, "channel")? },
+        "unsubscribe" => ClientCommand::Unsubscribe { channel: text(&value, "channel")? },
+        "ping" => ClientCommand::Ping,
+        "auth" => ClientCommand::Auth { token: text(&value, "token")? },
+        other => return Err(JsError::new(&format!("not a command this client sends: {other}"))),
+    };
+    let since = field(&value, "since");
+    let since = if since.is_object() {
+        let seq = field(&since, "seq").as_f64().ok_or_else(|| JsError::new("since.seq"))?;
+        Some(Since { seq: seq as u64, epoch: text(&since, "epoch")? })
+    } else {
+        None
+    };
+    let id = field(&value, "id");
+    let id = match (id.as_f64(), id.as_string()) {
+        (Some(n), _) => Some(RequestId::Num(n as u64)),
+        (_, Some(s)) => Some(RequestId::Str(s)),
+        _ => None,
+    };
+    Ok(ClientFrame { command, since, id }.encode())
+}
+
+/// What the driver reads from a server frame's text: `{kind, id?, channel?, event?, seq?,
+/// recovered?, epoch?, code?, message?, user?}`, where `kind` is the session's view (`"event"`
+/// for events and notifications, `"other"` for frames it ignores).
+#[wasm_bindgen(js_name = decodeFrame)]
+pub fn decode_frame(text: &str) -> JsValue {
+    let o = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), &v);
+    };
+    let num = |n: Option<u64>| n.map_or(JsValue::UNDEFINED, |n| JsValue::from_f64(n as f64));
+    let (kind, id) = match decode::decode(&Keys::new(), &JsValue::from_str(text)) {
+        Inbound::Welcome { epoch } => {
+            set("epoch", epoch.into());
+            ("welcome", None)
+        }
+        Inbound::Authenticated { id, user } => {
+            set("user", user.into());
+            ("authenticated", id)
+        }
+        Inbound::Subscribed { id, channel, seq, recovered } => {
+            set("channel", channel.into());
+            set("seq", num(seq));
+            set("recovered", recovered.map_or(JsValue::UNDEFINED, JsValue::from_bool));
+            ("subscribed", id)
+        }
+        Inbound::Unsubscribed { id, channel } => {
+            set("channel", channel.into());
+            ("unsubscribed", id)
+        }
+        Inbound::Pong { id } => ("pong", id),
+        Inbound::Error { id, code, message } => {
+            set("code", code.map_or(JsValue::UNDEFINED, |c| c.as_str().into()));
+            set("message", message.into());
+            ("error", id)
+        }
+        Inbound::Event { channel, kind, seq, .. } => {
+            set("channel", channel.into());
+            set("event", kind.map_or(JsValue::UNDEFINED, |k| k.wire_name().into()));
+            set("seq", num(seq));
+            ("event", None)
+        }
+        Inbound::Other => ("other", None),
+    };
+    set("kind", kind.into());
+    set("id", num(id));
+    o.into()
+}

@@ -1,0 +1,120 @@
+//! Generates `npm/src/types.d.ts`, the TypeScript declarations of every wire frame, event kind
+//! and payload (from the protocol crate's types) and of the SDK's options and callback objects
+//! (from `guts_realtime_wasm::api`), with ts-rs. The file is checked in; this test fails when it
+//! is out of date. Regenerate with
+//! `UPDATE_TYPES=1 cargo test -p guts-realtime-wasm --features ts --test ts_types`.
+#![cfg(all(feature = "ts", not(target_arch = "wasm32")))]
+
+use guts_realtime::wire::ServerFrame;
+use guts_realtime::*;
+use guts_realtime_wasm::api::*;
+use ts_rs::{Config, TS};
+
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../npm/src/types.d.ts");
+
+fn decl<T: TS + ?Sized + 'static>(cfg: &Config, out: &mut String) {
+    if let Some(docs) = T::docs() {
+        out.push_str(&docs);
+    }
+    out.push_str("export ");
+    out.push_str(&T::decl(cfg));
+    out.push_str("\n\n");
+}
+
+fn generate() -> String {
+    // u64 seqs and ids are JSON numbers (exact up to 2^53), not bigints.
+    let cfg = Config::new().with_large_int("number");
+    let mut out = String::from(
+        "// Generated from the Rust types by sdk-wasm/tests/ts_types.rs (ts-rs). Do not edit.\n\
+         // Regenerate: UPDATE_TYPES=1 cargo test -p guts-realtime-wasm --features ts --test ts_types\n\n",
+    );
+    let o = &mut out;
+    // The wire: server → client.
+    decl::<ServerMessage>(&cfg, o);
+    decl::<ServerFrame>(&cfg, o);
+    decl::<RealtimeEvent>(&cfg, o);
+    decl::<EventKind>(&cfg, o);
+    decl::<Notification>(&cfg, o);
+    decl::<NotificationType>(&cfg, o);
+    decl::<NotificationMetadata>(&cfg, o);
+    decl::<ErrorCode>(&cfg, o);
+    decl::<serde_json::Value>(&cfg, o);
+    // Event payloads (the `data` of an event, by kind family).
+    decl::<PushEventData>(&cfg, o);
+    decl::<PullRequestEventData>(&cfg, o);
+    decl::<IssueEventData>(&cfg, o);
+    decl::<CommentEventData>(&cfg, o);
+    decl::<ReviewEventData>(&cfg, o);
+    // The wire: client → server.
+    decl::<ClientFrame>(&cfg, o);
+    decl::<ClientCommand>(&cfg, o);
+    decl::<Since>(&cfg, o);
+    decl::<RequestId>(&cfg, o);
+    // The SDK's options and callback objects.
+    decl::<ClientOptions>(&cfg, o);
+    decl::<Backoff>(&cfg, o);
+    decl::<Heartbeat>(&cfg, o);
+    decl::<StateChange>(&cfg, o);
+    decl::<StateName>(&cfg, o);
+    decl::<SubscribeHandlers>(&cfg, o);
+    decl::<SubscriptionState>(&cfg, o);
+    decl::<SubscriptionStateName>(&cfg, o);
+    decl::<Gap>(&cfg, o);
+    decl::<GapReasonName>(&cfg, o);
+    decl::<ErrorInfo>(&cfg, o);
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+#[test]
+fn types_d_ts_is_up_to_date() {
+    let fresh = generate();
+    if std::env::var_os("UPDATE_TYPES").is_some() {
+        std::fs::write(PATH, &fresh).expect("write types.d.ts");
+        return;
+    }
+    let current = std::fs::read_to_string(PATH).unwrap_or_default();
+    assert!(
+        current == fresh,
+        "npm/src/types.d.ts is out of date: run \
+         UPDATE_TYPES=1 cargo test -p guts-realtime-wasm --features ts --test ts_types"
+    );
+}
+
+/// The names the driver writes at run time are the ones the declarations promise.
+#[test]
+fn runtime_names_match_the_declarations() {
+    let cfg = Config::new();
+    let has = |decl: String, names: &[&str]| {
+        for n in names {
+            assert!(decl.contains(&format!("\"{n}\"")), "{n} missing from {decl}");
+        }
+    };
+    use GapReasonName as G;
+    use StateName as S;
+    use SubscriptionStateName as U;
+    let states =
+        [S::Idle, S::Connecting, S::Authenticating, S::Connected, S::Reconnecting, S::Closed];
+    has(StateName::decl(&cfg), &states.map(S::as_str));
+    has(
+        SubscriptionStateName::decl(&cfg),
+        &[U::Subscribing, U::Subscribed, U::Failed, U::Unsubscribed].map(U::as_str),
+    );
+    has(
+        GapReasonName::decl(&cfg),
+        &[G::EpochChanged, G::NotRecovered, G::NoPosition].map(G::as_str),
+    );
+    for (decl, fields) in [
+        (StateChange::decl(&cfg), &["state", "reason", "code?", "retryIn?", "attempt?"][..]),
+        (Gap::decl(&cfg), &["channel", "lastSeq?", "resumeSeq?", "reason"]),
+        (SubscriptionState::decl(&cfg), &["channel", "state", "recovered?", "code?", "message?"]),
+        (ErrorInfo::decl(&cfg), &["code?", "message"]),
+        (SubscribeHandlers::decl(&cfg), &["onState?", "onGap?"]),
+        (ClientOptions::decl(&cfg), &["token?", "backoff?", "heartbeat?", "connectTimeout?"]),
+    ] {
+        for f in fields {
+            assert!(decl.contains(&format!("{f}:")), "{f} missing from {decl}");
+        }
+    }
+}
