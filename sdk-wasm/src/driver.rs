@@ -67,6 +67,7 @@ struct SocketHandlers {
     open: Handler,
     message: Handler,
     close: Handler,
+    error: Handler,
 }
 
 /// What the driver holds besides the session.
@@ -120,6 +121,15 @@ impl Inner {
                         detach(&ws);
                     }
                     i.session.borrow_mut().handle_close(now(), ev.code(), &ev.reason());
+                }),
+                // `error` means the connection failed (1006). Browsers follow it with `close`,
+                // but Node 20 does not when the connection is refused: report it here, once.
+                error: on(|i, _| {
+                    if let Some(ws) = i.io.borrow_mut().ws.take() {
+                        detach(&ws);
+                        let _ = ws.close();
+                    }
+                    i.session.borrow_mut().handle_close(now(), 1006, "connection failed");
                 }),
             };
             Inner {
@@ -194,6 +204,7 @@ impl Inner {
                         ws.set_onopen(Some(h.open.as_ref().unchecked_ref()));
                         ws.set_onmessage(Some(h.message.as_ref().unchecked_ref()));
                         ws.set_onclose(Some(h.close.as_ref().unchecked_ref()));
+                        ws.set_onerror(Some(h.error.as_ref().unchecked_ref()));
                     }
                     if let Some(old) = io.ws.replace(ws) {
                         detach(&old);
@@ -378,6 +389,7 @@ fn detach(ws: &WebSocket) {
     ws.set_onopen(None);
     ws.set_onmessage(None);
     ws.set_onclose(None);
+    ws.set_onerror(None);
 }
 
 fn token_value(v: &JsValue) -> Result<Option<String>, TokenError> {
