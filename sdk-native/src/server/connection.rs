@@ -69,7 +69,7 @@ pub(crate) async fn upgrade(
     // Queued before anything else can be: the welcome is always the first frame.
     state.hub.send(&conn.client, state.hub.welcome(&conn.client).encode());
     let cfg = &state.config;
-    ws.read_buffer_size(cfg.read_buffer_size)
+    ws.read_buffer_size(cfg.read_buffer_size.max(256))
         .write_buffer_size(cfg.write_buffer_size)
         .max_message_size(cfg.max_frame_bytes)
         .max_frame_size(frame_limit(cfg.max_frame_bytes))
@@ -166,6 +166,12 @@ fn too_big(e: &axum::Error) -> bool {
         .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
+/// `now + d`, saturating far in the future instead of overflowing on an absurd configuration.
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+}
+
 /// How long the connection stays open after its close was sent when the stream cannot be read
 /// any more (after a size-limit error), so the peer reads the close before the socket goes.
 const LINGER: Duration = Duration::from_millis(500);
@@ -217,10 +223,10 @@ async fn run(socket: WebSocket, conn: Registered, rx: ClientReceiver) {
                         continue;
                     }
                     if let Message::Close(_) = msg {
-                        deadline = Some(Instant::now() + close_timeout);
+                        deadline = Some(after(close_timeout));
                     } else if let Some(code) = reader.handle(msg) {
                         shared.request_close(code);
-                        deadline = Some(Instant::now() + close_timeout);
+                        deadline = Some(after(close_timeout));
                     }
                 }
                 Some(Err(e)) if too_big(&e) => {
@@ -228,7 +234,7 @@ async fn run(socket: WebSocket, conn: Registered, rx: ClientReceiver) {
                     if deadline.is_none() {
                         state.counters.oversized_closes.fetch_add(1, Relaxed);
                         shared.request_close(CloseCode::MESSAGE_TOO_BIG);
-                        deadline = Some(Instant::now() + close_timeout);
+                        deadline = Some(after(close_timeout));
                     }
                 }
                 Some(Err(e)) => {
@@ -238,7 +244,7 @@ async fn run(socket: WebSocket, conn: Registered, rx: ClientReceiver) {
             },
             _ = &mut writer, if !writer_done => {
                 writer_done = true;
-                let end = Instant::now() + if readable { close_timeout } else { LINGER };
+                let end = after(if readable { close_timeout } else { LINGER });
                 deadline = Some(deadline.map_or(end, |d| d.min(end)));
             }
             () = closing => break,
@@ -429,7 +435,8 @@ async fn write_loop(
     let cfg = &state.config;
     let batch = cfg.write_batch.max(1);
     let mut buf: Vec<Frame> = Vec::new();
-    let mut tick = tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);
+    let period = cfg.ping_interval.max(Duration::from_millis(10));
+    let mut tick = tokio::time::interval_at(after(period), period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let close = loop {
         let mut ping = false;

@@ -27,6 +27,10 @@
 //! WebSocket client close 1001 (after the frames already queued to it), waits up to
 //! [`ServerConfig::shutdown_timeout`] for the clients to go, and returns.
 //!
+//! **Logs.** The server logs with `tracing` and never logs a token, a key or a frame. tungstenite
+//! (through the `log` crate) logs whole frames, `auth` tokens included, at trace level: an
+//! embedder that bridges `log` should cap target `tungstenite` at debug, as `guts-hub` does.
+//!
 //! ```no_run
 //! use guts_realtime::EventHub;
 //! use guts_realtime_native::server::{serve, ServerConfig};
@@ -36,8 +40,11 @@
 //! let hub = Arc::new(EventHub::new());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7800").await?;
 //! let config = ServerConfig::default().token_secret("s3cret").publish_key("pubkey");
-//! serve(hub, listener, config, async {
-//!     let _ = tokio::signal::ctrl_c().await;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! // ... keep `stop`; `stop.send(())` (or dropping it) shuts the server down gracefully.
+//! # drop(stop);
+//! serve(hub, listener, config, async move {
+//!     let _ = stopped.await;
 //! })
 //! .await
 //! # }
@@ -120,7 +127,8 @@ impl ServerState {
 
     /// Waits until every WebSocket connection is gone or `limit` passed; whether all are gone.
     async fn wait_connections(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
+        let now = Instant::now();
+        let deadline = now.checked_add(limit).unwrap_or(now + Duration::from_secs(86_400 * 365));
         while self.active.load(Relaxed) > 0 {
             if Instant::now() >= deadline {
                 return false;
