@@ -149,11 +149,14 @@ async fn a_stalled_client_is_closed_4008_while_others_get_everything() {
     reader.subscribe(&ch).await;
     let n = 3000u64;
     let pad = "x".repeat(16 * 1024);
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = progress.clone();
     let read = tokio::spawn(async move {
         let mut seqs = Vec::new();
         while (seqs.len() as u64) < n {
             let e = reader.recv().await;
             seqs.push(e["seq"].as_u64().unwrap());
+            seen.store(seqs.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         (reader, seqs)
     });
@@ -161,8 +164,12 @@ async fn a_stalled_client_is_closed_4008_while_others_get_everything() {
     for i in 0..n {
         published
             .push(s.hub.publish(&ch, EventKind::Push, json!({"i": i, "pad": pad})).unwrap().seq);
-        if i % 64 == 0 {
-            tokio::task::yield_now().await;
+        // Paced by the reader (at most 128 events ahead of it), so only the stalled client's
+        // queue can fill up, however slow this machine is.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while i + 1 > progress.load(std::sync::atomic::Ordering::Relaxed) + 128 {
+            assert!(Instant::now() < deadline, "the reader stopped reading");
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
     let (mut reader, seqs) =
