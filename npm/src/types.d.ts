@@ -166,7 +166,7 @@ event_id: string,
 /**
  * Position in the channel's stream, stamped by the hub.
  */
-seq?: number | null, };
+seq?: number, };
 
 /**
  * The kind of a repository event. Serialized snake_case (`"pr_opened"`).
@@ -226,19 +226,19 @@ export type NotificationMetadata = {
 /**
  * `owner/name` of the repository concerned.
  */
-repo_key?: string | null, 
+repo_key?: string, 
 /**
  * PR number.
  */
-pr_number?: number | null, 
+pr_number?: number, 
 /**
  * Issue number.
  */
-issue_number?: number | null, 
+issue_number?: number, 
 /**
  * Who caused it.
  */
-actor?: string | null, };
+actor?: string, };
 
 /**
  * Machine-readable code of an `error` frame (`"code"` on the wire, snake_case).

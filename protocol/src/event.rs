@@ -275,6 +275,7 @@ mod frame {
         pub event_id: String,
         /// Position in the channel's stream, stamped by the hub.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
         pub seq: Option<u64>,
     }
 

@@ -80,15 +80,19 @@ impl NotificationType {
 pub struct NotificationMetadata {
     /// `owner/name` of the repository concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub repo_key: Option<String>,
     /// PR number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub pr_number: Option<u64>,
     /// Issue number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub issue_number: Option<u64>,
     /// Who caused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub actor: Option<String>,
 }
 

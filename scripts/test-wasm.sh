@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds and tests the browser SDK (sdk-wasm, npm package @guts/realtime, demo page) on a fresh
+# Debian machine: installs the wasm32 target, wasm-bindgen-cli (pinned to Cargo.lock), Chromium +
+# chromedriver (apt) and the npm tooling (npm ci), then runs
+#   1. clippy for wasm32 and the generated TypeScript types check,
+#   2. the package build with its size budget (scripts/build-npm.sh),
+#   3. wasm-bindgen tests against a real guts-hub on 127.0.0.1, in Node 20 and headless Chromium,
+#   4. node:test over the `npm pack`ed package (shared wire vectors, live client) + tsc --noEmit,
+#   5. Playwright tests of the package and of the demo page in Chromium (screenshots: artifacts/).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export CARGO_TERM_COLOR=never
+source scripts/wasm-tools.sh
+T0=$SECONDS
+step() { echo "== [$((SECONDS - T0))s] $*"; }
+PORT=${GUTS_WASM_TEST_PORT:-17820}
+SECRET=wasm-test-secret
+KEY=wasm-test-publish-key
+
+step "tools: wasm32 target, wasm-bindgen-cli, Chromium, npm packages"
+wasm_tools_target
+wasm_tools_chromium
+wasm_tools_bindgen
+wasm_tools_npm
+
+step "clippy (wasm32) and generated TypeScript types"
+cargo clippy --locked -p guts-realtime-wasm --target wasm32-unknown-unknown -- -D warnings
+cargo test --locked -p guts-realtime-wasm --features ts --test ts_types
+
+step "build the npm package (size budget)"
+scripts/build-npm.sh
+
+step "build guts-hub"
+cargo build --locked -p guts-realtime-examples --bin guts-hub
+export GUTS_HUB_BIN=$ROOT/target/debug/guts-hub
+
+step "start guts-hub on 127.0.0.1:$PORT"
+LOG=$(mktemp)
+"$GUTS_HUB_BIN" --listen "127.0.0.1:$PORT" --token-secret "$SECRET" --publish-key "$KEY" >"$LOG" 2>&1 &
+HUB_PID=$!
+WORK=$(mktemp -d)
+cleanup() { kill "$HUB_PID" 2>/dev/null || true; rm -rf "$WORK" "$LOG"; }
+trap cleanup EXIT
+for _ in $(seq 100); do grep -q "listening on" "$LOG" && break; sleep 0.1; done
+grep -q "listening on http://127.0.0.1:$PORT" "$LOG" || { cat "$LOG"; exit 1; }
+
+export GUTS_TEST_HUB=127.0.0.1:$PORT GUTS_TEST_PUBLISH_KEY=$KEY
+GUTS_TEST_TOKEN=$(node sdk-wasm/js/jwt.mjs "$SECRET" alice)
+export GUTS_TEST_TOKEN
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+
+step "wasm-bindgen-test in Node 20 (--experimental-websocket)"
+NODE_ARGS=--experimental-websocket cargo test --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --test web
+
+step "wasm-bindgen-test in headless Chromium"
+WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=$(command -v chromedriver) \
+  cargo test --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --test web
+
+step "npm pack, install the tarball, node:test + tsc --noEmit over the installed package"
+(cd npm && rm -f guts-realtime-*.tgz && npm pack --loglevel=error --pack-destination "$WORK" >/dev/null)
+mkdir -p "$WORK/app" && cd "$WORK/app"
+echo '{"name":"guts-realtime-pkgtest","private":true,"type":"module"}' >package.json
+npm install --no-audit --no-fund --loglevel=error "$WORK"/guts-realtime-*.tgz
+cp -r "$ROOT/npm/test" "$ROOT/npm/example" .
+ln -s "$ROOT/sdk-wasm/js/node_modules/typescript" node_modules/typescript
+GUTS_VECTORS=$ROOT/protocol/tests/vectors node --experimental-websocket --test test/
+"$ROOT/sdk-wasm/js/node_modules/.bin/tsc" -p example/tsconfig.json
+echo "tsc --noEmit: example/app.ts type-checks against the packed package"
+cd "$ROOT"
+
+step "Playwright-core + Chromium: the package and the demo page"
+(cd sdk-wasm/js && node --test --test-concurrency=1 browser.test.mjs demo.test.mjs)
+
+step "done"
