@@ -140,7 +140,7 @@ async fn starts_with_generated_secrets_serves_and_stops_on_sigterm() {
     assert_eq!((status, body.as_str()), (200, "ok"));
     let (status, body) = http(hub.addr, "GET", "/", "", "").await;
     assert_eq!(status, 200);
-    assert!(body.contains("placeholder"), "the placeholder page is served at /");
+    assert!(body.contains("<html") && body.contains("guts-hub"), "examples/web is served at /");
     // The generated credentials work: a user token and the publish key.
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
