@@ -160,6 +160,7 @@ async fn rate_run(
     let total = ((warmup + secs).as_secs_f64() * rate as f64) as u64;
     let mut cpu0 = None;
     let mut rss0 = 0;
+    let mut in_window = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     for i in 0..total {
@@ -168,6 +169,9 @@ async fn rate_run(
         if cpu0.is_none() && ts >= window.0 {
             cpu0 = proc::cpu_us(s.pid);
             rss0 = proc::rss_kib(s.pid).unwrap_or(0);
+        }
+        if ts >= window.0 && ts < window.1 {
+            in_window += 1;
         }
         let ch = &channels[(i as usize) % channels.len()];
         ptx.send(publish_frame(s.proto, ch, ts, &pad)).await.map_err(|e| e.to_string())?;
@@ -181,8 +185,7 @@ async fn rate_run(
     }
     all.sort_unstable();
     let delivered = all.len() as f64;
-    let offered_deliveries =
-        (secs.as_secs_f64() * rate as f64) * if channels.len() == 1 { n as f64 } else { 1.0 };
+    let offered_deliveries = in_window as f64 * if channels.len() == 1 { n as f64 } else { 1.0 };
     let mut row = Row::new(name, s, n, rate);
     row.set("delivered_per_s", delivered / secs.as_secs_f64());
     row.set("delivered_ratio", delivered / offered_deliveries.max(1.0));
