@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, native tests, the wasm build of the protocol
-# crate. Installs what it needs on a fresh machine (rust components and targets). Used by .ci/run.
+# Runs every test of the project: formatting, lints, the Rust tests (protocol, hub server, native
+# SDK, CLIs, conformance suite, fault tests, benchmark smoke run), then the browser SDK
+# (scripts/test-wasm.sh: wasm-bindgen tests in Node and headless Chromium, the npm package's tests,
+# Playwright tests of the package and the demo page). Installs what it needs on a fresh Debian
+# machine (rust components and targets, wasm-bindgen-cli, Chromium, npm packages). Used by .ci/run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -23,6 +26,10 @@ step "protocol crate for wasm32-unknown-unknown (no default features)"
 cargo build -p guts-realtime --no-default-features --target wasm32-unknown-unknown
 
 step "cargo test"
+ulimit -n 20000 2>/dev/null || true
 cargo test --workspace --all-features
+
+step "browser SDK, npm package and demo page"
+scripts/test-wasm.sh
 
 step "done"
