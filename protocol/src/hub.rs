@@ -18,6 +18,13 @@
 //!
 //! `seq` numbers come from one hub-wide counter taken under the stream's lock: strictly
 //! increasing within every stream, and never reused even if an idle stream is evicted.
+//!
+//! **Behind a broker** (several hubs sharing fan-out and history, e.g. through Redis) the hub does
+//! not number events itself: the broker assigns each event its seq once, cluster-wide, and every
+//! node hands the already-encoded frame to [`EventHub::deliver`], which fans it out locally. A
+//! subscribe then takes its history from the broker ([`EventHub::subscribe_sequenced`] with a
+//! [`Recovery`]) and keeps the same guarantee: the `subscribed` reply and the replay come before
+//! any live event of the stream, with no gap and no duplicate between them.
 
 use crate::client::{
     create_client_with, Client, ClientId, ClientMetadata, ClientReceiver, CloseReason,
@@ -142,6 +149,9 @@ pub struct HubMetrics {
     pub streams: usize,
     /// Events held in history now, over all streams.
     pub history_size: u64,
+    /// Clients disconnected because events of a stream they read were lost on the way to this
+    /// hub ([`EventHub::deliver`] saw a seq jump); each reconnects and recovers.
+    pub gap_disconnects: u64,
 }
 
 /// The outcome of a publish.
@@ -177,6 +187,46 @@ pub enum NotifyOutcome {
     Suppressed,
 }
 
+/// An event numbered outside this hub (by a broker), already encoded: the unit of
+/// [`EventHub::deliver`] and of a [`Recovery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequenced {
+    /// Its seq in its stream. Within one stream a broker numbers events consecutively
+    /// (`n`, `n + 1`, ...), so a jump means events were lost.
+    pub seq: u64,
+    /// The channel it was published on.
+    pub channel: Channel,
+    /// Its kind (`None` for notifications), for routing to filtered channels.
+    pub kind: Option<EventKind>,
+    /// The complete frame, `seq` included.
+    pub frame: Frame,
+}
+
+/// What a history source (a broker) answered for a subscribe, read **after** this hub started
+/// receiving the stream's live events (so every event after `head` reaches
+/// [`EventHub::deliver`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The stream's last seq in the source.
+    pub head: u64,
+    /// For a subscribe with `since`: whether `events` holds every event of the stream with a seq
+    /// in `(since.seq, head]` (false: some are gone, the client has a gap).
+    pub complete: bool,
+    /// Those events, in seq order.
+    pub events: Vec<Sequenced>,
+}
+
+/// The outcome of [`EventHub::deliver`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Clients the frame was queued to.
+    pub delivered: usize,
+    /// Clients disconnected because they missed events before this one (a seq jump).
+    pub gap_disconnects: usize,
+    /// Whether the event was older than the stream's position here (a duplicate) and ignored.
+    pub stale: bool,
+}
+
 struct HistoryEntry {
     seq: u64,
     at: Instant,
@@ -185,10 +235,18 @@ struct HistoryEntry {
     frame: Frame,
 }
 
+/// A subscriber of a stream slot.
+struct Member {
+    client: Arc<Client>,
+    /// Live events up to this seq were already queued to it (by the `subscribed` reply and its
+    /// replay); [`EventHub::deliver`] skips them. 0 for the hub's own publishes.
+    min_seq: u64,
+}
+
 /// One stream: the channels of a repository (or one user / org channel).
 struct Stream {
     /// Subscribers per slot: 0 = the channel itself, 1 = `/prs`, 2 = `/issues`.
-    slots: [HashMap<u64, Arc<Client>>; 3],
+    slots: [HashMap<u64, Member>; 3],
     history: VecDeque<HistoryEntry>,
     /// Every event of this stream with seq > floor is in `history`.
     floor: u64,
@@ -229,6 +287,14 @@ fn slot(channel: &Channel) -> usize {
     }
 }
 
+/// What a fan-out left to do once the stream's lock is released.
+#[derive(Default)]
+struct FanOut {
+    delivered: usize,
+    failed: Vec<(Arc<Client>, PushError)>,
+    lagging: Vec<Arc<Client>>,
+}
+
 #[derive(Default)]
 struct Counters {
     total_connections: AtomicU64,
@@ -241,6 +307,7 @@ struct Counters {
     queue_drops: AtomicU64,
     slow_consumers: AtomicU64,
     history: AtomicU64,
+    gap_disconnects: AtomicU64,
 }
 
 /// The in-memory hub. Thread-safe; share it as `Arc<EventHub>`.
@@ -258,7 +325,7 @@ struct Counters {
 /// ```
 pub struct EventHub {
     config: HubConfig,
-    epoch: String,
+    epoch: RwLock<String>,
     clients: RwLock<HashMap<ClientId, Arc<Client>>>,
     streams: RwLock<HashMap<String, Arc<Mutex<Stream>>>>,
     preferences: RwLock<HashMap<String, NotificationPreferences>>,
@@ -272,7 +339,7 @@ pub struct EventHub {
 impl std::fmt::Debug for EventHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventHub")
-            .field("epoch", &self.epoch)
+            .field("epoch", &*self.epoch.read())
             .field("connections", &self.connection_count())
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -305,7 +372,7 @@ impl EventHub {
         let (event_tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         EventHub {
             config,
-            epoch,
+            epoch: RwLock::new(epoch),
             clients: RwLock::new(HashMap::new()),
             streams: RwLock::new(HashMap::new()),
             preferences: RwLock::new(HashMap::new()),
@@ -323,13 +390,40 @@ impl EventHub {
     }
 
     /// The epoch: `since` positions are honoured only within it.
-    pub fn epoch(&self) -> &str {
-        &self.epoch
+    pub fn epoch(&self) -> String {
+        self.epoch.read().clone()
+    }
+
+    /// Starts another epoch (a broker lost its history): if `epoch` differs from the current
+    /// one, every stream (position and history) is dropped and every client is disconnected, so
+    /// it reconnects, sees the new epoch in its `welcome` and reports a gap for each channel.
+    /// Returns whether the epoch changed.
+    pub fn change_epoch(&self, epoch: &str) -> bool {
+        {
+            let mut e = self.epoch.write();
+            if *e == epoch {
+                return false;
+            }
+            *e = epoch.to_owned();
+        }
+        let dropped: Vec<Arc<Mutex<Stream>>> =
+            self.streams.write().drain().map(|(_, s)| s).collect();
+        for stream in dropped {
+            let mut s = stream.lock();
+            s.evicted = true;
+            self.counters.history.fetch_sub(s.history.len() as u64, Relaxed);
+            s.history.clear();
+        }
+        let clients: Vec<String> = self.clients.read().keys().cloned().collect();
+        for id in clients {
+            self.disconnect(&id);
+        }
+        true
     }
 
     /// The `welcome` frame for a client.
     pub fn welcome(&self, client: &Client) -> ServerMessage {
-        ServerMessage::Welcome { epoch: self.epoch.clone(), client_id: client.id.clone() }
+        ServerMessage::Welcome { epoch: self.epoch(), client_id: client.id.clone() }
     }
 
     /// Registers a connection.
@@ -451,6 +545,18 @@ impl EventHub {
         ))
     }
 
+    /// Subscriptions on this hub to the channels of `channel`'s stream (the channel itself
+    /// without its filter, and its filtered channels). A broker holds its subscription to a
+    /// stream while this is above zero.
+    pub fn stream_subscribers(&self, channel: &Channel) -> usize {
+        self.stream(&channel.stream(), false).map_or(0, |s| s.lock().subscriber_count())
+    }
+
+    /// The last seq of `channel`'s stream on this hub (`None` if it holds no such stream).
+    pub fn stream_head(&self, channel: &Channel) -> Option<u64> {
+        self.stream(&channel.stream(), false).map(|s| s.lock().head)
+    }
+
     fn remove_from_stream(&self, client: &Client, ch: &Channel) {
         if let Some(s) = self.stream(&ch.stream(), false) {
             s.lock().slots[slot(ch)].remove(&client.key);
@@ -508,15 +614,16 @@ impl EventHub {
             self.counters.subscriptions.fetch_add(1, Relaxed);
             self.counters.total_subscriptions.fetch_add(1, Relaxed);
         }
-        s.slots[slot(&ch)].insert(client.key, client.clone());
+        s.slots[slot(&ch)].insert(client.key, Member { client: client.clone(), min_seq: 0 });
         let head = s.head;
         let mut recovered = None;
         let mut replay: Vec<Frame> = Vec::new();
         if let Some(since) = since {
             let removed = s.trim(Instant::now(), &self.config);
             self.counters.history.fetch_sub(removed as u64, Relaxed);
-            let ok =
-                since.epoch == self.epoch && since.seq >= s.floor && since.seq <= head.max(s.floor);
+            let ok = since.epoch == *self.epoch.read()
+                && since.seq >= s.floor
+                && since.seq <= head.max(s.floor);
             if ok {
                 replay = s
                     .history
@@ -527,40 +634,53 @@ impl EventHub {
             }
             recovered = Some(ok);
         }
-        let mut result =
-            Subscription { channel: ch.clone(), new, seq: head, recovered, replayed: 0 };
-        if let Some(id) = reply {
-            let msg =
-                ServerMessage::Subscribed { channel: ch.to_string(), seq: Some(head), recovered };
-            let mut frames = Vec::with_capacity(replay.len() + 1);
-            frames.push(msg.encode_with_id(id));
-            frames.extend(replay);
-            match client.queue().push_all_or_none(&frames) {
-                Ok(true) => result.replayed = frames.len() - 1,
-                Ok(false) if frames.len() > 1 => {
-                    // The replay does not fit: tell the truth (a gap) instead of overflowing.
-                    result.recovered = Some(false);
-                    let msg = ServerMessage::Subscribed {
-                        channel: ch.to_string(),
-                        seq: Some(head),
-                        recovered: Some(false),
-                    };
-                    if let Err(e) = client.queue().push(msg.encode_with_id(id)) {
-                        drop(s);
-                        return Err(self.push_failed(client, e));
-                    }
-                }
-                Ok(false) => {
-                    drop(s);
-                    return Err(self.push_failed(client, PushError::Full));
-                }
-                Err(e) => {
+        let result = Subscription { channel: ch.clone(), new, seq: head, recovered, replayed: 0 };
+        self.reply_subscribed(s, client, result, replay, reply)
+    }
+
+    /// Queues the `subscribed` reply and the replay to `client` while the stream's lock is held
+    /// (so they precede any live event), or the reply alone with `recovered: false` when the
+    /// replay does not fit in the client's queue.
+    fn reply_subscribed(
+        &self,
+        s: parking_lot::MutexGuard<'_, Stream>,
+        client: &Arc<Client>,
+        mut result: Subscription,
+        replay: Vec<Frame>,
+        reply: Option<Option<&RequestId>>,
+    ) -> Result<Subscription, RealtimeError> {
+        let Some(id) = reply else { return Ok(result) };
+        let (channel, head) = (result.channel.to_string(), result.seq);
+        let msg = ServerMessage::Subscribed {
+            channel: channel.clone(),
+            seq: Some(head),
+            recovered: result.recovered,
+        };
+        let mut frames = Vec::with_capacity(replay.len() + 1);
+        frames.push(msg.encode_with_id(id));
+        frames.extend(replay);
+        match client.queue().push_all_or_none(&frames) {
+            Ok(true) => result.replayed = frames.len() - 1,
+            Ok(false) if frames.len() > 1 => {
+                // The replay does not fit: tell the truth (a gap) instead of overflowing.
+                result.recovered = Some(false);
+                let msg =
+                    ServerMessage::Subscribed { channel, seq: Some(head), recovered: Some(false) };
+                if let Err(e) = client.queue().push(msg.encode_with_id(id)) {
                     drop(s);
                     return Err(self.push_failed(client, e));
                 }
             }
-            self.counters.replayed.fetch_add(result.replayed as u64, Relaxed);
+            Ok(false) => {
+                drop(s);
+                return Err(self.push_failed(client, PushError::Full));
+            }
+            Err(e) => {
+                drop(s);
+                return Err(self.push_failed(client, e));
+            }
         }
+        self.counters.replayed.fetch_add(result.replayed as u64, Relaxed);
         Ok(result)
     }
 
@@ -751,8 +871,7 @@ impl EventHub {
         kind: Option<EventKind>,
         encode: impl FnOnce(u64) -> Frame,
     ) -> Result<Published, RealtimeError> {
-        let mut failed: Vec<(Arc<Client>, PushError)> = Vec::new();
-        let mut delivered = 0usize;
+        let mut out = FanOut::default();
         let seq;
         let mut stream = self.stream(&ch.stream(), true);
         {
@@ -766,55 +885,224 @@ impl EventHub {
                 stream = self.stream(&ch.stream(), true);
             };
             seq = self.next_seq.fetch_add(1, Relaxed) + 1;
-            s.head = seq;
-            let now = Instant::now();
-            s.last_publish = now;
             let frame = encode(seq);
-            let mut routes = ch.routes(kind);
-            let first = routes.next().map(|c| slot(&c)).unwrap_or(0);
-            let second = routes.next().map(|c| slot(&c));
-            for (i, slot_ix) in std::iter::once(first).chain(second).enumerate() {
-                for (key, client) in &s.slots[slot_ix] {
-                    if i == 1 && s.slots[first].contains_key(key) {
-                        continue;
-                    }
-                    match client.queue().push(frame.clone()) {
-                        Ok(()) => delivered += 1,
-                        Err(e) => failed.push((client.clone(), e)),
-                    }
-                }
-            }
-            if self.config.history_size > 0 {
-                s.history.push_back(HistoryEntry {
-                    seq,
-                    at: now,
-                    channel: ch.clone(),
-                    kind,
-                    frame: frame.clone(),
-                });
-                self.counters.history.fetch_add(1, Relaxed);
-            } else {
-                s.floor = seq;
-            }
-            let removed = s.trim(now, &self.config);
-            self.counters.history.fetch_sub(removed as u64, Relaxed);
+            self.push_locked(&mut s, ch, kind, seq, frame, false, &mut out);
         }
         self.counters.events.fetch_add(1, Relaxed);
-        self.counters.delivered.fetch_add(delivered as u64, Relaxed);
-        for (client, e) in failed {
-            if e == PushError::Full {
-                self.counters.queue_drops.fetch_add(1, Relaxed);
-                self.counters.slow_consumers.fetch_add(1, Relaxed);
+        let delivered = out.delivered;
+        self.settle(stream.as_ref(), out);
+        Ok(Published { seq, delivered })
+    }
+
+    /// Queues `frame` (seq `seq`) to every subscriber of the stream that receives it and has not
+    /// had it yet, records it in the history and advances the stream's head. With `jump` (events
+    /// before `seq` were lost), a subscriber that has not had the events just before `seq` is
+    /// set aside in `out.lagging` instead.
+    #[allow(clippy::too_many_arguments)]
+    fn push_locked(
+        &self,
+        s: &mut Stream,
+        ch: &Channel,
+        kind: Option<EventKind>,
+        seq: u64,
+        frame: Frame,
+        jump: bool,
+        out: &mut FanOut,
+    ) {
+        s.head = seq;
+        let now = Instant::now();
+        s.last_publish = now;
+        let mut routes = ch.routes(kind);
+        let first = routes.next().map(|c| slot(&c)).unwrap_or(0);
+        let second = routes.next().map(|c| slot(&c));
+        for (i, slot_ix) in std::iter::once(first).chain(second).enumerate() {
+            for (key, member) in &s.slots[slot_ix] {
+                if i == 1 && s.slots[first].contains_key(key) {
+                    continue;
+                }
+                if member.min_seq >= seq {
+                    continue;
+                }
+                if jump && member.min_seq + 1 < seq {
+                    out.lagging.push(member.client.clone());
+                    continue;
+                }
+                match member.client.queue().push(frame.clone()) {
+                    Ok(()) => out.delivered += 1,
+                    Err(e) => out.failed.push((member.client.clone(), e)),
+                }
+            }
+        }
+        if self.config.history_size > 0 {
+            s.history.push_back(HistoryEntry { seq, at: now, channel: ch.clone(), kind, frame });
+            self.counters.history.fetch_add(1, Relaxed);
+        } else {
+            s.floor = seq;
+        }
+        let removed = s.trim(now, &self.config);
+        self.counters.history.fetch_sub(removed as u64, Relaxed);
+    }
+
+    /// After a fan-out, with the stream's lock released: counts, and disconnects the clients
+    /// whose queue was full or closed and those that missed events.
+    fn settle(&self, stream: Option<&Arc<Mutex<Stream>>>, out: FanOut) {
+        self.counters.delivered.fetch_add(out.delivered as u64, Relaxed);
+        let lagging = out.lagging.into_iter().map(|c| (c, None));
+        for (client, e) in out.failed.into_iter().map(|(c, e)| (c, Some(e))).chain(lagging) {
+            match e {
+                Some(PushError::Full) => {
+                    self.counters.queue_drops.fetch_add(1, Relaxed);
+                    self.counters.slow_consumers.fetch_add(1, Relaxed);
+                }
+                Some(PushError::Closed) => {}
+                None => {
+                    self.counters.gap_disconnects.fetch_add(1, Relaxed);
+                }
             }
             self.disconnect(&client.id);
             // A client closed by another path may linger in this stream; drop it here too.
-            if let Some(stream) = &stream {
+            if let Some(stream) = stream {
                 stream.lock().slots.iter_mut().for_each(|m| {
                     m.remove(&client.key);
                 });
             }
         }
-        Ok(Published { seq, delivered })
+    }
+
+    /// Fans out an event numbered by a broker, encoded once by its publisher: queues the frame to
+    /// every local subscription that receives it, in seq order, and keeps it in the stream's
+    /// local history (which covers the short window between a subscriber's history read and its
+    /// first live event). The hub assigns no seq.
+    ///
+    /// Within a stream, seqs must arrive in order and consecutively. An event at or below the
+    /// stream's position here is a duplicate and is ignored (`stale`). An event after a jump
+    /// (events were lost on the way, e.g. the broker connection dropped) is still delivered to
+    /// subscribers that already had everything before it (their replay went that far); every
+    /// other subscriber of the stream is disconnected, so it reconnects and recovers the missing
+    /// events from the broker's history — never a silent hole.
+    ///
+    /// Mixing this with [`EventHub::publish`] on one hub is not supported: with a broker, every
+    /// publish goes through the broker.
+    ///
+    /// # Errors
+    /// [`RealtimeError::RateLimited`] if the stream limit is reached and no idle stream can be
+    /// evicted.
+    pub fn deliver(&self, event: Sequenced) -> Result<Delivered, RealtimeError> {
+        let Sequenced { seq, channel: ch, kind, frame } = event;
+        let mut out = FanOut::default();
+        let mut stream = self.stream(&ch.stream(), true);
+        {
+            let mut s = loop {
+                let Some(live) = &stream else { return Err(self.stream_limit()) };
+                let s = live.lock();
+                if !s.evicted {
+                    break s;
+                }
+                drop(s);
+                stream = self.stream(&ch.stream(), true);
+            };
+            if seq <= s.head {
+                return Ok(Delivered { stale: true, ..Delivered::default() });
+            }
+            let jump = seq > s.head + 1;
+            self.push_locked(&mut s, &ch, kind, seq, frame, jump, &mut out);
+        }
+        let d = Delivered {
+            delivered: out.delivered,
+            gap_disconnects: out.lagging.len(),
+            stale: false,
+        };
+        self.settle(stream.as_ref(), out);
+        Ok(d)
+    }
+
+    /// Subscribes a client to a stream whose events are numbered by a broker, with the history
+    /// the broker returned (`recovery`, read after this hub started receiving the stream's live
+    /// events through [`EventHub::deliver`]; `None` when the broker is unreachable).
+    ///
+    /// Under the stream's lock it queues the `subscribed` reply (seq: the later of the broker's
+    /// head and this hub's position) and, with `since`, the replay: the broker's events after
+    /// `since.seq`, then the events this hub delivered after the broker's head. Later live events
+    /// reach the client only above that seq, so there is no gap and no duplicate between the
+    /// replay and the live events. `recovered` is `true` only when the epoch matches, the broker
+    /// had every missed event (`recovery.complete`), this hub's history bridges the rest, and the
+    /// replay fits in the client's queue; otherwise nothing is replayed and it is `false`.
+    ///
+    /// # Errors
+    /// As [`EventHub::subscribe`].
+    pub fn subscribe_sequenced(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+        since: Option<&Since>,
+        id: Option<&RequestId>,
+        recovery: Option<Recovery>,
+    ) -> Result<Subscription, RealtimeError> {
+        let ch = Channel::parse(channel)?;
+        if !client.is_open() {
+            return Err(RealtimeError::ChannelClosed);
+        }
+        let new = client.subscribe(ch.clone())?;
+        let mut stream = self.stream(&ch.stream(), true);
+        let mut s = loop {
+            let Some(live) = &stream else {
+                if new {
+                    client.unsubscribe(&ch);
+                }
+                return Err(self.stream_limit());
+            };
+            let s = live.lock();
+            if !s.evicted {
+                break s;
+            }
+            drop(s);
+            stream = self.stream(&ch.stream(), true);
+        };
+        if new {
+            self.counters.subscriptions.fetch_add(1, Relaxed);
+            self.counters.total_subscriptions.fetch_add(1, Relaxed);
+        }
+        let local = s.head;
+        let (head, recovered, replay) = match (recovery, since) {
+            (None, since) => (local, since.map(|_| false), Vec::new()),
+            (Some(r), None) => (r.head.max(local), None, Vec::new()),
+            (Some(r), Some(since)) => {
+                let head = r.head.max(local);
+                let mut replay = Vec::new();
+                let mut ok = r.complete && since.epoch == *self.epoch.read() && since.seq <= head;
+                if ok {
+                    replay.extend(
+                        r.events
+                            .iter()
+                            .filter(|e| e.seq > since.seq && e.seq <= r.head)
+                            .filter(|e| ch.receives(&e.channel, e.kind))
+                            .map(|e| e.frame.clone()),
+                    );
+                    if local > r.head {
+                        // Events delivered here after the broker's read: bridge them from the
+                        // local history, which must hold every one of them.
+                        let from = r.head.max(since.seq);
+                        let window: Vec<&HistoryEntry> =
+                            s.history.iter().filter(|e| e.seq > from && e.seq <= local).collect();
+                        if window.len() as u64 == local - from {
+                            replay.extend(
+                                window
+                                    .into_iter()
+                                    .filter(|e| ch.receives(&e.channel, e.kind))
+                                    .map(|e| e.frame.clone()),
+                            );
+                        } else {
+                            ok = false;
+                            replay.clear();
+                        }
+                    }
+                }
+                (head, Some(ok), replay)
+            }
+        };
+        s.slots[slot(&ch)].insert(client.key, Member { client: client.clone(), min_seq: head });
+        let result = Subscription { channel: ch, new, seq: head, recovered, replayed: 0 };
+        self.reply_subscribed(s, client, result, replay, Some(id))
     }
 
     /// Seed API: queues a raw text frame to every connected client, regardless of
@@ -851,6 +1139,7 @@ impl EventHub {
             slow_consumer_disconnects: c.slow_consumers.load(Relaxed),
             streams: self.streams.read().len(),
             history_size: c.history.load(Relaxed),
+            gap_disconnects: c.gap_disconnects.load(Relaxed),
         }
     }
 }

@@ -100,4 +100,7 @@ pub use wire::{decode_client_frame, decode_server_frame, DecodeError, ServerFram
 #[cfg(feature = "hub")]
 pub use client::{Client, ClientId, ClientReceiver};
 #[cfg(feature = "hub")]
-pub use hub::{EventHub, HubConfig, HubMetrics, HubStats, NotifyOutcome, Published, Subscription};
+pub use hub::{
+    Delivered, EventHub, HubConfig, HubMetrics, HubStats, NotifyOutcome, Published, Recovery,
+    Sequenced, Subscription,
+};
