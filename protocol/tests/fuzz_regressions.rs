@@ -10,12 +10,9 @@ use guts_realtime::{decode_client_frame, decode_server_frame};
 /// `3333313333333e-083` decoded to `3.3333133333329998e-71`, which decoded to
 /// `3.333313333333e-71`. Payload numbers drift on every hop (publisher → hub → SDK).
 ///
-/// The fix is serde_json's `float_roundtrip` feature (correctly rounded parsing), a one-line
-/// change of the `serde_json` dependency that this change was not allowed to make; until then
-/// this test is ignored. `cargo test -p guts-realtime --test fuzz_regressions -- --ignored`
-/// shows the failure; with `--features serde_json/float_roundtrip` added it passes.
+/// Fixed by enabling serde_json's `float_roundtrip` feature (correctly rounded parsing) for the
+/// whole workspace.
 #[test]
-#[ignore = "needs serde_json's float_roundtrip feature: see docs/reliability.md"]
 fn long_floats_in_data_survive_a_round_trip() {
     let server = r#"{"type":"event","channel":"ro","event":"pr_opened","data":{"number":3333313333333e-083,"title":"x"},"timestamp":1703145601,"event_id":"ev-43","seq":43}"#;
     let f = decode_server_frame(server).unwrap();
