@@ -84,6 +84,10 @@ pub struct ServerConfig {
     /// Who may subscribe to what and who may publish. The default value is
     /// [`DefaultAuthorizer`] (the rules of the protocol).
     pub authorizer: Arc<dyn Authorizer>,
+    /// The engine several hubs share (feature `redis`): publishes, subscribes with recovery and
+    /// health go through it. The default value is `None`: this hub alone, in memory.
+    #[cfg(feature = "redis")]
+    pub broker: Option<super::RedisBroker>,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +106,8 @@ impl Default for ServerConfig {
             write_buffer_size: 4096,
             write_batch: 64,
             authorizer: Arc::new(DefaultAuthorizer),
+            #[cfg(feature = "redis")]
+            broker: None,
         }
     }
 }
@@ -110,8 +116,8 @@ impl fmt::Debug for ServerConfig {
     /// Secrets are redacted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
-        f.debug_struct("ServerConfig")
-            .field("token_secret", &redact(&self.token_secret))
+        let mut d = f.debug_struct("ServerConfig");
+        d.field("token_secret", &redact(&self.token_secret))
             .field("publish_key", &redact(&self.publish_key))
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("rate_limit", &self.rate_limit)
@@ -122,8 +128,10 @@ impl fmt::Debug for ServerConfig {
             .field("static_dir", &self.static_dir)
             .field("read_buffer_size", &self.read_buffer_size)
             .field("write_buffer_size", &self.write_buffer_size)
-            .field("write_batch", &self.write_batch)
-            .finish_non_exhaustive()
+            .field("write_batch", &self.write_batch);
+        #[cfg(feature = "redis")]
+        d.field("broker", &self.broker);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -186,6 +194,12 @@ impl ServerConfig {
     /// Sets [`ServerConfig::write_batch`] (at least 1).
     pub fn write_batch(mut self, v: usize) -> Self {
         self.write_batch = v.max(1);
+        self
+    }
+    /// Sets [`ServerConfig::broker`].
+    #[cfg(feature = "redis")]
+    pub fn broker(mut self, v: super::RedisBroker) -> Self {
+        self.broker = Some(v);
         self
     }
     /// Sets [`ServerConfig::authorizer`].

@@ -19,7 +19,7 @@
 
 use super::auth::Identity;
 use super::rate::TokenBucket;
-use super::{publish, ServerState, FORCED, GRACEFUL};
+use super::{broker_subscribe, publish, ServerState, FORCED, GRACEFUL};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
@@ -214,41 +214,44 @@ async fn run(socket: WebSocket, conn: Registered, rx: ClientReceiver) {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            msg = stream.next(), if readable => match msg {
-                None => break,
-                Some(Ok(msg)) => {
-                    shared.touch();
-                    if deadline.is_some() {
-                        continue;
-                    }
-                    if let Message::Close(_) = msg {
-                        deadline = Some(after(close_timeout));
-                    } else if let Some(code) = reader.handle(msg) {
-                        shared.request_close(code);
-                        deadline = Some(after(close_timeout));
-                    }
-                }
-                Some(Err(e)) if too_big(&e) => {
-                    readable = false;
-                    if deadline.is_none() {
-                        state.counters.oversized_closes.fetch_add(1, Relaxed);
-                        shared.request_close(CloseCode::MESSAGE_TOO_BIG);
-                        deadline = Some(after(close_timeout));
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(client = %conn.client.id, "read error: {e}");
-                    break;
-                }
-            },
+        // The inbound frame is handled after the select (its handling may wait for the broker).
+        let msg = tokio::select! {
+            msg = stream.next(), if readable => msg,
             _ = &mut writer, if !writer_done => {
                 writer_done = true;
                 let end = after(if readable { close_timeout } else { LINGER });
                 deadline = Some(deadline.map_or(end, |d| d.min(end)));
+                continue;
             }
             () = closing => break,
             _ = shutdown.wait_for(|p| *p >= FORCED) => break,
+        };
+        match msg {
+            None => break,
+            Some(Ok(msg)) => {
+                shared.touch();
+                if deadline.is_some() {
+                    continue;
+                }
+                if let Message::Close(_) = msg {
+                    deadline = Some(after(close_timeout));
+                } else if let Some(code) = reader.handle(msg).await {
+                    shared.request_close(code);
+                    deadline = Some(after(close_timeout));
+                }
+            }
+            Some(Err(e)) if too_big(&e) => {
+                readable = false;
+                if deadline.is_none() {
+                    state.counters.oversized_closes.fetch_add(1, Relaxed);
+                    shared.request_close(CloseCode::MESSAGE_TOO_BIG);
+                    deadline = Some(after(close_timeout));
+                }
+            }
+            Some(Err(e)) => {
+                tracing::debug!(client = %conn.client.id, "read error: {e}");
+                break;
+            }
         }
     }
     if !writer_done {
@@ -268,9 +271,9 @@ struct Reader {
 
 impl Reader {
     /// Handles one inbound message; `Some(code)` to close the connection with it.
-    fn handle(&mut self, msg: Message) -> Option<CloseCode> {
+    async fn handle(&mut self, msg: Message) -> Option<CloseCode> {
         match msg {
-            Message::Text(text) => self.command(text.as_str()),
+            Message::Text(text) => self.command(text.as_str()).await,
             Message::Binary(_) => {
                 if self.over_limit(None) {
                     return None;
@@ -288,7 +291,7 @@ impl Reader {
         }
     }
 
-    fn command(&mut self, text: &str) -> Option<CloseCode> {
+    async fn command(&mut self, text: &str) -> Option<CloseCode> {
         self.state.counters.commands.fetch_add(1, Relaxed);
         let frame = match decode_client_frame(text) {
             Ok(f) => f,
@@ -303,7 +306,7 @@ impl Reader {
         if self.over_limit(frame.id.as_ref()) {
             return None;
         }
-        self.dispatch(frame)
+        self.dispatch(frame).await
     }
 
     /// Takes a token (publishers are exempt); answers `rate_limited` when there is none.
@@ -326,7 +329,7 @@ impl Reader {
         true
     }
 
-    fn dispatch(&mut self, frame: ClientFrame) -> Option<CloseCode> {
+    async fn dispatch(&mut self, frame: ClientFrame) -> Option<CloseCode> {
         let id = frame.id.clone();
         match &frame.command {
             ClientCommand::Auth { token } => return self.auth(token, id.as_ref()),
@@ -338,12 +341,30 @@ impl Reader {
                     self.refused(id.as_ref(), &e);
                     return None;
                 }
+                let since = frame.since.as_ref();
+                let state = &self.state;
+                if let Some(r) =
+                    broker_subscribe(state, &self.client, channel, since, id.as_ref()).await
+                {
+                    match r {
+                        Ok(_)
+                        | Err(RealtimeError::SlowConsumer(_) | RealtimeError::ChannelClosed) => {}
+                        Err(e) => self.error(id.as_ref(), &e),
+                    }
+                    return None;
+                }
             }
             ClientCommand::Publish { channel, event, data } => {
-                let result = Channel::parse(channel).and_then(|ch| {
+                let checked = Channel::parse(channel).and_then(|ch| {
                     self.state.config.authorizer.authorize_publish(&self.identity, &ch)?;
-                    publish(&self.state.hub, &ch, *event, data.clone()).map(|p| (ch, p))
+                    Ok(ch)
                 });
+                let result = match checked {
+                    Ok(ch) => {
+                        publish(&self.state, &ch, *event, data.clone()).await.map(|p| (ch, p))
+                    }
+                    Err(e) => Err(e),
+                };
                 match result {
                     Ok((ch, p)) => {
                         let reply =

@@ -2,7 +2,7 @@
 //! `/api/notify`. Errors are JSON `{"error":"…","code":"…"}` with the protocol's error codes.
 
 use super::auth::Identity;
-use super::{publish as publish_event, ServerState};
+use super::{broker_up, notify as notify_event, publish as publish_event, ServerState};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -14,9 +14,14 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// `GET /healthz`.
-pub(crate) async fn healthz() -> &'static str {
-    "ok"
+/// `GET /healthz`: `200 ok`, or `503 broker unavailable` while a configured broker cannot reach
+/// Redis (the node keeps serving its connections; a load balancer sends new ones elsewhere).
+pub(crate) async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
+    if broker_up(&state) {
+        "ok".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable\n").into_response()
+    }
 }
 
 /// `GET /api/stats`.
@@ -105,6 +110,52 @@ pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
         "Connections closed for silence past the idle timeout (4009).",
         c.idle_closes.load(Relaxed),
     );
+    put(
+        "gap_disconnects_total",
+        "counter",
+        "Clients disconnected because events of their streams were lost on the way here.",
+        m.gap_disconnects,
+    );
+    #[cfg(feature = "redis")]
+    if let Some(broker) = &state.config.broker {
+        let b = broker.metrics();
+        put("broker_up", "gauge", "1 while Redis is reachable, 0 otherwise.", u64::from(b.up));
+        put("broker_sharded", "gauge", "1 when sharded pub/sub is in use.", u64::from(b.sharded));
+        put("broker_topics", "gauge", "Stream topics subscribed on Redis.", b.topics as u64);
+        put("broker_published_total", "counter", "Events published through Redis.", b.published);
+        put(
+            "broker_publish_errors_total",
+            "counter",
+            "Publishes that failed (Redis unreachable, epoch changed, timeout).",
+            b.publish_errors,
+        );
+        put("broker_received_total", "counter", "Events received from Redis.", b.received);
+        put(
+            "broker_topic_subscribes_total",
+            "counter",
+            "Topic subscribe commands sent to Redis.",
+            b.topic_subscribes,
+        );
+        put(
+            "broker_topic_unsubscribes_total",
+            "counter",
+            "Topic unsubscribe commands sent to Redis (after the grace period).",
+            b.topic_unsubscribes,
+        );
+        put("broker_connects_total", "counter", "Successful connections to Redis.", b.connects);
+        put(
+            "broker_epoch_changes_total",
+            "counter",
+            "Cluster epoch changes (Redis lost history).",
+            b.epoch_changes,
+        );
+        put(
+            "broker_unrecovered_subscribes_total",
+            "counter",
+            "Subscribes answered without history because Redis could not be read.",
+            b.unrecovered_subscribes,
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
@@ -167,12 +218,16 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = check_key(&state, &headers).and_then(|()| {
+    let checked = check_key(&state, &headers).and_then(|()| {
         let req: PublishBody = parse(&body)?;
         let ch = Channel::parse(&req.channel)?;
         state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch)?;
-        publish_event(&state.hub, &ch, req.event, req.data)
+        Ok((ch, req))
     });
+    let result = match checked {
+        Ok((ch, req)) => publish_event(&state, &ch, req.event, req.data).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(p) => {
             state.counters.http_published.fetch_add(1, Relaxed);
@@ -188,12 +243,16 @@ pub(crate) async fn notify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = check_key(&state, &headers).and_then(|()| {
+    let checked = check_key(&state, &headers).and_then(|()| {
         let note: Notification = parse(&body)?;
         let ch = Channel::user(&note.user_id)?;
         state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch)?;
-        state.hub.notify(note)
+        Ok(note)
     });
+    let result = match checked {
+        Ok(note) => notify_event(&state, note).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(NotifyOutcome::Delivered(p)) => {
             state.counters.http_published.fetch_add(1, Relaxed);

@@ -6,7 +6,7 @@
 //! | endpoint | what |
 //! |---|---|
 //! | `GET /ws` | the WebSocket: `welcome` first, then commands and events (`docs/PROTOCOL.md`) |
-//! | `GET /healthz` | `200 ok` |
+//! | `GET /healthz` | `200 ok`; with a [`RedisBroker`] (feature `redis`) that cannot reach Redis, `503 broker unavailable` (the node still serves its connections) |
 //! | `GET /metrics` | Prometheus text: connections, subscriptions, events in/out, queue drops, slow-consumer disconnects, history size, rate-limit and auth failures |
 //! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON |
 //! | `POST /api/publish` | `Authorization: Bearer <publish key>`, body `{"channel","event","data"}` → `200 {"seq":N,"delivered":M}` |
@@ -51,6 +51,8 @@
 //! ```
 
 mod auth;
+#[cfg(feature = "redis")]
+mod broker;
 mod config;
 mod connection;
 mod http;
@@ -59,13 +61,18 @@ mod rate;
 pub use auth::{
     default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer, Identity,
 };
+#[cfg(feature = "redis")]
+pub use broker::{BrokerError, BrokerMetrics, RedisBroker, RedisConfig};
 pub use config::{RateLimit, ServerConfig};
 
 use auth::Verifier;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use guts_realtime::{Channel, EventHub, EventKind, Published, RealtimeError, RealtimeEvent};
+use guts_realtime::{
+    Channel, Client, EventHub, EventKind, Notification, NotifyOutcome, Published, RealtimeError,
+    RealtimeEvent, Since, Subscription,
+};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -139,19 +146,64 @@ impl ServerState {
     }
 }
 
-/// Publishes an event through [`EventHub::emit`] (so [`EventHub::subscribe_events`] sees it too).
-pub(crate) fn publish(
-    hub: &EventHub,
+/// Publishes an event: through the broker when there is one, else through [`EventHub::emit`]
+/// (so [`EventHub::subscribe_events`] sees it too).
+pub(crate) async fn publish(
+    state: &ServerState,
     channel: &Channel,
     kind: EventKind,
     data: serde_json::Value,
 ) -> Result<Published, RealtimeError> {
-    hub.emit(RealtimeEvent::new(channel.to_string(), kind, data)).ok_or_else(|| {
+    let event = RealtimeEvent::new(channel.to_string(), kind, data);
+    #[cfg(feature = "redis")]
+    if let Some(broker) = &state.config.broker {
+        return broker.publish(event).await;
+    }
+    let hub = &state.hub;
+    hub.emit(event).ok_or_else(|| {
         RealtimeError::RateLimited(format!(
             "stream limit reached: max {} streams",
             hub.config().max_streams
         ))
     })
+}
+
+/// Delivers a notification: through the broker when there is one, else through the hub.
+pub(crate) async fn notify(
+    state: &ServerState,
+    note: Notification,
+) -> Result<NotifyOutcome, RealtimeError> {
+    #[cfg(feature = "redis")]
+    if let Some(broker) = &state.config.broker {
+        return broker.notify(note).await;
+    }
+    state.hub.notify(note)
+}
+
+/// Subscribes through the broker when there is one (`None` without one: the hub handles it).
+pub(crate) async fn broker_subscribe(
+    state: &ServerState,
+    client: &Arc<Client>,
+    channel: &str,
+    since: Option<&Since>,
+    id: Option<&guts_realtime::RequestId>,
+) -> Option<Result<Subscription, RealtimeError>> {
+    #[cfg(feature = "redis")]
+    if let Some(broker) = &state.config.broker {
+        return Some(broker.subscribe(client, channel, since, id).await);
+    }
+    let _ = (state, client, channel, since, id);
+    None
+}
+
+/// Whether the broker (if any) is reachable.
+pub(crate) fn broker_up(state: &ServerState) -> bool {
+    #[cfg(feature = "redis")]
+    if let Some(broker) = &state.config.broker {
+        return broker.is_up();
+    }
+    let _ = state;
+    true
 }
 
 fn build(hub: Arc<EventHub>, config: ServerConfig) -> (Router, Arc<ServerState>) {
