@@ -1,8 +1,10 @@
 //! Shared pieces of the example programs and their tests: the controllable loopback TCP
-//! [`proxy`] used by fault tests and benchmarks, and [`hub_process`] to run `guts-hub`.
+//! [`proxy`] used by fault tests and benchmarks, [`hub_process`] to run `guts-hub`, and
+//! [`redis_process`] to run `redis-server` for the multi-node tests.
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod conformance;
 pub mod hub_process;
 pub mod proxy;
+pub mod redis_process;

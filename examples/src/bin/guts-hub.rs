@@ -4,10 +4,13 @@
 //! Prints the token secret and publish key it generated (when not given) and a line
 //! `guts-hub listening on http://ADDR` to stdout; logs go to stderr (`RUST_LOG`, default `info`).
 //! SIGINT or SIGTERM shuts it down gracefully (every client gets close 1001) and it exits 0.
+//!
+//! With `--broker redis://HOST:PORT` several `guts-hub` processes behind a load balancer share
+//! fan-out and history through Redis (see `docs/DEPLOY.md`).
 
 use clap::Parser;
 use guts_realtime::{EventHub, EventKind, HubConfig};
-use guts_realtime_native::server::{serve, RateLimit, ServerConfig};
+use guts_realtime_native::server::{serve, RateLimit, RedisBroker, RedisConfig, ServerConfig};
 use serde_json::json;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -60,6 +63,17 @@ struct Args {
     /// Seconds of silence (no frame, no pong) after which a client is closed with 4009.
     #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", default_value_t = 60.0)]
     idle_timeout_secs: f64,
+    /// Redis URL (`redis://127.0.0.1:6379`): share fan-out, seq numbering and history with the
+    /// other hubs on the same Redis. Without it the hub is alone, in memory.
+    #[arg(long, env = "GUTS_HUB_BROKER")]
+    broker: Option<String>,
+    /// Prefix of the broker's Redis keys and topics (hubs sharing a prefix form one cluster).
+    #[arg(long, env = "GUTS_HUB_BROKER_PREFIX", default_value = "guts")]
+    broker_prefix: String,
+    /// Seconds a node stays subscribed to a stream's Redis topic after its last local subscriber
+    /// left.
+    #[arg(long, env = "GUTS_HUB_BROKER_GRACE_SECS", default_value_t = 5.0)]
+    broker_grace_secs: f64,
     /// Directory served at `/`.
     #[arg(long, env = "GUTS_HUB_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
     web_dir: PathBuf,
@@ -133,14 +147,26 @@ async fn run(args: Args) -> std::io::Result<()> {
     } else {
         tracing::warn!(dir = %args.web_dir.display(), "web dir not found: / serves nothing");
     }
+    let mut broker = None;
+    if let Some(url) = &args.broker {
+        let cfg =
+            RedisConfig::new(url.clone()).prefix(args.broker_prefix.clone()).unsubscribe_grace(
+                Duration::try_from_secs_f64(args.broker_grace_secs).unwrap_or_default(),
+            );
+        let b = RedisBroker::connect(hub.clone(), cfg).await.map_err(std::io::Error::other)?;
+        let state = if b.is_up() { "connected" } else { "not reachable yet, retrying" };
+        let _ = writeln!(out, "guts-hub: broker {} ({state})", redact_url(url));
+        config = config.broker(b.clone());
+        broker = Some(b);
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let addr = listener.local_addr()?;
     let _ = writeln!(out, "guts-hub listening on http://{addr}");
     let _ = out.flush();
     drop(out);
-    tracing::info!(%addr, epoch = hub.epoch(), "guts-hub started");
+    tracing::info!(%addr, epoch = %hub.epoch(), "guts-hub started");
     if args.demo {
-        tokio::spawn(demo(hub.clone()));
+        tokio::spawn(demo(hub.clone(), broker));
     }
     serve(hub, listener, config, shutdown_signal()).await
 }
@@ -168,8 +194,17 @@ async fn shutdown_signal() {
     }
 }
 
-/// Synthetic repository activity: one event a second, cycling over channels and kinds.
-async fn demo(hub: Arc<EventHub>) {
+/// `redis://user:password@host` without the password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Synthetic repository activity: one event a second, cycling over channels and kinds (through
+/// the broker when there is one, so every node's clients see it).
+async fn demo(hub: Arc<EventHub>, broker: Option<RedisBroker>) {
     const REPOS: [&str; 3] = ["demo/app", "demo/api", "demo/web"];
     const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -201,7 +236,17 @@ async fn demo(hub: Arc<EventHub>) {
             6 => (EventKind::IssueClosed, issue(number, who, "closed")),
             _ => (EventKind::BranchCreated, json!({"ref": format!("refs/heads/feature-{n}")})),
         };
-        hub.emit_event(format!("repo:{repo}"), kind, data);
+        let event = guts_realtime::RealtimeEvent::new(format!("repo:{repo}"), kind, data);
+        match &broker {
+            Some(b) => {
+                if let Err(e) = b.publish(event).await {
+                    tracing::debug!("demo event not published: {e}");
+                }
+            }
+            None => {
+                hub.emit(event);
+            }
+        }
     }
 }
 

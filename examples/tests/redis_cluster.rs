@@ -1,0 +1,378 @@
+//! Several `guts-hub` processes sharing one real `redis-server` (`--broker`): cross-node delivery
+//! (one seq per stream, the publisher's frame byte for byte), recovery of a client that moves to
+//! another node, the unsubscribe-then-resubscribe race, and Redis restarts mid-stream with and
+//! without persistence (same epoch and recovery / new epoch and a gap). Everything on 127.0.0.1,
+//! bounded in time.
+//!
+//! Skipped (with a message) when `redis-server` is not installed, unless `GUTS_REQUIRE_REDIS` is
+//! set: then a missing `redis-server` fails. `scripts/redis-test.sh` installs it and sets it.
+
+use futures_util::StreamExt;
+use guts_realtime_examples::conformance::conn::Conn;
+use guts_realtime_examples::hub_process::HubProcess;
+use guts_realtime_examples::proxy::Proxy;
+use guts_realtime_examples::redis_process::{redis_or_skip, RedisServer};
+use guts_realtime_native::client::{ConnectionState, GapReason};
+use guts_realtime_native::{Client, Item, Subscription};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio::time::timeout;
+
+const HUB: &str = env!("CARGO_BIN_EXE_guts-hub");
+
+async fn redis(test: &str, persistent: bool) -> Option<RedisServer> {
+    let bin = redis_or_skip(test)?;
+    Some(RedisServer::start(&bin, persistent).await.expect("redis-server starts"))
+}
+
+async fn node(r: &RedisServer, extra: &[&str]) -> HubProcess {
+    let url = r.url();
+    let mut args = vec!["--broker", url.as_str()];
+    args.extend_from_slice(extra);
+    HubProcess::start(HUB, &args).await.expect("guts-hub starts")
+}
+
+fn client(url: String) -> Client {
+    Client::builder(url)
+        .backoff(Duration::from_millis(50), Duration::from_millis(500))
+        .heartbeat(Duration::from_millis(800), Duration::from_millis(800))
+        .connect()
+        .unwrap()
+}
+
+/// `GET` → (status, body).
+async fn get(url: String) -> (u16, String) {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut resp = agent.get(&url).call().expect("hub reachable");
+        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default())
+    })
+    .await
+    .unwrap()
+}
+
+async fn metric(hub: &HubProcess, name: &str) -> u64 {
+    let (_, text) = get(format!("{}/metrics", hub.http_url())).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("guts_hub_{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// Waits until `/healthz` answers `status`; returns its body.
+async fn health(hub: &HubProcess, status: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, body) = get(format!("{}/healthz", hub.http_url())).await;
+        if s == status {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "/healthz stayed {s} {body:?}, expected {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads items until `n` events arrived; returns their seqs and every gap seen.
+async fn events(sub: &mut Subscription, n: usize) -> (Vec<u64>, Vec<GapReason>) {
+    let mut seqs = Vec::new();
+    let mut gaps = Vec::new();
+    let r = timeout(Duration::from_secs(30), async {
+        while seqs.len() < n {
+            match sub.next().await.expect("stream open") {
+                Item::Event(e) => seqs.push(e.seq.unwrap()),
+                Item::Gap { reason, .. } => gaps.push(reason),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "timed out with {seqs:?} {gaps:?}");
+    (seqs, gaps)
+}
+
+async fn subscribed(sub: &mut Subscription) -> Option<bool> {
+    timeout(Duration::from_secs(20), async {
+        loop {
+            if let Item::Subscribed { recovered } = sub.next().await.expect("open") {
+                return recovered;
+            }
+        }
+    })
+    .await
+    .expect("subscribed in time")
+}
+
+/// The next `event` frame on a raw connection (skipping nothing else: any other frame fails).
+async fn next_event(c: &mut Conn) -> (Value, String) {
+    let text = c.recv_text().await.expect("an event");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["type"], "event", "{text}");
+    (v, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_on_any_node_reach_subscribers_on_every_node() {
+    let Some(r) = redis("cross_node", false).await else { return };
+    let (a, b, c) = (node(&r, &[]).await, node(&r, &[]).await, node(&r, &[]).await);
+    let mut on_a = Conn::open(&a.ws_url()).await.unwrap();
+    let mut on_b = Conn::open(&b.ws_url()).await.unwrap();
+    let mut on_c = Conn::open(&c.ws_url()).await.unwrap();
+    assert_eq!(on_a.epoch(), on_b.epoch(), "one cluster, one epoch");
+    assert_eq!(on_b.epoch(), on_c.epoch());
+    assert_eq!(on_b.subscribe("repo:x/y").await.unwrap()["seq"], 0);
+    assert_eq!(on_c.subscribe("repo:x/y/prs").await.unwrap()["seq"], 0);
+
+    for i in 1..=3u64 {
+        assert_eq!(a.publish("repo:x/y", "pr_opened", json!({ "i": i })).await.unwrap(), i);
+        let (vb, tb) = next_event(&mut on_b).await;
+        let (_, tc) = next_event(&mut on_c).await;
+        assert_eq!(vb["seq"], i);
+        assert_eq!(vb["data"]["i"], i);
+        assert_eq!(tb, tc, "every node sends the publisher's frame, byte for byte");
+    }
+    // A push reaches the repository channel on B, not the /prs channel on C.
+    assert_eq!(c.publish("repo:x/y", "push", json!({})).await.unwrap(), 4);
+    assert_eq!(next_event(&mut on_b).await.0["seq"], 4);
+    // Publishing over WebSocket on B, and on a node that has no subscriber itself.
+    on_a.send(&json!({"type": "auth", "token": a.publish_key}).to_string()).await.unwrap();
+    assert_eq!(on_a.recv().await.unwrap()["type"], "authenticated");
+    on_a.send(r#"{"type":"publish","channel":"repo:x/y/prs","event":"pr_merged","id":7}"#)
+        .await
+        .unwrap();
+    let reply = on_a.recv().await.unwrap();
+    assert_eq!((reply["type"].as_str(), reply["seq"].as_u64()), (Some("published"), Some(5)));
+    let (_, tb) = next_event(&mut on_b).await;
+    let (vc, tc) = next_event(&mut on_c).await;
+    assert_eq!((vc["seq"].as_u64(), tb), (Some(5), tc));
+    // Another stream has its own seqs.
+    assert_eq!(b.publish("repo:other/one", "push", json!({})).await.unwrap(), 1);
+
+    assert_eq!(metric(&b, "broker_up").await, 1);
+    assert_eq!(metric(&b, "broker_sharded").await, 1, "redis 7: sharded pub/sub");
+    assert!(metric(&b, "broker_received_total").await >= 5);
+    assert_eq!(metric(&b, "events_published_total").await, 0, "no node numbers events itself");
+    let (status, body) = get(format!("{}/healthz", a.http_url())).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_moves_to_another_node_recovers_without_loss_or_duplicates() {
+    let Some(r) = redis("recovery_across_nodes", false).await else { return };
+    let (a, b, publisher) = (node(&r, &[]).await, node(&r, &[]).await, node(&r, &[]).await);
+    // The proxy plays the load balancer: first node A, then node B.
+    let lb = Proxy::start(a.addr()).await.unwrap();
+    let c = client(format!("ws://{}/ws", lb.addr()));
+    let mut sub = c.subscribe("repo:move/it").await.unwrap();
+    assert_eq!(subscribed(&mut sub).await, None);
+    for i in 0..5 {
+        publisher.publish("repo:move/it", "push", json!({ "i": i })).await.unwrap();
+    }
+    let (mut got, gaps) = events(&mut sub, 5).await;
+    assert!(gaps.is_empty());
+
+    // Node A goes away; events keep coming while the client is disconnected.
+    lb.refuse(true);
+    lb.cut();
+    let mut state = c.state();
+    timeout(
+        Duration::from_secs(20),
+        state.wait_for(|s| matches!(s.state, ConnectionState::Reconnecting { .. })),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    for i in 5..10 {
+        publisher.publish("repo:move/it", "push", json!({ "i": i })).await.unwrap();
+    }
+    lb.set_upstream(b.addr());
+    lb.refuse(false);
+    assert_eq!(subscribed(&mut sub).await, Some(true), "recovered from Redis on node B");
+    let (more, gaps) = events(&mut sub, 5).await;
+    got.extend(more);
+    assert!(gaps.is_empty(), "{gaps:?}");
+    // Live again, through B.
+    for i in 10..13 {
+        a.publish("repo:move/it", "push", json!({ "i": i })).await.unwrap();
+    }
+    let (more, gaps) = events(&mut sub, 3).await;
+    got.extend(more);
+    assert!(gaps.is_empty());
+    assert_eq!(got, (1..=13).collect::<Vec<u64>>(), "no loss, no duplicate, in order");
+    assert!(metric(&b, "frames_replayed_total").await >= 5);
+    drop(c);
+}
+
+/// The peer bug: with an immediate broker unsubscribe when a channel's last local subscriber
+/// leaves, a quick resubscribe lost the stream. Here the grace period is 0 (the node unsubscribes
+/// from Redis as soon as it can) and the resubscribe comes at varying delays around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_then_immediate_resubscribe_never_loses_the_stream() {
+    let Some(r) = redis("unsubscribe_race", false).await else { return };
+    let publisher = node(&r, &[]).await;
+    let b = node(&r, &["--broker-grace-secs", "0"]).await;
+    let ch = "repo:race/r";
+    let mut conn = Conn::open(&b.ws_url()).await.unwrap();
+    for round in 0..30u64 {
+        conn.subscribe(ch).await.unwrap();
+        conn.send(&json!({"type": "unsubscribe", "channel": ch}).to_string()).await.unwrap();
+        assert_eq!(conn.recv().await.unwrap()["type"], "unsubscribed");
+        tokio::time::sleep(Duration::from_millis(round * 7 % 45)).await;
+        conn.subscribe(ch).await.unwrap();
+        let seq = publisher.publish(ch, "push", json!({ "round": round })).await.unwrap();
+        let (v, _) = next_event(&mut conn).await;
+        assert_eq!((v["seq"].as_u64(), v["data"]["round"].as_u64()), (Some(seq), Some(round)));
+    }
+    // The handover: one run's subscribers leave, the next run's arrive at once.
+    for round in 0..10u64 {
+        let mut next = Conn::open(&b.ws_url()).await.unwrap();
+        drop(conn);
+        tokio::time::sleep(Duration::from_millis(round * 11 % 40)).await;
+        next.subscribe(ch).await.unwrap();
+        let seq = publisher.publish(ch, "push", json!({})).await.unwrap();
+        assert_eq!(next_event(&mut next).await.0["seq"].as_u64(), Some(seq));
+        conn = next;
+    }
+    assert!(
+        metric(&b, "broker_topic_unsubscribes_total").await > 0,
+        "the node did unsubscribe from Redis in between (the race was exercised)"
+    );
+
+    // With the default 5 s grace, an unsubscribe does not reach Redis at once.
+    let lazy = node(&r, &[]).await;
+    let mut l = Conn::open(&lazy.ws_url()).await.unwrap();
+    l.subscribe(ch).await.unwrap();
+    l.send(&json!({"type": "unsubscribe", "channel": ch}).to_string()).await.unwrap();
+    assert_eq!(l.recv().await.unwrap()["type"], "unsubscribed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(metric(&lazy, "broker_topic_unsubscribes_total").await, 0);
+    assert_eq!(metric(&lazy, "broker_topics").await, 1);
+    l.subscribe(ch).await.unwrap();
+    let seq = publisher.publish(ch, "push", json!({})).await.unwrap();
+    assert_eq!(next_event(&mut l).await.0["seq"].as_u64(), Some(seq));
+    assert_eq!(metric(&lazy, "broker_topic_subscribes_total").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_with_persistence_keeps_the_epoch_and_nothing_is_lost() {
+    let Some(mut r) = redis("restart_persistent", true).await else { return };
+    let (a, b) = (node(&r, &[]).await, node(&r, &[]).await);
+    let ch = "repo:keep/it";
+    let c = client(b.ws_url());
+    let mut sub = c.subscribe(ch).await.unwrap();
+    subscribed(&mut sub).await;
+    for i in 0..3 {
+        a.publish(ch, "push", json!({ "i": i })).await.unwrap();
+    }
+    let (mut got, _) = events(&mut sub, 3).await;
+    let mut local = Conn::open(&a.ws_url()).await.unwrap();
+    let epoch = local.epoch();
+
+    // Redis goes down: local connections are still served, health tells the truth.
+    r.stop().await;
+    assert_eq!(health(&a, 503).await, "broker unavailable\n");
+    health(&b, 503).await;
+    assert_eq!(metric(&a, "broker_up").await, 0);
+    let err = a.publish(ch, "push", json!({})).await.unwrap_err();
+    assert!(err.starts_with("503") && err.contains("broker unavailable"), "{err}");
+    local.roundtrip(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#).await.unwrap();
+    let since = json!({"type": "subscribe", "channel": ch, "since": {"seq": 1, "epoch": epoch}});
+    local.send(&since.to_string()).await.unwrap();
+    let reply = local.recv().await.unwrap();
+    assert_eq!(reply["recovered"], false, "no pretending while Redis is down: {reply}");
+
+    r.restart().await.unwrap();
+    health(&a, 200).await;
+    health(&b, 200).await;
+    assert_eq!(Conn::open(&b.ws_url()).await.unwrap().epoch(), epoch, "history kept: same epoch");
+    for i in 3..6 {
+        a.publish(ch, "push", json!({ "i": i })).await.unwrap();
+    }
+    let (more, gaps) = events(&mut sub, 3).await;
+    got.extend(more);
+    assert!(gaps.is_empty(), "{gaps:?}");
+    assert_eq!(got, (1..=6).collect::<Vec<u64>>());
+    // Recovery across the restart, on another node.
+    let mut late = Conn::open(&b.ws_url()).await.unwrap();
+    late.send(&since.to_string()).await.unwrap();
+    let reply = late.recv().await.unwrap();
+    assert_eq!((reply["recovered"].as_bool(), reply["seq"].as_u64()), (Some(true), Some(6)));
+    for want in 2..=6u64 {
+        assert_eq!(next_event(&mut late).await.0["seq"].as_u64(), Some(want));
+    }
+    assert!(metric(&a, "broker_connects_total").await >= 2);
+    assert_eq!(metric(&a, "broker_epoch_changes_total").await, 0);
+    drop(c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_without_persistence_changes_the_epoch_and_reports_a_gap() {
+    let Some(mut r) = redis("restart_empty", false).await else { return };
+    let (a, b) = (node(&r, &[]).await, node(&r, &[]).await);
+    let ch = "repo:lose/it";
+    let c = client(b.ws_url());
+    let mut sub = c.subscribe(ch).await.unwrap();
+    subscribed(&mut sub).await;
+    for _ in 0..2 {
+        a.publish(ch, "push", json!({})).await.unwrap();
+    }
+    let (got, _) = events(&mut sub, 2).await;
+    assert_eq!(got, [1, 2]);
+    let old = Conn::open(&a.ws_url()).await.unwrap().epoch();
+
+    r.kill().await;
+    r.restart().await.unwrap();
+    // Both nodes adopt one new epoch; their clients reconnect and learn of the gap.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new = loop {
+        health(&a, 200).await;
+        health(&b, 200).await;
+        let (ea, eb) = (
+            Conn::open(&a.ws_url()).await.unwrap().epoch(),
+            Conn::open(&b.ws_url()).await.unwrap().epoch(),
+        );
+        if ea != old && ea == eb {
+            break ea;
+        }
+        assert!(Instant::now() < deadline, "epochs {old} -> {ea} / {eb}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut gap = None;
+    timeout(Duration::from_secs(20), async {
+        while gap.is_none() {
+            if let Item::Gap { reason, .. } = sub.next().await.expect("open") {
+                gap = Some(reason);
+            }
+        }
+    })
+    .await
+    .expect("a gap is reported");
+    assert_eq!(gap, Some(GapReason::EpochChanged));
+    // Numbering restarts in the new epoch and live delivery goes on.
+    let mut seq = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seq == 0 {
+        match a.publish(ch, "push", json!({})).await {
+            Ok(s) => seq = s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(seq, 1);
+    let (got, _) = events(&mut sub, 1).await;
+    assert_eq!(got, [1]);
+    // A client that missed the change asks for the old position: the truth is a gap.
+    let mut late = Conn::open(&b.ws_url()).await.unwrap();
+    assert_eq!(late.epoch(), new);
+    let since = json!({"type": "subscribe", "channel": ch, "since": {"seq": 2, "epoch": old}});
+    late.send(&since.to_string()).await.unwrap();
+    assert_eq!(late.recv().await.unwrap()["recovered"], false);
+    assert!(
+        metric(&a, "broker_epoch_changes_total").await
+            + metric(&b, "broker_epoch_changes_total").await
+            >= 2
+    );
+    drop(c);
+}
