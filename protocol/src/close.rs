@@ -143,10 +143,58 @@ impl CloseCode {
     }
 }
 
-/// Parses a `retry_after_ms=N` hint out of a close reason (capped at one hour).
+/// Parses a `retry_after_ms=N` hint out of a close reason (capped at one hour). `N` is the run of
+/// ASCII digits after the first `retry_after_ms=`; none, or more than fits a `u64`, is no hint.
+/// (Byte search and digit arithmetic: no `str::find` searcher, no `str::parse`, no panic path.)
 pub fn retry_after_hint(reason: &str) -> Option<Duration> {
-    let rest = &reason[reason.find("retry_after_ms=")? + "retry_after_ms=".len()..];
-    let digits: &str = &rest[..rest.bytes().take_while(u8::is_ascii_digit).count()];
-    let ms: u64 = digits.parse().ok()?;
+    const KEY: &[u8] = b"retry_after_ms=";
+    let bytes = reason.as_bytes();
+    let at = bytes.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits = bytes.get(at..)?;
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return None;
+    }
+    let mut ms: u64 = 0;
+    for &d in digits.get(..n)? {
+        ms = ms.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
     Some(Duration::from_millis(ms.min(3_600_000)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The previous implementation (`str::find` + `str::parse`), as the reference.
+    fn reference(reason: &str) -> Option<Duration> {
+        let rest = &reason[reason.find("retry_after_ms=")? + "retry_after_ms=".len()..];
+        let digits: &str = &rest[..rest.bytes().take_while(u8::is_ascii_digit).count()];
+        let ms: u64 = digits.parse().ok()?;
+        Some(Duration::from_millis(ms.min(3_600_000)))
+    }
+
+    #[test]
+    fn retry_after_hint_reads_what_the_reference_reads() {
+        for reason in [
+            "",
+            "busy",
+            "retry_after_ms=",
+            "retry_after_ms=x",
+            "retry_after_ms=0",
+            "retry_after_ms=1500",
+            "busy; retry_after_ms=1500ms",
+            "retry_after_ms=7200000",
+            "retry_after_ms=18446744073709551615",
+            "retry_after_ms=18446744073709551616",
+            "retry_after_ms=99999999999999999999999",
+            "retry_after_ms=5 retry_after_ms=9",
+            "retry_after_ms retry_after_ms=42",
+            "é✓ retry_after_ms=250é",
+            "retry_after_ms=-5",
+            "retry_after_ms=+5",
+        ] {
+            assert_eq!(retry_after_hint(reason), reference(reason), "{reason:?}");
+        }
+    }
 }

@@ -78,6 +78,24 @@ impl PartialEq<&str> for Frame {
     }
 }
 
+/// Appends the decimal digits of `n` (what `n.to_string()` writes, without `core::fmt`: the
+/// browser SDK compiles this crate to wasm, where the formatting machinery costs kilobytes).
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 /// Appends `s` as a JSON string literal (quotes and escapes as serde_json writes them).
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
@@ -94,7 +112,8 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
             0..=0x1f => None,
             _ => continue,
         };
-        out.push_str(&s[start..i]);
+        // `get`, not indexing: `start` and `i` sit on ASCII bytes, and no panic path is compiled in.
+        out.push_str(s.get(start..i).unwrap_or_default());
         match esc {
             Some(e) => out.push_str(e),
             None => {
@@ -106,6 +125,29 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_u64_writes_what_to_string_writes() {
+        for n in [0, 1, 9, 10, 99, 100, 4001, 65535, 1 << 53, u64::MAX - 1, u64::MAX] {
+            let mut s = String::from("x");
+            push_u64(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
+
+    #[test]
+    fn push_json_str_escapes_as_serde_json() {
+        for s in ["", "plain", "q\"uote", "back\\slash", "nl\n cr\r tab\t", "\u{1}\u{1f}\u{7f}", "é✓"] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
+    }
 }

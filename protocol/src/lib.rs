@@ -88,7 +88,8 @@ pub use notification::{
     Notification, NotificationMetadata, NotificationPreferences, NotificationType,
 };
 pub use subscription::{
-    Channel, ChannelType, ClientSubscriptions, RepoFilter, MAX_SUBSCRIPTIONS_PER_CLIENT,
+    Channel, ChannelError, ChannelErrorKind, ChannelType, ClientSubscriptions, RepoFilter, Segment,
+    MAX_SUBSCRIPTIONS_PER_CLIENT,
 };
 pub use wire::{ClientCommand, ClientFrame, RequestId, Since};
 

@@ -85,100 +85,278 @@ pub enum RepoFilter {
     Issues,
 }
 
-fn invalid(input: &str, why: impl fmt::Display) -> RealtimeError {
-    // Echo at most 120 characters of the input, so a huge string stays a short error.
-    let shown: String = input.chars().take(120).collect();
-    let ellipsis = if shown.len() < input.len() { "…" } else { "" };
-    RealtimeError::InvalidChannel(format!("{why}: {shown:?}{ellipsis}"))
+/// Which part of a channel string an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Segment {
+    /// The owner of `repo:owner/name`.
+    Owner,
+    /// The name of `repo:owner/name`.
+    RepoName,
+    /// The name of `user:name`.
+    UserName,
+    /// The name of `org:name`.
+    OrgName,
 }
 
-fn check_segment(input: &str, what: &str, seg: &str) -> Result<(), RealtimeError> {
-    if seg.is_empty() {
-        return Err(invalid(input, format_args!("{what} is empty")));
+impl Segment {
+    /// How error messages call it (`"owner"`, `"repository name"`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Segment::Owner => "owner",
+            Segment::RepoName => "repository name",
+            Segment::UserName => "user name",
+            Segment::OrgName => "organization name",
+        }
     }
-    let len = seg.chars().count();
-    if len > MAX_SEGMENT_LEN {
-        return Err(invalid(
-            input,
-            format_args!("{what} is too long ({len} > {MAX_SEGMENT_LEN} characters)"),
-        ));
+}
+
+/// What is wrong with a channel string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelErrorKind {
+    /// No `:` at all.
+    MissingPrefix,
+    /// The prefix is not `repo`, `user` or `org`.
+    UnknownType,
+    /// `repo:` without `owner/name`.
+    MissingName,
+    /// `repo:owner/name/filter/…`.
+    TooManySegments,
+    /// `repo:owner/name/x` where `x` is not `prs` or `issues`.
+    UnknownFilter,
+    /// A segment is empty.
+    Empty(Segment),
+    /// A segment is longer than [`MAX_SEGMENT_LEN`] characters (its length in characters).
+    TooLong(Segment, usize),
+    /// A segment contains a character outside `[A-Za-z0-9._-]` (the first such).
+    BadChar(Segment, char),
+    /// A segment is `.` or `..` (which one).
+    DotSegment(Segment, &'static str),
+    /// A user or organization name contains `/`.
+    Slash(Segment),
+}
+
+/// Why a string is not a channel: the [`ChannelErrorKind`] and the input. `Display` says it in
+/// full (`owner is empty: "repo:/x"`, the input Debug-quoted and cut at 120 characters), which is
+/// the text of [`RealtimeError::InvalidChannel`]. Nothing is formatted until it is displayed, so
+/// [`Channel::try_parse`] costs no `core::fmt` (the browser SDK's wasm has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelError {
+    kind: ChannelErrorKind,
+    input: String,
+}
+
+/// The first `n` characters of `s`.
+fn clip(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}
+
+impl ChannelError {
+    /// What is wrong.
+    pub fn kind(&self) -> ChannelErrorKind {
+        self.kind
+    }
+
+    /// The rejected string.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The prefix of an [`ChannelErrorKind::UnknownType`] or the filter of an
+    /// [`ChannelErrorKind::UnknownFilter`] (at most 40 characters), as found in the input.
+    fn offending_part(&self) -> &str {
+        let (prefix, rest) = self.input.split_once(':').unwrap_or((&self.input, ""));
+        let part = match self.kind {
+            ChannelErrorKind::UnknownType => prefix,
+            ChannelErrorKind::UnknownFilter => rest.split('/').nth(2).unwrap_or(""),
+            _ => "",
+        };
+        clip(part, 40)
+    }
+
+    /// The problem without the input: the text before `: "input"`, with `quote` around quoted
+    /// parts. Static pieces only.
+    fn problem(&self, out: &mut String, quote: impl Fn(&mut String, &str, char)) {
+        use ChannelErrorKind as K;
+        match self.kind {
+            K::MissingPrefix => out.push_str("missing channel type prefix (repo:, user: or org:)"),
+            K::UnknownType => {
+                out.push_str("unknown channel type ");
+                quote(out, self.offending_part(), '"');
+                out.push_str(" (expected repo, user or org)");
+            }
+            K::MissingName => out.push_str("repository channel requires owner/name"),
+            K::TooManySegments => out.push_str(
+                "repository channel has too many segments (expected owner/name[/prs|/issues])",
+            ),
+            K::UnknownFilter => {
+                out.push_str("unknown repository filter ");
+                quote(out, self.offending_part(), '"');
+                out.push_str(" (expected prs or issues)");
+            }
+            K::Empty(seg) => {
+                out.push_str(seg.name());
+                out.push_str(" is empty");
+            }
+            K::TooLong(seg, len) => {
+                out.push_str(seg.name());
+                out.push_str(" is too long (");
+                crate::frame::push_u64(out, len as u64);
+                out.push_str(" > ");
+                crate::frame::push_u64(out, MAX_SEGMENT_LEN as u64);
+                out.push_str(" characters)");
+            }
+            K::BadChar(seg, c) => {
+                out.push_str(seg.name());
+                out.push_str(" contains ");
+                let mut buf = [0u8; 4];
+                quote(out, c.encode_utf8(&mut buf), '\'');
+                out.push_str(" (allowed: A-Z a-z 0-9 . _ -)");
+            }
+            K::DotSegment(seg, dots) => {
+                out.push_str(seg.name());
+                out.push_str(" may not be ");
+                quote(out, dots, '"');
+            }
+            K::Slash(seg) => {
+                out.push_str(seg.name());
+                out.push_str(" may not contain '/'");
+            }
+        }
+    }
+
+    /// The `Display` text built without `core::fmt`: quoted parts are put between quotes as they
+    /// are instead of Debug-escaped, so the two agree on every input without quotes, backslashes
+    /// or unprintable characters. This is what the browser SDK throws.
+    pub fn message(&self) -> String {
+        let raw = |out: &mut String, s: &str, q: char| {
+            out.push(q);
+            out.push_str(s);
+            out.push(q);
+        };
+        let mut out = String::new();
+        self.problem(&mut out, raw);
+        out.push_str(": ");
+        let shown = clip(&self.input, 120);
+        raw(&mut out, shown, '"');
+        if shown.len() < self.input.len() {
+            out.push('\u{2026}');
+        }
+        out
+    }
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let debug = |out: &mut String, s: &str, q: char| {
+            use std::fmt::Write;
+            let _ = if q == '\'' {
+                write!(out, "{:?}", s.chars().next().unwrap_or_default())
+            } else {
+                write!(out, "{s:?}")
+            };
+        };
+        let mut problem = String::new();
+        self.problem(&mut problem, debug);
+        // Echo at most 120 characters of the input, so a huge string stays a short error.
+        let shown = clip(&self.input, 120);
+        let ellipsis = if shown.len() < self.input.len() { "\u{2026}" } else { "" };
+        write!(f, "{problem}: {shown:?}{ellipsis}")
+    }
+}
+
+impl std::error::Error for ChannelError {}
+
+impl From<ChannelError> for RealtimeError {
+    fn from(e: ChannelError) -> Self {
+        RealtimeError::InvalidChannel(e.to_string())
+    }
+}
+
+/// Checks one segment (`[A-Za-z0-9._-]{1,100}`, not `.` or `..`), in the order the errors are
+/// reported: empty, too long, bad character, dots.
+fn check_segment(seg: &str, which: Segment) -> Result<(), ChannelErrorKind> {
+    if seg.is_empty() {
+        return Err(ChannelErrorKind::Empty(which));
+    }
+    // More bytes than the limit may still be few enough characters: count them (UTF-8 lead bytes).
+    if seg.len() > MAX_SEGMENT_LEN {
+        let len = seg.bytes().filter(|b| b & 0xC0 != 0x80).count();
+        if len > MAX_SEGMENT_LEN {
+            return Err(ChannelErrorKind::TooLong(which, len));
+        }
     }
     if let Some(c) =
         seg.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
-        return Err(invalid(
-            input,
-            format_args!("{what} contains {c:?} (allowed: A-Z a-z 0-9 . _ -)"),
-        ));
+        return Err(ChannelErrorKind::BadChar(which, c));
     }
-    if seg == "." || seg == ".." {
-        return Err(invalid(input, format_args!("{what} may not be {seg:?}")));
+    match seg {
+        "." => Err(ChannelErrorKind::DotSegment(which, ".")),
+        ".." => Err(ChannelErrorKind::DotSegment(which, "..")),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl Channel {
     /// Parses a channel string strictly (see the module docs for the grammar).
     ///
     /// # Errors
-    /// [`RealtimeError::InvalidChannel`] with a message that says what is wrong.
+    /// [`RealtimeError::InvalidChannel`] with a message that says what is wrong (the
+    /// [`ChannelError`] of [`Channel::try_parse`], displayed).
     pub fn parse(s: &str) -> Result<Self, RealtimeError> {
-        let Some((prefix, rest)) = s.split_once(':') else {
-            return Err(invalid(s, "missing channel type prefix (repo:, user: or org:)"));
-        };
+        Channel::try_parse(s).map_err(RealtimeError::from)
+    }
+
+    /// [`Channel::parse`] with the error as a [`ChannelError`], formatted only when displayed.
+    /// A valid channel string is its own canonical form: `Display` gives `s` back.
+    ///
+    /// # Errors
+    /// A [`ChannelError`] that says what is wrong.
+    pub fn try_parse(s: &str) -> Result<Self, ChannelError> {
+        Channel::check(s).map_err(|kind| ChannelError { kind, input: s.to_owned() })
+    }
+
+    fn check(s: &str) -> Result<Self, ChannelErrorKind> {
+        use ChannelErrorKind as K;
+        let (prefix, rest) = s.split_once(':').ok_or(K::MissingPrefix)?;
         let channel_type = match prefix {
             "repo" => ChannelType::Repository,
             "user" => ChannelType::User,
             "org" => ChannelType::Organization,
-            _ => {
-                let p: String = prefix.chars().take(40).collect();
-                return Err(invalid(
-                    s,
-                    format_args!("unknown channel type {p:?} (expected repo, user or org)"),
-                ));
-            }
+            _ => return Err(K::UnknownType),
         };
         match channel_type {
             ChannelType::Repository => {
                 let mut parts = rest.split('/');
                 let owner = parts.next().unwrap_or("");
-                let Some(name) = parts.next() else {
-                    return Err(invalid(s, "repository channel requires owner/name"));
-                };
+                let name = parts.next().ok_or(K::MissingName)?;
                 let filter = parts.next();
                 if parts.next().is_some() {
-                    return Err(invalid(
-                        s,
-                        "repository channel has too many segments (expected owner/name[/prs|/issues])",
-                    ));
+                    return Err(K::TooManySegments);
                 }
-                check_segment(s, "owner", owner)?;
-                check_segment(s, "repository name", name)?;
+                check_segment(owner, Segment::Owner)?;
+                check_segment(name, Segment::RepoName)?;
                 let filter = match filter {
                     None => None,
                     Some(f @ ("prs" | "issues")) => Some(f.to_owned()),
-                    Some(f) => {
-                        let f: String = f.chars().take(40).collect();
-                        return Err(invalid(
-                            s,
-                            format_args!(
-                                "unknown repository filter {f:?} (expected prs or issues)"
-                            ),
-                        ));
-                    }
+                    Some(_) => return Err(K::UnknownFilter),
                 };
-                Ok(Channel { channel_type, identifier: format!("{owner}/{name}"), filter })
+                Ok(Channel { channel_type, identifier: [owner, "/", name].concat(), filter })
             }
             ChannelType::User | ChannelType::Organization => {
-                let what = if channel_type == ChannelType::User {
-                    "user name"
+                let which = if channel_type == ChannelType::User {
+                    Segment::UserName
                 } else {
-                    "organization name"
+                    Segment::OrgName
                 };
                 if rest.contains('/') {
-                    return Err(invalid(s, format_args!("{what} may not contain '/'")));
+                    return Err(K::Slash(which));
                 }
-                check_segment(s, what, rest)?;
+                check_segment(rest, which)?;
                 Ok(Channel { channel_type, identifier: rest.to_owned(), filter: None })
             }
         }

@@ -10,7 +10,7 @@
 //! encoder and decoder (feature `json`). Key order is fixed and pinned by the vectors in
 //! `tests/vectors/`.
 
-use crate::frame::push_json_str;
+use crate::frame::{push_json_str, push_u64};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -32,7 +32,7 @@ impl RequestId {
 
     fn push_json(&self, out: &mut String) {
         match self {
-            RequestId::Num(n) => out.push_str(&n.to_string()),
+            RequestId::Num(n) => push_u64(out, *n),
             RequestId::Str(s) => push_json_str(out, s),
         }
     }
@@ -166,7 +166,7 @@ impl ClientFrame {
         }
         if let Some(since) = &self.since {
             out.push_str(",\"since\":{\"seq\":");
-            out.push_str(&since.seq.to_string());
+            push_u64(&mut out, since.seq);
             out.push_str(",\"epoch\":");
             push_json_str(&mut out, &since.epoch);
             out.push('}');

@@ -1,7 +1,9 @@
 //! The channel grammar: every bad input of the issue with its exact error, the valid forms and
 //! their canonical display, and properties (display∘parse is the identity, nothing panics).
 
-use guts_realtime::{Channel, ChannelType, RealtimeError};
+use guts_realtime::{
+    Channel, ChannelError, ChannelErrorKind, ChannelType, RealtimeError, Segment,
+};
 use proptest::prelude::*;
 
 fn err(input: &str) -> String {
@@ -224,6 +226,58 @@ fn valid_channels_and_their_canonical_display() {
     );
 }
 
+/// `ChannelError::message` (no `core::fmt`, what the browser SDK throws) says what `Display`
+/// says, for every input that Debug-quoting leaves as it is.
+fn message_matches_display(input: &str) -> Result<(), TestCaseError> {
+    let e: ChannelError = match Channel::try_parse(input) {
+        Ok(c) => {
+            prop_assert_eq!(Channel::parse(input).unwrap(), c);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    prop_assert_eq!(e.input(), input);
+    let displayed = Channel::parse(input).unwrap_err().to_string();
+    prop_assert_eq!(format!("invalid channel: {e}"), displayed.clone());
+    let quoted_as_is = format!("{input:?}") == format!("\"{input}\"")
+        && input.chars().all(|c| format!("{c:?}") == format!("'{c}'"));
+    if quoted_as_is {
+        prop_assert_eq!(format!("invalid channel: {}", e.message()), displayed);
+    }
+    Ok(())
+}
+
+#[test]
+fn try_parse_errors_are_typed_and_their_plain_message_is_the_display_text() {
+    let long = format!("repo:{}/x", "é".repeat(150));
+    let kinds: &[(&str, ChannelErrorKind)] = &[
+        ("nope", ChannelErrorKind::MissingPrefix),
+        ("REPO:a/b", ChannelErrorKind::UnknownType),
+        ("repo:a", ChannelErrorKind::MissingName),
+        ("repo:a/b/prs/x", ChannelErrorKind::TooManySegments),
+        ("repo:a/b/x", ChannelErrorKind::UnknownFilter),
+        ("repo:/b", ChannelErrorKind::Empty(Segment::Owner)),
+        (&long, ChannelErrorKind::TooLong(Segment::Owner, 150)),
+        ("user:a b", ChannelErrorKind::BadChar(Segment::UserName, ' ')),
+        ("org:..", ChannelErrorKind::DotSegment(Segment::OrgName, "..")),
+        ("org:a/b", ChannelErrorKind::Slash(Segment::OrgName)),
+        ("repo:a/.", ChannelErrorKind::DotSegment(Segment::RepoName, ".")),
+    ];
+    for (input, kind) in kinds {
+        assert_eq!(Channel::try_parse(input).unwrap_err().kind(), *kind, "{input:?}");
+        message_matches_display(input).unwrap();
+    }
+    let p300 = format!("{}:x", "p".repeat(300));
+    let f300 = format!("repo:a/b/{}", "f".repeat(300));
+    for input in ["", ":", "repo:", "repo:a/b/", "repo:a b/c", "repo:é/b", &p300, &f300] {
+        message_matches_display(input).unwrap();
+    }
+    // Quoting differs only where Debug escapes.
+    let e = Channel::try_parse("user:a\nb").unwrap_err();
+    assert_eq!(e.to_string(), r#"user name contains '\n' (allowed: A-Z a-z 0-9 . _ -): "user:a\nb""#);
+    assert_eq!(e.message(), "user name contains '\n' (allowed: A-Z a-z 0-9 . _ -): \"user:a\nb\"");
+}
+
 fn segment() -> impl Strategy<Value = String> {
     "[A-Za-z0-9._-]{1,100}".prop_filter("not . or ..", |s| s != "." && s != "..")
 }
@@ -290,6 +344,16 @@ proptest! {
                 prop_assert!(e.to_string().chars().count() < 2048);
             }
         }
+    }
+
+    #[test]
+    fn plain_messages_match_display(s in near_channel_string()) {
+        message_matches_display(&s)?;
+    }
+
+    #[test]
+    fn plain_messages_match_display_on_any_string(s in any::<String>()) {
+        message_matches_display(&s)?;
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::error::ErrorCode;
 use crate::event::EventKind;
+use crate::subscription::ChannelError;
 use core::fmt;
 use core::time::Duration;
 
@@ -294,13 +295,36 @@ pub enum Event<P> {
 pub enum SessionError {
     /// The channel does not follow the grammar.
     #[error("invalid channel: {0}")]
-    InvalidChannel(String),
+    InvalidChannel(ChannelError),
     /// Too many channels or handles.
     #[error("subscription limit exceeded: max {0}")]
     SubscriptionLimit(usize),
     /// No such handle.
     #[error("unknown subscription {0}")]
     UnknownSubscription(SubId),
+}
+
+impl SessionError {
+    /// The `Display` text built without `core::fmt` (see [`ChannelError::message`]: the same
+    /// text, but an invalid channel is quoted as is). What the browser SDK throws.
+    pub fn message(&self) -> String {
+        let mut out = String::new();
+        match self {
+            SessionError::InvalidChannel(e) => {
+                out.push_str("invalid channel: ");
+                out.push_str(&e.message());
+            }
+            SessionError::SubscriptionLimit(max) => {
+                out.push_str("subscription limit exceeded: max ");
+                crate::frame::push_u64(&mut out, *max as u64);
+            }
+            SessionError::UnknownSubscription(sub) => {
+                out.push_str("unknown subscription sub#");
+                crate::frame::push_u64(&mut out, sub.0);
+            }
+        }
+        out
+    }
 }
 
 /// The answer of a token provider that failed.

@@ -147,6 +147,8 @@ pub struct Session<P> {
     actions: VecDeque<Action>,
     events: VecDeque<Event<P>>,
     state: ConnectionState,
+    /// The channel of the last event, parsed: a run of events on one channel parses it once.
+    last_route: Option<(String, Channel)>,
 }
 
 impl<P: Clone> Session<P> {
@@ -169,6 +171,7 @@ impl<P: Clone> Session<P> {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             state: ConnectionState::Idle,
+            last_route: None,
         }
     }
 
@@ -287,11 +290,9 @@ impl<P: Clone> Session<P> {
     /// [`SessionError::SubscriptionLimit`] past [`SessionConfig::max_channels`] channels or
     /// [`SessionConfig::max_handles`] handles.
     pub fn subscribe(&mut self, channel: &str) -> Result<SubId, SessionError> {
-        let ch = Channel::parse(channel).map_err(|e| match e {
-            crate::RealtimeError::InvalidChannel(why) => SessionError::InvalidChannel(why),
-            other => SessionError::InvalidChannel(other.to_string()),
-        })?;
-        let key = ch.to_string();
+        let ch = Channel::try_parse(channel).map_err(SessionError::InvalidChannel)?;
+        // The grammar is strict: a valid channel string is its own canonical form.
+        let key = channel.to_owned();
         if self.handles.len() >= self.cfg.max_handles {
             return Err(SessionError::SubscriptionLimit(self.cfg.max_handles));
         }
@@ -403,10 +404,11 @@ impl<P: Clone> Session<P> {
             }
             Err(TokenError::Unauthorized(why)) => {
                 self.phase = Phase::Closed;
-                self.set_state(ConnectionState::Closed, &format!("unauthorized: {why}"), None);
+                self.set_state(ConnectionState::Closed, &["unauthorized: ", &why].concat(), None);
             }
             Err(TokenError::Transient(why)) => {
-                self.schedule_reconnect(now, &format!("token provider failed: {why}"), None, None)
+                let why = ["token provider failed: ", &why].concat();
+                self.schedule_reconnect(now, &why, None, None)
             }
         }
     }
@@ -439,11 +441,13 @@ impl<P: Clone> Session<P> {
             return;
         }
         let action = CloseCode(code).action(reason);
-        let why = if reason.is_empty() {
-            format!("closed: {} ({code})", CloseCode(code).name())
-        } else {
-            format!("closed: {reason} ({code})")
-        };
+        // "closed: <reason or code name> (<code>)", without core::fmt.
+        let mut why = String::with_capacity(reason.len() + 24);
+        why.push_str("closed: ");
+        why.push_str(if reason.is_empty() { CloseCode(code).name() } else { reason });
+        why.push_str(" (");
+        crate::frame::push_u64(&mut why, code.into());
+        why.push(')');
         self.lose_link(now, &why, Some(code), action);
     }
 
@@ -474,7 +478,7 @@ impl<P: Clone> Session<P> {
             Inbound::Pong { .. } | Inbound::Other => {}
             Inbound::Error { id, code, message } => self.on_error(now, id, code, message),
             Inbound::Event { channel, kind, seq, payload } => {
-                self.on_event(&channel, kind, seq, payload)
+                self.on_event(channel, kind, seq, payload)
             }
         }
     }
@@ -763,7 +767,7 @@ impl<P: Clone> Session<P> {
     ) {
         if code == Some(ErrorCode::Unauthenticated) || (id.is_some() && id == self.auth_id) {
             self.actions.push_back(Action::Close { code: 1000, reason: "unauthenticated".into() });
-            let why = format!("unauthenticated: {message}");
+            let why = ["unauthenticated: ", &message].concat();
             self.lose_link(now, &why, Some(CloseCode::UNAUTHENTICATED.0), CloseAction::Terminal);
             return;
         }
@@ -792,14 +796,18 @@ impl<P: Clone> Session<P> {
 
     fn on_event(
         &mut self,
-        channel: &str,
+        channel: String,
         kind: Option<crate::EventKind>,
         seq: Option<u64>,
         payload: P,
     ) {
-        let Ok(ev) = Channel::parse(channel) else { return };
+        if self.last_route.as_ref().is_none_or(|(last, _)| *last != channel) {
+            let Ok(ev) = Channel::try_parse(&channel) else { return };
+            self.last_route = Some((channel, ev));
+        }
+        let Some((_, ev)) = &self.last_route else { return };
         for ch in self.channels.values_mut() {
-            if ch.remote != Remote::Subscribed || !ch.channel.receives(&ev, kind) {
+            if ch.remote != Remote::Subscribed || !ch.channel.receives(ev, kind) {
                 continue;
             }
             if let (Some(seq), Some(last)) = (seq, ch.last_seq) {
