@@ -20,7 +20,7 @@ BUDGET=${GUTS_WASM_BUDGET_GZ:-49152}
 cargo build --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --profile wasm-release
 rm -rf "$OUT" && mkdir -p "$OUT"
 wasm-bindgen --target web --out-name guts_realtime --out-dir "$OUT" \
-  target/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm
+  "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"
 "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals \
   "$OUT/guts_realtime_bg.wasm" -o "$OUT/guts_realtime_bg.wasm"

@@ -33,7 +33,7 @@ scripts/build-npm.sh
 
 step "build guts-hub"
 cargo build --locked -p guts-realtime-examples --bin guts-hub
-export GUTS_HUB_BIN=$ROOT/target/debug/guts-hub
+export GUTS_HUB_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/guts-hub
 
 step "start guts-hub on 127.0.0.1:$PORT"
 LOG=$(mktemp)
