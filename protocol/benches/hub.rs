@@ -96,5 +96,47 @@ fn frames(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, publish, frames);
+/// What one native client can consume on one core: decode a frame, hand it to the session
+/// (routing, dedupe) and take the event out — the work of the native SDK per event, minus the
+/// socket read.
+fn client_dispatch(c: &mut Criterion) {
+    use guts_realtime::session::{Inbound, Session, SessionConfig};
+    let mut s: Session<ServerMessage> = Session::new(SessionConfig::default());
+    s.subscribe("repo:alice/app").unwrap();
+    s.subscribe("repo:alice/app/prs").unwrap();
+    s.connect(std::time::Duration::ZERO);
+    while s.poll_action().is_some() {}
+    s.handle_open(std::time::Duration::ZERO);
+    while s.poll_transmit().is_some() {}
+    let now = std::time::Duration::ZERO;
+    s.handle_frame(now, Inbound::Welcome { epoch: "e".into() });
+    for (id, ch) in [(1, "repo:alice/app"), (2, "repo:alice/app/prs")] {
+        s.handle_frame(
+            now,
+            Inbound::Subscribed { id: Some(id), channel: ch.into(), seq: Some(0), recovered: None },
+        );
+    }
+    while s.poll_event().is_some() {}
+    let mut seq = 0u64;
+    let mut g = c.benchmark_group("client");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode_and_dispatch_event", |b| {
+        b.iter(|| {
+            seq += 1;
+            let text = format!(
+                r#"{{"type":"event","channel":"repo:alice/app","event":"pr_opened","data":{{"number":{seq},"title":"Fix the thing"}},"timestamp":1703145600,"event_id":"6f1c2a9e-3b7d-4c55-9d1e-2f0a8b7c6d5e","seq":{seq}}}"#
+            );
+            let frame = decode_server_frame(&text).unwrap();
+            s.handle_frame(now, Inbound::from_server_frame(frame));
+            let mut n = 0;
+            while let Some(e) = s.poll_event() {
+                n += usize::from(matches!(e, guts_realtime::session::Event::Message { .. }));
+            }
+            assert_eq!(n, 2);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, publish, frames, client_dispatch);
 criterion_main!(benches);
