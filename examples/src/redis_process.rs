@@ -56,7 +56,11 @@ pub struct RedisServer {
     persistent: bool,
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A port of 127.0.0.1 that was free a moment ago.
+///
+/// # Errors
+/// If no socket can be bound.
+pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -70,16 +74,22 @@ impl RedisServer {
     /// # Errors
     /// If it cannot be started or does not answer `PING` within 10 s.
     pub async fn start(binary: &Path, persistent: bool) -> std::io::Result<RedisServer> {
+        Self::start_on(binary, free_port()?, persistent).await
+    }
+
+    /// [`RedisServer::start`] on a given port of 127.0.0.1.
+    ///
+    /// # Errors
+    /// As [`RedisServer::start`].
+    pub async fn start_on(
+        binary: &Path,
+        port: u16,
+        persistent: bool,
+    ) -> std::io::Result<RedisServer> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("guts-redis-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let mut s = RedisServer {
-            binary: binary.to_owned(),
-            child: None,
-            port: free_port()?,
-            dir,
-            persistent,
-        };
+        let mut s = RedisServer { binary: binary.to_owned(), child: None, port, dir, persistent };
         s.spawn().await?;
         Ok(s)
     }

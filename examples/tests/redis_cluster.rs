@@ -376,3 +376,26 @@ async fn redis_restart_without_persistence_changes_the_epoch_and_reports_a_gap()
     );
     drop(c);
 }
+
+/// Smoke run of `guts-bench redis` (two guts-hub nodes on one Redis, subscribers on B, the
+/// publisher on A), so the harness mode cannot rot. Functional assertions only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multinode_bench_harness_smoke() {
+    use guts_realtime_examples::bench::scenarios::{self, Load};
+    use guts_realtime_examples::bench::server::{self, Binaries};
+    use guts_realtime_examples::bench::wire::Proto;
+    let Some(r) = redis("multinode_bench_smoke", false).await else { return };
+    let bins = Binaries { guts_hub: HUB.into(), peers: String::new(), server_cpus: "0-1".into() };
+    let url = r.url();
+    let a = server::start_node(Proto::Guts, &bins, Some(&url)).await.unwrap();
+    let b = server::start_node(Proto::Guts, &bins, Some(&url)).await.unwrap();
+    let load = Load {
+        rate: 50,
+        warmup: Duration::from_millis(500),
+        secs: Duration::from_secs(1),
+        pad: 64,
+    };
+    let row = scenarios::multinode(&a, &b, 100, load).await.unwrap();
+    assert_eq!(row.hub, "guts-hub+redis");
+    assert_eq!(row.figures["delivered_ratio"], 1.0, "{row:?}");
+}

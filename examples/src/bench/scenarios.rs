@@ -128,6 +128,19 @@ async fn rate_run(
     channels: Vec<String>,
     load: Load,
 ) -> Result<Row, String> {
+    rate_run_via(name, s, s, clients, channels, load).await
+}
+
+/// [`rate_run`] with the publisher on another server (`p`) than the subscribers (`s`); the server
+/// figures are `s`'s, plus `pub_node_cpu_pct` when `p` is another process.
+async fn rate_run_via(
+    name: &str,
+    s: &Server,
+    p: &Server,
+    clients: Vec<(Tx, Rx)>,
+    channels: Vec<String>,
+    load: Load,
+) -> Result<Row, String> {
     let Load { rate, warmup, secs, pad } = load;
     let n = clients.len();
     let start = Instant::now();
@@ -155,10 +168,11 @@ async fn rate_run(
             lat
         });
     }
-    let mut ptx = publisher(s).await?;
+    let mut ptx = publisher(p).await?;
     let pad = "x".repeat(pad);
     let total = ((warmup + secs).as_secs_f64() * rate as f64) as u64;
     let mut cpu0 = None;
+    let mut pub_cpu0 = None;
     let mut rss0 = 0;
     let mut in_window = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
@@ -168,6 +182,7 @@ async fn rate_run(
         let ts = start.elapsed().as_micros() as u64;
         if cpu0.is_none() && ts >= window.0 {
             cpu0 = proc::cpu_us(s.pid);
+            pub_cpu0 = proc::cpu_us(p.pid);
             rss0 = proc::rss_kib(s.pid).unwrap_or(0);
         }
         if ts >= window.0 && ts < window.1 {
@@ -177,6 +192,7 @@ async fn rate_run(
         ptx.send(publish_frame(s.proto, ch, ts, &pad)).await.map_err(|e| e.to_string())?;
     }
     let cpu1 = proc::cpu_us(s.pid);
+    let pub_cpu1 = proc::cpu_us(p.pid);
     let window_secs = start.elapsed().as_secs_f64() - warmup.as_secs_f64();
     let rss1 = proc::rss_kib(s.pid).unwrap_or(0);
     let mut all: Vec<u32> = Vec::new();
@@ -198,6 +214,9 @@ async fn rate_run(
         row.set("server_cpu_pct", cpu / (window_secs * 1e6) * 100.0);
         row.set("us_per_delivery", cpu / delivered.max(1.0));
     }
+    if let (Some(c0), Some(c1), true) = (pub_cpu0, pub_cpu1, p.pid != s.pid) {
+        row.set("pub_node_cpu_pct", (c1 - c0) as f64 / (window_secs * 1e6) * 100.0);
+    }
     row.set("server_rss_mb", rss1.max(rss0) as f64 / 1024.0);
     Ok(row)
 }
@@ -210,6 +229,21 @@ pub async fn fanout(s: &Server, n: usize, load: Load) -> Result<Row, String> {
     let ch = "repo:bench/fanout".to_owned();
     let clients = connect_many(s, n, |_| ch.clone()).await?;
     rate_run("fanout", s, clients, vec![ch], load).await
+}
+
+/// Multi-node fan-out: `n` subscribers on one channel on node `b`, the publisher on node `a`;
+/// the two nodes share a broker (Redis). Server figures are node `b`'s.
+///
+/// # Errors
+/// When clients cannot connect.
+pub async fn multinode(a: &Server, b: &Server, n: usize, load: Load) -> Result<Row, String> {
+    let ch = "repo:bench/fanout".to_owned();
+    let clients = connect_many(b, n, |_| ch.clone()).await?;
+    // Let node B's broker subscription settle before the first event.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut row = rate_run_via("multinode", b, a, clients, vec![ch], load).await?;
+    row.hub.push_str("+redis");
+    Ok(row)
 }
 
 /// Many channels: `n` clients each on its own channel; the publisher round-robins.

@@ -45,6 +45,20 @@ fn free_port() -> u16 {
 /// # Errors
 /// If it cannot be started or does not report that it listens within 30 s.
 pub async fn start(proto: Proto, bins: &Binaries) -> Result<Server, String> {
+    start_node(proto, bins, None).await
+}
+
+/// Starts a hub that is one node of a cluster sharing the Redis at `redis` (guts-hub
+/// `--broker`, or the peers `hub-ws-redis.js` / `hub-sio-redis.js`); `None`: a lone hub, as
+/// [`start`].
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_node(
+    proto: Proto,
+    bins: &Binaries,
+    redis: Option<&str>,
+) -> Result<Server, String> {
     let port = free_port();
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg(&bins.server_cpus);
@@ -54,12 +68,17 @@ pub async fn start(proto: Proto, bins: &Binaries) -> Result<Server, String> {
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(["--publish-key", PUBLISH_KEY, "--token-secret", "bench-secret"])
                 .args(["--max-connections", "20000"]);
+            if let Some(url) = redis {
+                cmd.args(["--broker", url]);
+            }
         }
-        Proto::Ws => {
-            cmd.arg("node").arg(format!("{}/hub-ws.js", bins.peers)).env("PORT", port.to_string());
-        }
-        Proto::Sio => {
-            cmd.arg("node").arg(format!("{}/hub-sio.js", bins.peers)).env("PORT", port.to_string());
+        Proto::Ws | Proto::Sio => {
+            let name = if proto == Proto::Ws { "hub-ws" } else { "hub-sio" };
+            let suffix = if redis.is_some() { "-redis" } else { "" };
+            cmd.arg("node")
+                .arg(format!("{}/{name}{suffix}.js", bins.peers))
+                .env("PORT", port.to_string())
+                .env("REDIS_URL", redis.unwrap_or_default());
         }
     }
     let mut child = cmd
@@ -74,7 +93,8 @@ pub async fn start(proto: Proto, bins: &Binaries) -> Result<Server, String> {
     let mut lines = BufReader::new(out).lines();
     tokio::time::timeout(Duration::from_secs(30), async {
         while let Ok(Some(l)) = lines.next_line().await {
-            if l.contains("listening") {
+            // guts-hub and the lone peers say "listening"; the Redis peers "hub-…-redis on PORT".
+            if l.contains("listening") || (l.starts_with("hub-") && l.contains(" on ")) {
                 return Ok(());
             }
         }

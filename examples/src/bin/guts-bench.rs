@@ -25,6 +25,9 @@ enum Mode {
     Slow,
     /// Raw loopback write() cost per frame, 1 and 4 frames per write (no hub).
     Floor,
+    /// Two nodes of each hub sharing a redis-server: N subscribers on node B, the publisher on
+    /// node A at --rate (guts-hub --broker, hub-ws-redis.js, hub-sio-redis.js).
+    Redis,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -76,6 +79,9 @@ struct Args {
     /// CPUs for the server (`taskset -c`).
     #[arg(long, default_value = "0")]
     server_cpus: String,
+    /// redis-server binary for `redis` mode (default: from PATH).
+    #[arg(long)]
+    redis_server: Option<String>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -93,21 +99,46 @@ async fn run_one(a: &Args, bins: &Binaries, hub: Hub) -> Result<Row, String> {
         Hub::Ws => Proto::Ws,
         Hub::Sio => Proto::Sio,
     };
-    let s = server::start(proto, bins).await?;
     let load = Load {
         rate: a.rate,
         warmup: Duration::from_secs_f64(a.warmup),
         secs: Duration::from_secs_f64(a.secs),
         pad: a.pad,
     };
+    if a.mode == Mode::Redis {
+        return run_multinode(a, bins, proto, load).await;
+    }
+    let s = server::start(proto, bins).await?;
     match a.mode {
         Mode::Fanout => scenarios::fanout(&s, a.n, load).await,
         Mode::Channels => scenarios::channels(&s, a.n, load).await,
         Mode::Idle => scenarios::idle(&s, a.n, Duration::from_secs_f64(a.secs)).await,
         Mode::Storm => scenarios::storm(&s, a.n).await,
         Mode::Slow => scenarios::slow(&s, a.n, a.flood).await,
-        Mode::Floor => unreachable!("floor runs without a hub"),
+        Mode::Floor | Mode::Redis => unreachable!("floor runs without a hub, redis above"),
     }
+}
+
+/// `redis` mode: a fresh redis-server (pinned with the hubs) and two nodes of the hub.
+async fn run_multinode(a: &Args, bins: &Binaries, proto: Proto, load: Load) -> Result<Row, String> {
+    use guts_realtime_examples::redis_process::{find_redis_server, RedisServer};
+    let bin = a
+        .redis_server
+        .clone()
+        .map(std::path::PathBuf::from)
+        .or_else(find_redis_server)
+        .ok_or("redis-server not found (apt-get install redis-server)")?;
+    let redis = RedisServer::start(&bin, false).await.map_err(|e| e.to_string())?;
+    if let Some(pid) = redis.pid() {
+        let _ = std::process::Command::new("taskset")
+            .args(["-pc", &a.server_cpus, &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+    let url = redis.url();
+    let node_a = server::start_node(proto, bins, Some(&url)).await?;
+    let node_b = server::start_node(proto, bins, Some(&url)).await?;
+    scenarios::multinode(&node_a, &node_b, a.n, load).await
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -168,7 +199,9 @@ async fn main() -> ExitCode {
     for h in &hubs {
         print!("{h:>14}");
     }
-    let guts = hub_name(Proto::Guts).to_owned();
+    // guts-hub, or guts-hub+redis in redis mode.
+    let guts =
+        hubs.iter().find(|h| h.starts_with(hub_name(Proto::Guts))).cloned().unwrap_or_default();
     let others: Vec<&String> = if hubs.contains(&guts) {
         hubs.iter().filter(|h| **h != guts).collect()
     } else {

@@ -1,0 +1,152 @@
+//! The Rust API of the Redis engine, in process: two [`EventHub`]s, each with its
+//! [`RedisBroker`], on one real `redis-server`. The topic refcount under a fast
+//! subscribe/unsubscribe churn (grace 0, hundreds of rounds), notifications, and a broker that
+//! starts before Redis exists (unhealthy, honest, then joins). Skipped like `redis_cluster.rs`.
+
+use guts_realtime::client::TryRecvError;
+use guts_realtime::{
+    ClientReceiver, EventHub, EventKind, HubConfig, Notification, NotificationMetadata,
+    NotificationType, NotifyOutcome, RealtimeEvent, Since,
+};
+use guts_realtime_examples::redis_process::{free_port, redis_or_skip, RedisServer};
+use guts_realtime_native::server::{RedisBroker, RedisConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+async fn broker(url: &str, grace: Duration) -> RedisBroker {
+    let hub = Arc::new(EventHub::with_config(HubConfig::default()));
+    let cfg = RedisConfig::new(url)
+        .unsubscribe_grace(grace)
+        .reconnect(Duration::from_millis(20), Duration::from_millis(200));
+    RedisBroker::connect(hub, cfg).await.expect("valid url")
+}
+
+/// Waits for the next frame of a hub client.
+async fn next(rx: &mut ClientReceiver) -> Value {
+    let f = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a frame in time")
+        .expect("client open");
+    serde_json::from_str(f.as_str()).unwrap()
+}
+
+fn push(channel: &str, i: u64) -> RealtimeEvent {
+    RealtimeEvent::new(channel, EventKind::Push, json!({ "i": i }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_refcount_survives_subscribe_unsubscribe_churn() {
+    let Some(bin) = redis_or_skip("topic_refcount_churn") else { return };
+    let redis = RedisServer::start(&bin, false).await.unwrap();
+    let a = broker(&redis.url(), Duration::ZERO).await;
+    let b = broker(&redis.url(), Duration::ZERO).await;
+    assert!(a.is_up() && b.is_up());
+    assert_eq!(a.hub().epoch(), b.hub().epoch());
+    let hub = b.hub().clone();
+    let ch = "repo:churn/it";
+    let (c, mut rx) = hub.connect().unwrap();
+    for round in 0..200u64 {
+        b.subscribe(&c, ch, None, None).await.unwrap();
+        assert_eq!(next(&mut rx).await["type"], "subscribed");
+        hub.unsubscribe(&c, ch).unwrap();
+        // Resubscribe at once, or after the sweep may have unsubscribed the topic from Redis.
+        if round % 3 == 1 {
+            tokio::time::sleep(Duration::from_millis(round % 50)).await;
+        }
+        b.subscribe(&c, ch, None, None).await.unwrap();
+        assert_eq!(next(&mut rx).await["type"], "subscribed");
+        let p = a.publish(push(ch, round)).await.unwrap();
+        let ev = next(&mut rx).await;
+        assert_eq!((ev["seq"].as_u64(), ev["data"]["i"].as_u64()), (Some(p.seq), Some(round)));
+        hub.unsubscribe(&c, ch).unwrap();
+    }
+    let m = b.metrics();
+    assert!(m.topic_unsubscribes > 0, "{m:?}");
+    assert_eq!(m.topic_subscribes, m.topic_unsubscribes + u64::from(m.topics == 1), "{m:?}");
+    // With nothing held, the topic goes away.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.metrics().topics != 0 {
+        assert!(Instant::now() < deadline, "topic still held: {:?}", b.metrics());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_cross_nodes_and_respect_preferences() {
+    let Some(bin) = redis_or_skip("notifications_cross_nodes") else { return };
+    let redis = RedisServer::start(&bin, false).await.unwrap();
+    let a = broker(&redis.url(), Duration::from_secs(5)).await;
+    let b = broker(&redis.url(), Duration::from_secs(5)).await;
+    let (c, mut rx) = b.hub().connect().unwrap();
+    b.subscribe(&c, "user:alice", None, None).await.unwrap();
+    assert_eq!(next(&mut rx).await["seq"], 0);
+    let note = |id: &str, t: NotificationType| Notification {
+        id: id.into(),
+        user_id: "alice".into(),
+        notification_type: t,
+        title: "t".into(),
+        body: "b".into(),
+        url: None,
+        created_at: 1,
+        read: false,
+        metadata: NotificationMetadata::default(),
+    };
+    let out = a.notify(note("n1", NotificationType::Mention)).await.unwrap();
+    assert!(matches!(out, NotifyOutcome::Delivered(p) if p.seq == 1 && p.delivered == 1));
+    let got = next(&mut rx).await;
+    assert_eq!((got["type"].as_str(), got["seq"].as_u64()), (Some("notification"), Some(1)));
+    assert_eq!(got["notification"]["id"], "n1");
+    // Preferences are the publishing node's.
+    let mut prefs = a.hub().preferences("alice");
+    prefs.enabled_types.retain(|t| *t != NotificationType::Mention);
+    a.hub().set_preferences(prefs);
+    let out = a.notify(note("n2", NotificationType::Mention)).await.unwrap();
+    assert_eq!(out, NotifyOutcome::Suppressed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_started_before_redis_is_honest_then_joins() {
+    let Some(bin) = redis_or_skip("broker_before_redis") else { return };
+    let port = free_port().unwrap();
+    let url = format!("redis://127.0.0.1:{port}");
+    let b = broker(&url, Duration::from_secs(5)).await;
+    assert!(!b.is_up());
+    let hub = b.hub().clone();
+    let local_epoch = hub.epoch();
+    // Local connections work; publishes fail; recovery says the truth.
+    let (c, mut rx) = hub.connect().unwrap();
+    let since = Since { seq: 3, epoch: local_epoch.clone() };
+    let s = b.subscribe(&c, "repo:early/one", Some(&since), None).await.unwrap();
+    assert_eq!(s.recovered, Some(false));
+    assert_eq!(next(&mut rx).await["recovered"], false);
+    let err = b.publish(push("repo:early/one", 0)).await.unwrap_err();
+    assert!(err.to_string().contains("broker unavailable"), "{err}");
+    assert!(b.metrics().publish_errors >= 1);
+
+    // Redis appears: the broker joins, offers its own epoch (Redis has none), and its client's
+    // topic is subscribed on Redis.
+    let _redis = RedisServer::start_on(&bin, port, false).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.is_up() {
+        assert!(Instant::now() < deadline, "broker did not join");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hub.epoch(), local_epoch, "first contact with an empty Redis keeps the epoch");
+    assert!(c.is_open());
+    let other = broker(&url, Duration::from_secs(5)).await;
+    assert_eq!(other.hub().epoch(), local_epoch);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.metrics().topic_subscribes == 0 {
+        assert!(Instant::now() < deadline, "topic not resubscribed: {:?}", b.metrics());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 1..=3 {
+        let p = other.publish(push("repo:early/one", i)).await.unwrap();
+        assert_eq!((p.seq, p.delivered), (i, 1), "the first node holds its client's topic");
+        let ev = next(&mut rx).await;
+        assert_eq!((ev["type"].as_str(), ev["seq"].as_u64()), (Some("event"), Some(i)));
+    }
+}
