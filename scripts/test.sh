@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, the Rust tests (protocol, hub server, native
-# SDK, CLIs, conformance suite, fault tests, benchmark smoke run), then the browser SDK
+# SDK, CLIs, conformance suite, fault tests, multi-node tests on a real redis-server, benchmark
+# smoke run), then the browser SDK
 # (scripts/test-wasm.sh: wasm-bindgen tests in Node and headless Chromium, the npm package's tests,
 # Playwright tests of the package and the demo page). Installs what it needs on a fresh Debian
-# machine (rust components and targets, wasm-bindgen-cli, Chromium, npm packages). Used by .ci/run.
+# machine (rust components and targets, redis-server, wasm-bindgen-cli, Chromium, npm packages).
+# Used by .ci/run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -24,6 +26,14 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "protocol crate for wasm32-unknown-unknown (no default features)"
 cargo build -p guts-realtime --no-default-features --target wasm32-unknown-unknown
+
+step "redis-server for the multi-node tests (each test starts its own on 127.0.0.1)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+redis-server --version
+export GUTS_REQUIRE_REDIS=1
 
 step "cargo test"
 ulimit -n 20000 2>/dev/null || true
