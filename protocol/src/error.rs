@@ -5,11 +5,12 @@
 //! so logs and `error` frames read as before. [`ErrorCode`] is the stable wire code that an `error`
 //! frame carries next to the human message; [`RealtimeError::code`] maps one to the other.
 
+use crate::prelude::*;
+use core::fmt;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Result alias of this crate.
-pub type Result<T, E = RealtimeError> = std::result::Result<T, E>;
+pub type Result<T, E = RealtimeError> = core::result::Result<T, E>;
 
 /// An error of the realtime layer.
 #[derive(Debug, thiserror::Error)]

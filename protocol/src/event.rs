@@ -4,8 +4,9 @@
 //! (`pr.opened`) for logs only. [`EventKind::family`] says which filtered repository channel a kind
 //! is routed to (`pr_*` → `/prs`, `issue_*` → `/issues`).
 
+use crate::prelude::*;
+use core::fmt;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The kind of a repository event. Serialized snake_case (`"pr_opened"`).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -1,8 +1,9 @@
 //! [`Frame`]: one encoded JSON text frame, shared by every recipient, and the tiny JSON writer
 //! used to encode client commands without serde_json.
 
+use crate::prelude::*;
 use bytes::Bytes;
-use std::fmt;
+use core::fmt;
 
 /// An encoded JSON text frame. Cloning shares the bytes (a reference-count increment), so an
 /// event serialized once reaches every subscriber without another allocation.
@@ -23,7 +24,7 @@ impl Frame {
     /// The JSON text.
     pub fn as_str(&self) -> &str {
         // Only ever built from `String`/`&'static str`, so always UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        core::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The shared bytes (UTF-8).
@@ -144,7 +145,9 @@ mod tests {
 
     #[test]
     fn push_json_str_escapes_as_serde_json() {
-        for s in ["", "plain", "q\"uote", "back\\slash", "nl\n cr\r tab\t", "\u{1}\u{1f}\u{7f}", "é✓"] {
+        for s in
+            ["", "plain", "q\"uote", "back\\slash", "nl\n cr\r tab\t", "\u{1}\u{1f}\u{7f}", "é✓"]
+        {
             let mut out = String::new();
             push_json_str(&mut out, s);
             assert_eq!(out, serde_json::to_string(s).unwrap());

@@ -14,9 +14,11 @@
 //! - [`hub`] (feature `hub`, default): the reference [`EventHub`]: serialize once, per-stream
 //!   locks, bounded queues, seq and history for recovery, notifications.
 //!
-//! Features: `hub` (default; implies `json`) and `json` (serde_json encode/decode of server
-//! frames). With no features the crate has no serde_json and no tokio and builds for
-//! `wasm32-unknown-unknown`.
+//! Features: `hub` (default; implies `json`), `json` (serde_json encode/decode of server
+//! frames; implies `std`) and `std` (the standard library: `std::error::Error` impls,
+//! [`ClientSubscriptions`]). With no features the crate is `no_std` (with `alloc`), has no
+//! serde_json and no tokio, and builds for `wasm32-unknown-unknown`: the browser SDK's wasm
+//! carries no `std` panic or formatting machinery.
 //!
 //! ## Channel types
 //! - `repo:owner/name` — all events of a repository
@@ -59,7 +61,21 @@
 //! );
 //! # }
 //! ```
+#![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs, missing_debug_implementations)]
+
+extern crate alloc;
+
+/// What the `std` prelude gives, for the `no_std` build (the browser SDK's wasm).
+#[allow(unused_imports)]
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::format;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec;
+    pub(crate) use alloc::vec::Vec;
+}
 
 pub mod close;
 pub mod error;
@@ -87,8 +103,10 @@ pub use frame::Frame;
 pub use notification::{
     Notification, NotificationMetadata, NotificationPreferences, NotificationType,
 };
+#[cfg(feature = "std")]
+pub use subscription::ClientSubscriptions;
 pub use subscription::{
-    Channel, ChannelError, ChannelErrorKind, ChannelType, ClientSubscriptions, RepoFilter, Segment,
+    Channel, ChannelError, ChannelErrorKind, ChannelType, RepoFilter, Segment,
     MAX_SUBSCRIPTIONS_PER_CLIENT,
 };
 pub use wire::{ClientCommand, ClientFrame, RequestId, Since};

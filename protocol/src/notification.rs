@@ -3,6 +3,7 @@
 //! The hub delivers a [`Notification`] on `user:<user_id>` when that user's
 //! [`NotificationPreferences`] enable its [`NotificationType`].
 
+use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Kind of a user notification (snake_case on the wire).

@@ -21,9 +21,11 @@
 
 use crate::error::RealtimeError;
 use crate::event::{EventKind, KindFamily};
+use crate::prelude::*;
+use core::fmt;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "std")]
 use std::collections::HashSet;
-use std::fmt;
 
 /// How many channels one client may hold at once.
 pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 100;
@@ -252,7 +254,7 @@ impl ChannelError {
 impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let debug = |out: &mut String, s: &str, q: char| {
-            use std::fmt::Write;
+            use core::fmt::Write;
             let _ = if q == '\'' {
                 write!(out, "{:?}", s.chars().next().unwrap_or_default())
             } else {
@@ -268,7 +270,7 @@ impl fmt::Display for ChannelError {
     }
 }
 
-impl std::error::Error for ChannelError {}
+impl core::error::Error for ChannelError {}
 
 impl From<ChannelError> for RealtimeError {
     fn from(e: ChannelError) -> Self {
@@ -444,7 +446,7 @@ impl Channel {
             },
             _ => None,
         };
-        std::iter::once(self.clone()).chain(extra)
+        core::iter::once(self.clone()).chain(extra)
     }
 
     /// Seed compatibility: whether this subscription matches an event channel string, without
@@ -465,19 +467,22 @@ impl fmt::Display for Channel {
     }
 }
 
-impl std::str::FromStr for Channel {
+impl core::str::FromStr for Channel {
     type Err = RealtimeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Channel::parse(s)
     }
 }
 
-/// The set of channels one client holds, capped at [`MAX_SUBSCRIPTIONS_PER_CLIENT`].
+/// The set of channels one client holds, capped at [`MAX_SUBSCRIPTIONS_PER_CLIENT`] (feature
+/// `std`).
+#[cfg(feature = "std")]
 #[derive(Debug, Default, Clone)]
 pub struct ClientSubscriptions {
     channels: HashSet<Channel>,
 }
 
+#[cfg(feature = "std")]
 impl ClientSubscriptions {
     /// An empty set.
     pub fn new() -> Self {

@@ -11,8 +11,9 @@
 //! `tests/vectors/`.
 
 use crate::frame::{push_json_str, push_u64};
+use crate::prelude::*;
+use core::fmt;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The `id` of a command, echoed by its reply: a string (at most [`RequestId::MAX_LEN`] bytes) or
 /// a non-negative integer.

@@ -1,9 +1,7 @@
 //! The channel grammar: every bad input of the issue with its exact error, the valid forms and
 //! their canonical display, and properties (display∘parse is the identity, nothing panics).
 
-use guts_realtime::{
-    Channel, ChannelError, ChannelErrorKind, ChannelType, RealtimeError, Segment,
-};
+use guts_realtime::{Channel, ChannelError, ChannelErrorKind, ChannelType, RealtimeError, Segment};
 use proptest::prelude::*;
 
 fn err(input: &str) -> String {
@@ -274,7 +272,10 @@ fn try_parse_errors_are_typed_and_their_plain_message_is_the_display_text() {
     }
     // Quoting differs only where Debug escapes.
     let e = Channel::try_parse("user:a\nb").unwrap_err();
-    assert_eq!(e.to_string(), r#"user name contains '\n' (allowed: A-Z a-z 0-9 . _ -): "user:a\nb""#);
+    assert_eq!(
+        e.to_string(),
+        r#"user name contains '\n' (allowed: A-Z a-z 0-9 . _ -): "user:a\nb""#
+    );
     assert_eq!(e.message(), "user name contains '\n' (allowed: A-Z a-z 0-9 . _ -): \"user:a\nb\"");
 }
 

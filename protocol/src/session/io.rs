@@ -4,6 +4,7 @@
 
 use crate::error::ErrorCode;
 use crate::event::EventKind;
+use crate::prelude::*;
 use crate::subscription::ChannelError;
 use core::fmt;
 use core::time::Duration;

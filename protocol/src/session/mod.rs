@@ -67,10 +67,11 @@ pub use io::{
 
 use crate::close::{CloseAction, CloseCode};
 use crate::error::ErrorCode;
+use crate::prelude::*;
 use crate::subscription::Channel;
 use crate::wire::{ClientCommand, ClientFrame, RequestId, Since};
+use alloc::collections::VecDeque;
 use core::time::Duration;
-use std::collections::VecDeque;
 use vecmap::{VecMap, VecSet};
 
 /// Where the connection is, with the deadlines that apply.

@@ -3,7 +3,8 @@
 //! fraction of the code size: the browser SDK compiles the session to wasm, where every
 //! `BTreeMap<K, V>` instance costs ~5 KB.
 
-use std::borrow::Borrow;
+use crate::prelude::*;
+use core::borrow::Borrow;
 
 /// A map kept sorted by key.
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ impl<K: Ord, V> VecMap<K, V> {
     /// Inserts or replaces; returns the previous value.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         match self.find(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Ok(i) => Some(core::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
                 self.0.insert(i, (key, value));
                 None
@@ -128,14 +129,14 @@ impl<K: Ord> VecSet<K> {
         self.0.is_empty()
     }
 
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, K> {
+    pub(crate) fn iter(&self) -> core::slice::Iter<'_, K> {
         self.0.iter()
     }
 }
 
 impl<'a, K: Ord> IntoIterator for &'a VecSet<K> {
     type Item = &'a K;
-    type IntoIter = std::slice::Iter<'a, K>;
+    type IntoIter = core::slice::Iter<'a, K>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
     }
