@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package @guts/realtime into npm/dist/ (and a copy for the demo page in
-# examples/web/pkg/): cargo (profile wasm-release) → wasm-bindgen --target web → wasm-opt -Oz
-# (npm binaryen, never Debian's) → size budget check. Needs the wasm32 target, wasm-bindgen-cli of
+# examples/web/pkg/): cargo (profile wasm-release, no std) → wasm-bindgen --target web → wasm-opt
+# -Oz (npm binaryen, never Debian's) with minified import/export names → terser on the glue
+# (sdk-wasm/js/minify.mjs) → size budget check. Needs the wasm32 target, wasm-bindgen-cli of
 # the exact version in Cargo.lock and `npm ci` in sdk-wasm/js (scripts/test-wasm.sh installs all).
 #
 # Env: GUTS_WASM_BUDGET_GZ — budget in bytes for gzip -9 of .wasm + JS glue (default below).
@@ -15,15 +16,29 @@ WASM_OPT=$ROOT/sdk-wasm/js/node_modules/.bin/wasm-opt
 # any growth fails the build. Lower it as the session slims down.
 BUDGET=${GUTS_WASM_BUDGET_GZ:-49152}
 
-[ -x "$WASM_OPT" ] || (cd sdk-wasm/js && npm ci --no-audit --no-fund --loglevel=error)
+[ -x "$WASM_OPT" ] && [ -d sdk-wasm/js/node_modules/terser ] ||
+  (cd sdk-wasm/js && npm ci --no-audit --no-fund --loglevel=error)
 
-cargo build --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --profile wasm-release
+# Without default features: no std (the crate brings a trapping panic handler), so the wasm has
+# no std panic or formatting machinery.
+cargo build --locked -p guts-realtime-wasm --no-default-features --target wasm32-unknown-unknown \
+  --profile wasm-release
 rm -rf "$OUT" && mkdir -p "$OUT"
 wasm-bindgen --target web --out-name guts_realtime --out-dir "$OUT" \
-  "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"
-"$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-reference-types --enable-multivalue --enable-mutable-globals \
-  "$OUT/guts_realtime_bg.wasm" -o "$OUT/guts_realtime_bg.wasm"
+  target/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm
+# -Oz to a fixed point; then drop the producers and target-features sections (nothing reads them
+# at run time) and make import, export and module names one or two letters (the map, printed
+# once, goes to the glue).
+FEATURES="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-reference-types --enable-multivalue --enable-mutable-globals"
+# shellcheck disable=SC2086
+"$WASM_OPT" -Oz --converge $FEATURES "$OUT/guts_realtime_bg.wasm" -o "$OUT/guts_realtime_bg.wasm"
+# shellcheck disable=SC2086
+"$WASM_OPT" --strip-producers --strip-target-features --minify-imports-and-exports-and-modules \
+  $FEATURES "$OUT/guts_realtime_bg.wasm" -o "$OUT/guts_realtime_bg.wasm" >"$OUT/names.json"
+# The glue: the same names, then terser (comments, whitespace, locals; the API is unchanged).
+node sdk-wasm/js/minify.mjs "$OUT" "$OUT/names.json"
+rm "$OUT/names.json"
 cp npm/src/node.js npm/src/types.d.ts "$OUT/"
 
 # The demo page (served by guts-hub from examples/web/) loads the built package from pkg/.

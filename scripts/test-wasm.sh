@@ -5,7 +5,8 @@
 #   1. clippy for wasm32 and the generated TypeScript types check,
 #   2. the package build with its size budget (scripts/build-npm.sh),
 #   3. wasm-bindgen tests against a real guts-hub on 127.0.0.1, in Node 20 and headless Chromium,
-#   4. node:test over the `npm pack`ed package (shared wire vectors, live client) + tsc --noEmit,
+#   4. node:test over the `npm pack`ed package (live client; the shared wire vectors against a
+#      test copy of the wasm with feature `vectors`) + tsc --noEmit,
 #   5. Playwright tests of the package and of the demo page in Chromium (screenshots: artifacts/).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,10 @@ wasm_tools_npm
 
 step "clippy (wasm32) and generated TypeScript types"
 cargo clippy --locked -p guts-realtime-wasm --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --locked -p guts-realtime-wasm --no-default-features --target wasm32-unknown-unknown \
+  -- -D warnings
+cargo clippy --locked -p guts-realtime-wasm --no-default-features --features vectors \
+  --target wasm32-unknown-unknown -- -D warnings
 cargo test --locked -p guts-realtime-wasm --features ts --test ts_types
 
 step "build the npm package (size budget)"
@@ -56,6 +61,13 @@ NODE_ARGS=--experimental-websocket cargo test --locked -p guts-realtime-wasm --t
 step "wasm-bindgen-test in headless Chromium"
 WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=$(command -v chromedriver) \
   cargo test --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --test web
+
+step "the wire-vector hooks: a test copy of the wasm with feature vectors (not in the package)"
+cargo build --locked -p guts-realtime-wasm --no-default-features --features vectors \
+  --target wasm32-unknown-unknown --profile wasm-release
+wasm-bindgen --target web --out-name guts_realtime --out-dir "$WORK/vectors-pkg" \
+  target/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm
+export GUTS_VECTORS_PKG=$WORK/vectors-pkg
 
 step "npm pack, install the tarball, node:test + tsc --noEmit over the installed package"
 (cd npm && rm -f guts-realtime-*.tgz && npm pack --loglevel=error --pack-destination "$WORK" >/dev/null)

@@ -1,12 +1,18 @@
-// The shared wire vectors (protocol/tests/vectors/*.json), checked against the package:
+// The shared wire vectors (protocol/tests/vectors/*.json), checked against the package's code:
 // client frames byte for byte with the client's own encoder (encodeCommand), server frames
 // through JSON.parse (deep-equal to `value`) and through the driver's own field reading
-// (decodeFrame). GUTS_VECTORS points at the vectors directory.
+// (decodeFrame). GUTS_VECTORS points at the vectors directory. The two hooks are not in the
+// published bundle: GUTS_VECTORS_PKG is a wasm-bindgen build of the same crate with feature
+// `vectors` (scripts/test-wasm.sh makes it).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { encodeCommand, decodeFrame } from "@guts/realtime";
+
+const PKG = process.env.GUTS_VECTORS_PKG;
+if (!PKG) throw new Error("GUTS_VECTORS_PKG must point at the `vectors` build (scripts/test-wasm.sh)");
+const { initSync, encodeCommand, decodeFrame } = await import(path.join(PKG, "guts_realtime.js"));
+initSync({ module: fs.readFileSync(path.join(PKG, "guts_realtime_bg.wasm")) });
 
 const DIR = process.env.GUTS_VECTORS ?? new URL("../../protocol/tests/vectors/", import.meta.url).pathname;
 const files = fs.readdirSync(DIR).filter((f) => f.endsWith(".json")).sort();

@@ -4,7 +4,9 @@
 // Each round subscribes one consumer (raw or sdk) to a fresh channel, blocks the page's main
 // thread while N events are published (so they queue up in the browser), then measures how fast
 // the page drains them: (N - 1) / (time of the last callback - time of the first). Rounds
-// alternate raw/sdk; the medians are reported. Usage: node --experimental-websocket bench.mjs [N] [rounds]
+// alternate raw/sdk; the medians are reported, with the median of the per-round-pair ratios and
+// how long publishing took (it must end well inside the block, or the drain measures the hub).
+// Usage: node --experimental-websocket bench.mjs [N] [rounds] [block ms, default 3000]
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +15,7 @@ import { launch } from "./browser.mjs";
 
 const N = Number(process.argv[2] ?? 3000);
 const ROUNDS = Number(process.argv[3] ?? 5);
+const BLOCK_MS = Number(process.argv[4] ?? 3000);
 const DIST = new URL("../../npm/dist/", import.meta.url).pathname;
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title><link rel="icon" href="data:,">
@@ -67,13 +70,16 @@ try {
   await page.goto(`${hub.http}/bench.html`);
   await page.waitForFunction(() => window.ready === true);
   const rates = { raw: [], sdk: [] };
+  const publishMs = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of round % 2 ? ["sdk", "raw"] : ["raw", "sdk"]) {
       const channel = `repo:bench/${mode}-${round}`;
       await page.evaluate(([m, c, n]) => window.run(m, c, n), [mode, channel, N]);
       await until(() => page.evaluate(() => window.r.ready), 10000, "subscribed");
-      await page.evaluate(() => window.busy(1500));
+      await page.evaluate((ms) => window.busy(ms), BLOCK_MS);
+      const t0 = performance.now();
       await publishMany(hub, channel, N);
+      publishMs.push(performance.now() - t0);
       await until(() => page.evaluate((n) => window.r.n >= n, N), 30000, `${N} events (${mode})`);
       const r = await page.evaluate(() => { window.r.close(); return { n: window.r.n, ms: window.r.t1 - window.r.t0 }; });
       rates[mode].push(((r.n - 1) / r.ms) * 1000);
@@ -83,7 +89,9 @@ try {
   const out = {
     events_per_round: N, rounds: ROUNDS, browser: "Chromium (Debian, headless)",
     raw_events_per_s: Math.round(raw), sdk_events_per_s: Math.round(sdk), ratio: +(sdk / raw).toFixed(3),
+    ratio_of_pairs: +median(rates.sdk.map((s, i) => s / rates.raw[i])).toFixed(3),
     raw_all: rates.raw.map(Math.round), sdk_all: rates.sdk.map(Math.round),
+    block_ms: BLOCK_MS, publish_ms_max: Math.round(Math.max(...publishMs)),
   };
   console.log(JSON.stringify(out, null, 2));
 } finally {

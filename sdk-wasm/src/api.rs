@@ -4,15 +4,16 @@
 //! `tests/ts_types.rs`), and its `to_js` / `from_js` is the one place that builds or reads the
 //! object, so the declaration and the runtime shape live side by side.
 
-use crate::js;
+use crate::js::{self, field};
+use alloc::string::String;
+use core::time::Duration;
 use guts_realtime::session::{ConnectionState, GapReason, SessionConfig, SubState};
 use guts_realtime::ErrorCode;
 use js_sys::{Function, Object};
-use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), &value.into());
+    js::set(obj, key, &value.into());
 }
 
 fn set_opt<T: Into<JsValue>>(obj: &Object, key: &str, value: Option<T>) {
@@ -21,14 +22,7 @@ fn set_opt<T: Into<JsValue>>(obj: &Object, key: &str, value: Option<T>) {
     }
 }
 
-fn field(obj: &JsValue, key: &str) -> JsValue {
-    if obj.is_object() {
-        js::get(obj, &JsValue::from_str(key))
-    } else {
-        JsValue::UNDEFINED
-    }
-}
-
+/// Errors are built from static pieces (no `format!`: the wasm has no `core::fmt`).
 fn millis(obj: &JsValue, key: &str) -> Result<Option<Duration>, String> {
     let v = field(obj, key);
     if v.is_undefined() || v.is_null() {
@@ -38,7 +32,7 @@ fn millis(obj: &JsValue, key: &str) -> Result<Option<Duration>, String> {
         Some(ms) if ms.is_finite() && ms >= 0.0 => {
             Ok(Some(Duration::from_micros((ms * 1e3) as u64)))
         }
-        _ => Err(format!("option {key} must be a number of milliseconds >= 0")),
+        _ => Err(["option ", key, " must be a number of milliseconds >= 0"].concat()),
     }
 }
 
@@ -387,7 +381,7 @@ impl SubscribeHandlers {
             if v.is_undefined() || v.is_null() {
                 return Ok(None);
             }
-            v.dyn_into::<Function>().map(Some).map_err(|_| format!("{key} must be a function"))
+            v.dyn_into::<Function>().map(Some).map_err(|_| [key, " must be a function"].concat())
         };
         Ok(SubscribeHandlers { on_state: f("onState")?, on_gap: f("onGap")? })
     }

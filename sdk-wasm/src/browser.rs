@@ -1,5 +1,5 @@
-//! Page lifecycle listeners (browsers only; absent in Node): each one forwards to one session
-//! input and decides nothing itself.
+//! Page lifecycle listeners (where there is a page; none in Node): each event forwards to one
+//! session input and decides nothing itself.
 //!
 //! | event | session input |
 //! |---|---|
@@ -8,11 +8,11 @@
 //! | `visibilitychange` → visible, `pageshow` | `check_liveness(now)`: ping at once (timers may have been throttled) or retry now |
 //! | `pagehide` | `release(now, "page hidden")`: give the socket up (back/forward cache) |
 //!
-//! Dropping [`PageListeners`] removes every listener it added.
+//! One JS listener serves every event (it reads `event.type`). Dropping [`PageListeners`] removes
+//! it from everything it was added to.
 
+use crate::js;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Document, EventTarget, VisibilityState, Window};
 
 /// What a page event asks of the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,68 +24,65 @@ pub(crate) enum PageEvent {
     Hidden,
 }
 
-type Listener = Closure<dyn FnMut(JsValue)>;
+/// The events listened to on the global scope (the window).
+const GLOBAL_EVENTS: [&str; 4] = ["online", "offline", "pageshow", "pagehide"];
+/// The event listened to on `document`.
+const DOCUMENT_EVENT: &str = "visibilitychange";
 
-/// The listeners one client added to `window` and `document`.
+impl PageEvent {
+    /// The session input a DOM event stands for (`None`: nothing, e.g. the page became hidden).
+    fn of(event: &JsValue) -> Option<PageEvent> {
+        let kind = js::field(event, "type").as_string()?;
+        match kind.as_str() {
+            "online" => Some(PageEvent::Online),
+            "offline" => Some(PageEvent::Offline),
+            "pageshow" => Some(PageEvent::Resumed),
+            "pagehide" => Some(PageEvent::Hidden),
+            // The target is `document`.
+            DOCUMENT_EVENT => {
+                (js::field(&js::field(event, "target"), "visibilityState").as_string().as_deref()
+                    == Some("visible"))
+                .then_some(PageEvent::Resumed)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The listener one client added to the global scope and `document`.
 pub(crate) struct PageListeners {
-    window: Window,
-    document: Option<Document>,
-    added: Vec<(&'static str, bool, Listener)>,
+    listener: Closure<dyn FnMut(JsValue)>,
+    on_document: bool,
 }
 
 impl PageListeners {
-    /// Adds the listeners when running in a page (`None` in Node and workers without `window`).
-    pub(crate) fn attach(on_event: impl Fn(PageEvent) + Clone + 'static) -> Option<PageListeners> {
-        let window = web_sys::window()?;
-        let document = window.document();
-        let mut me = PageListeners { window, document, added: Vec::new() };
-        for (name, ev) in [
-            ("online", PageEvent::Online),
-            ("offline", PageEvent::Offline),
-            ("pageshow", PageEvent::Resumed),
-            ("pagehide", PageEvent::Hidden),
-        ] {
-            let f = on_event.clone();
-            me.add(name, false, Closure::new(move |_: JsValue| f(ev)));
+    /// Adds the listener where there is a page (`None` in Node, where the global scope is no
+    /// event target).
+    pub(crate) fn attach(on_event: impl Fn(PageEvent) + 'static) -> Option<PageListeners> {
+        let listener = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            if let Some(ev) = PageEvent::of(&ev) {
+                on_event(ev);
+            }
+        });
+        let mut me = PageListeners { listener, on_document: false };
+        let f: &JsValue = me.listener.as_ref();
+        for name in GLOBAL_EVENTS {
+            // Dropping `me` removes whatever was added.
+            js::add_global_listener(name, f).ok()?;
         }
-        if let Some(doc) = me.document.clone() {
-            let f = on_event;
-            me.add(
-                "visibilitychange",
-                true,
-                Closure::new(move |_: JsValue| {
-                    if doc.visibility_state() == VisibilityState::Visible {
-                        f(PageEvent::Resumed)
-                    }
-                }),
-            );
-        }
+        me.on_document = js::add_document_listener(DOCUMENT_EVENT, f).is_ok();
         Some(me)
-    }
-
-    fn target(&self, on_document: bool) -> Option<&EventTarget> {
-        if on_document {
-            self.document.as_ref().map(|d| d.unchecked_ref())
-        } else {
-            Some(self.window.unchecked_ref())
-        }
-    }
-
-    fn add(&mut self, name: &'static str, on_document: bool, listener: Listener) {
-        if let Some(t) = self.target(on_document) {
-            let _ = t.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
-            self.added.push((name, on_document, listener));
-        }
     }
 }
 
 impl Drop for PageListeners {
     fn drop(&mut self) {
-        for (name, on_document, listener) in std::mem::take(&mut self.added) {
-            if let Some(t) = self.target(on_document) {
-                let _ =
-                    t.remove_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
-            }
+        let f: &JsValue = self.listener.as_ref();
+        for name in GLOBAL_EVENTS {
+            let _ = js::remove_global_listener(name, f);
+        }
+        if self.on_document {
+            let _ = js::remove_document_listener(DOCUMENT_EVENT, f);
         }
     }
 }

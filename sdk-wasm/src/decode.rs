@@ -43,7 +43,8 @@ impl Keys {
 /// A JSON number that is a non-negative integer (ids, seqs).
 fn uint(v: JsValue) -> Option<u64> {
     let f = v.as_f64()?;
-    (f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0).then_some(f as u64)
+    // (`f64::fract` is std-only: the cast round trip is exact for integers in range.)
+    ((0.0..=9_007_199_254_740_992.0).contains(&f) && (f as u64) as f64 == f).then_some(f as u64)
 }
 
 /// Decodes one text frame. Anything that is not a frame this client understands (bad JSON, a

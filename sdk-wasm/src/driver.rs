@@ -1,4 +1,4 @@
-//! The driver: one [`Session`] plus the I/O around it — a `web_sys::WebSocket`, one gloo timer,
+//! The driver: one [`Session`] plus the I/O around it — a `web_sys::WebSocket`, one timer,
 //! the token provider's promise and the page listeners. Every decision (when to connect, what to
 //! send, who gets which event, backoff, heartbeat, dedupe, gaps) is the session's; this module
 //! only feeds it inputs and carries out its outputs.
@@ -12,12 +12,13 @@ use crate::api::{ErrorInfo, Gap, StateChange, SubscriptionState};
 use crate::browser::{PageEvent, PageListeners};
 use crate::decode::{self, Keys};
 use crate::js;
-use gloo_timers::callback::Timeout;
-use guts_realtime::session::{Action, Event, Session, SubId, TokenError};
+use alloc::rc::{Rc, Weak};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::time::Duration;
+use guts_realtime::session::{Action, ConnectionState, Event, Session, SubId, TokenError};
 use js_sys::Function;
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
-use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
@@ -60,26 +61,41 @@ impl Callbacks {
     }
 }
 
+/// Every JS → driver callback has this one type (a single closure shim in the JS glue).
 type Handler = Closure<dyn FnMut(JsValue)>;
 
-/// The socket handlers, made once per client and set on each new socket.
-struct SocketHandlers {
+/// The socket and timer handlers, made once per client and set on each new socket / timeout.
+struct Handlers {
     open: Handler,
     message: Handler,
     close: Handler,
     error: Handler,
+    timer: Handler,
 }
 
 /// What the driver holds besides the session.
 #[derive(Default)]
 pub(crate) struct Io {
     ws: Option<WebSocket>,
-    handlers: Option<SocketHandlers>,
-    /// The armed timer and the session deadline (ms, `performance.now()` scale) it fires for.
-    timer: Option<(f64, Timeout)>,
+    handlers: Option<Handlers>,
+    /// The armed `setTimeout` and the session deadline (ms, `performance.now()` scale) it fires
+    /// for.
+    timer: Option<(f64, JsValue)>,
     page: Option<PageListeners>,
     /// Bumped at each token request, so a late answer to an abandoned one is ignored.
     token_gen: u32,
+    /// The client itself, from `start` until `shutdown`: a client keeps running (and calling its
+    /// callbacks) until `close()`, even when the application drops its last reference, as a
+    /// `WebSocket` does.
+    alive: Option<Rc<Inner>>,
+}
+
+impl Io {
+    fn clear_timer(&mut self) {
+        if let Some((_, handle)) = self.timer.take() {
+            js::clear_timeout(&handle);
+        }
+    }
 }
 
 /// One client: the session, its I/O and its listeners.
@@ -107,7 +123,7 @@ impl Inner {
                     }
                 })
             };
-            let handlers = SocketHandlers {
+            let handlers = Handlers {
                 open: on(|i, _| i.session.borrow_mut().handle_open(now())),
                 message: on(|i, ev| {
                     let data = ev.unchecked_into::<MessageEvent>().data();
@@ -130,6 +146,10 @@ impl Inner {
                         let _ = ws.close();
                     }
                     i.session.borrow_mut().handle_close(now(), 1006, "connection failed");
+                }),
+                timer: on(|i, _| {
+                    i.io.borrow_mut().timer = None;
+                    i.session.borrow_mut().handle_timeout(now());
                 }),
             };
             Inner {
@@ -165,8 +185,9 @@ impl Inner {
     /// Connects on the next microtask, so listeners registered right after the constructor see
     /// the first `connecting` state.
     pub(crate) fn start(self: &Rc<Self>) {
+        self.io.borrow_mut().alive = Some(self.clone());
         let weak = Rc::downgrade(self);
-        js::queue_microtask(&Closure::once_into_js(move || {
+        js::queue_microtask(&Closure::once_into_js(move |_: JsValue| {
             if let Some(inner) = weak.upgrade() {
                 if !inner.closed.get() {
                     inner.session.borrow_mut().connect(now());
@@ -184,14 +205,16 @@ impl Inner {
             detach(&ws);
             let _ = ws.close_with_code_and_reason(1000, "client closed");
         }
-        io.timer = None;
+        io.clear_timer();
         io.page = None;
         io.handlers = None;
         io.token_gen = io.token_gen.wrapping_add(1);
+        // The caller holds a strong reference of its own: dropping this one frees nothing yet.
+        let alive = io.alive.take();
         drop(io);
-        let taken = std::mem::take(&mut *self.callbacks.borrow_mut());
+        let taken = core::mem::take(&mut *self.callbacks.borrow_mut());
         drop(taken);
-        crate::forget_client(self);
+        drop(alive);
     }
 
     fn perform(self: &Rc<Self>, action: Action) {
@@ -271,35 +294,32 @@ impl Inner {
     /// moment is kept: firing early is harmless (the session compares deadlines with `now`) and
     /// re-arms, so the steady stream of frames that pushes the heartbeat deadline back costs no
     /// timer churn.
-    fn arm_timer(self: &Rc<Self>) {
+    fn arm_timer(&self) {
         let deadline = self.session.borrow().poll_timeout();
         let mut io = self.io.borrow_mut();
         let Some(deadline) = deadline else {
-            io.timer = None;
+            io.clear_timer();
             return;
         };
         let at = deadline.as_secs_f64() * 1e3;
         if matches!(io.timer, Some((armed, _)) if armed <= at) {
             return;
         }
-        let delay = (at - js::perf_now()).clamp(0.0, 2_000_000_000.0).ceil() as u32;
-        let weak = Rc::downgrade(self);
-        let timeout = Timeout::new(delay, move || {
-            if let Some(inner) = weak.upgrade() {
-                let fired = inner.io.borrow_mut().timer.take();
-                inner.session.borrow_mut().handle_timeout(now());
-                pump(&inner);
-                drop(fired);
-            }
-        });
-        io.timer = Some((at, timeout));
+        io.clear_timer();
+        let Some(h) = &io.handlers else { return };
+        // Rounded up (`f64::ceil` is std-only), so the timer never fires before the deadline.
+        let delay = (at - js::perf_now()).clamp(0.0, 2_000_000_000.0);
+        let whole = delay as u32 as f64;
+        let delay = if whole < delay { whole + 1.0 } else { whole };
+        let handle = js::set_timeout(h.timer.as_ref(), delay);
+        io.timer = Some((at, handle));
     }
 
     fn dispatch(&self, event: Event<JsValue>) {
         // After close() (possibly called from a callback earlier in this batch) only the final
         // `closed` state is still delivered.
         if self.closed.get()
-            && !matches!(&event, Event::State { state, .. } if *state == guts_realtime::session::ConnectionState::Closed)
+            && !matches!(&event, Event::State { state: ConnectionState::Closed, .. })
         {
             return;
         }
@@ -347,25 +367,30 @@ pub(crate) fn pump(inner: &Rc<Inner>) {
     if inner.pumping.replace(true) {
         return; // called from a callback inside an outer pump, which drains what follows
     }
+    // Each output is taken with the session borrowed only for the `poll_*` call itself: what
+    // the driver or a callback feeds back in lands in the same queues and is drained here.
     loop {
-        let (actions, frames, events) = {
-            let mut s = inner.session.borrow_mut();
-            let actions: Vec<Action> = std::iter::from_fn(|| s.poll_action()).collect();
-            let frames: Vec<String> = std::iter::from_fn(|| s.poll_transmit()).collect();
-            let events: Vec<Event<JsValue>> = std::iter::from_fn(|| s.poll_event()).collect();
-            (actions, frames, events)
-        };
-        if actions.is_empty() && frames.is_empty() && events.is_empty() {
-            break;
-        }
-        for action in actions {
+        let mut idle = true;
+        loop {
+            let action = inner.session.borrow_mut().poll_action();
+            let Some(action) = action else { break };
+            idle = false;
             inner.perform(action);
         }
-        for text in &frames {
-            inner.send(text);
+        loop {
+            let text = inner.session.borrow_mut().poll_transmit();
+            let Some(text) = text else { break };
+            idle = false;
+            inner.send(&text);
         }
-        for event in events {
+        loop {
+            let event = inner.session.borrow_mut().poll_event();
+            let Some(event) = event else { break };
+            idle = false;
             inner.dispatch(event);
+        }
+        if idle {
+            break;
         }
     }
     if inner.closed.get() {
@@ -405,10 +430,8 @@ fn token_value(v: &JsValue) -> Result<Option<String>, TokenError> {
 
 fn token_error(e: &JsValue) -> TokenError {
     let text = js::error_text(e);
-    let flagged = e.is_object()
-        && (js::get(e, &JsValue::from_str("unauthorized")).is_truthy()
-            || js::get(e, &JsValue::from_str("name")).as_string().as_deref()
-                == Some("UnauthorizedError"));
+    let flagged = js::field(e, "unauthorized").is_truthy()
+        || js::field(e, "name").as_string().as_deref() == Some("UnauthorizedError");
     if flagged {
         TokenError::Unauthorized(text)
     } else {

@@ -2,7 +2,7 @@
 //!
 //! The browser SDK of Guts real-time, published to npm as `@guts/realtime`. It is a thin driver
 //! of the sans-IO [`Session`](guts_realtime::session::Session) — the same state machine the
-//! native SDK drives — around a `web_sys::WebSocket`, one gloo timer and JavaScript callbacks.
+//! native SDK drives — around a `web_sys::WebSocket`, one `setTimeout` and JavaScript callbacks.
 //! Connect, auth, heartbeat, backoff, resubscribe, recovery, dedupe and gaps are all the
 //! session's; this crate only moves inputs and outputs.
 //!
@@ -21,23 +21,29 @@
 //!
 //! Modules: [`api`] (options and callback objects, with their generated TypeScript types),
 //! `driver` (the I/O loop), `browser` (page lifecycle listeners), `decode`, `js` (bindings).
+#![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
+
+extern crate alloc;
 
 pub mod api;
 mod browser;
 mod decode;
 mod driver;
 mod js;
+#[cfg(feature = "vectors")]
 mod testing;
 
+use alloc::borrow::ToOwned;
+use alloc::rc::{Rc, Weak};
+use alloc::string::String;
 use api::{ClientOptions, StateChange, SubscribeHandlers};
 use driver::{now, pump, Inner, SubCallbacks};
 use guts_realtime::session::{Session, SubId};
 use js_sys::Function;
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "vectors")]
 pub use testing::{decode_frame, encode_command};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -48,6 +54,15 @@ import type { ClientFrame, ClientOptions, StateChange, StateName, SubscriptionSt
 export type EventMessage = Extract<ServerMessage, { type: "event" | "notification" }>;
 "#;
 
+/// Without feature `std` (the npm bundle: `--no-default-features`) nothing links the standard
+/// library, so this crate provides the panic handler: a trap, with no message formatting (the
+/// bundle carries no `core::fmt`). Panics are bugs; `panic = "abort"` traps the same way.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
 /// The allocator: lol_alloc's free list (single-threaded, as wasm32-unknown-unknown is).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
@@ -55,24 +70,10 @@ static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
     // SAFETY: wasm32-unknown-unknown without the atomics feature has one thread.
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
-thread_local! {
-    /// Clients not closed yet. A client keeps running (and calling its callbacks) until
-    /// `close()`, even when the application drops its last reference, like a `WebSocket` does.
-    static LIVE: RefCell<Vec<Rc<Inner>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Forgets a closed client (called by the driver once everything is released).
-pub(crate) fn forget_client(inner: &Inner) {
-    let removed = LIVE.with(|l| {
-        let mut l = l.borrow_mut();
-        let i = l.iter().position(|c| std::ptr::eq(Rc::as_ptr(c), inner));
-        i.map(|i| l.swap_remove(i))
-    });
-    drop(removed);
-}
-
-fn js_error(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// A JS `Error`. Messages are static text or built by concatenation: nothing in the wasm
+/// formats with `core::fmt` (it would cost kilobytes of the bundle).
+fn js_error(message: &str) -> JsError {
+    JsError::new(message)
 }
 
 /// A connection to a Guts real-time hub that reconnects by itself, resubscribes, recovers
@@ -95,9 +96,8 @@ impl RealtimeClient {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(js_error("url must start with ws:// or wss://"));
         }
-        let (cfg, token) = ClientOptions::from_js(&options).map_err(js_error)?;
+        let (cfg, token) = ClientOptions::from_js(&options).map_err(|e| js_error(&e))?;
         let inner = Inner::new(url, Session::new(cfg), token);
-        LIVE.with(|l| l.borrow_mut().push(inner.clone()));
         inner.start();
         Ok(RealtimeClient { inner })
     }
@@ -118,10 +118,10 @@ impl RealtimeClient {
         if self.inner.closed.get() {
             return Err(js_error("client closed"));
         }
-        let handlers = SubscribeHandlers::from_js(&handlers).map_err(js_error)?;
+        let handlers = SubscribeHandlers::from_js(&handlers).map_err(|e| js_error(&e))?;
         let (sub, channel) = {
             let mut s = self.inner.session.borrow_mut();
-            let sub = s.subscribe(channel).map_err(js_error)?;
+            let sub = s.subscribe(channel).map_err(|e| js_error(&e.message()))?;
             (sub, s.channel_of(sub).unwrap_or(channel).to_owned())
         };
         let cbs = SubCallbacks {

@@ -3,21 +3,16 @@
 //! the driver's own reading of server frames (`decode`). Nothing else uses them.
 
 use crate::decode::{self, Keys};
+use alloc::string::String;
 use guts_realtime::session::Inbound;
 use guts_realtime::{ClientCommand, ClientFrame, RequestId, Since};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
-fn field(v: &JsValue, key: &str) -> JsValue {
-    if v.is_object() {
-        crate::js::get(v, &JsValue::from_str(key))
-    } else {
-        JsValue::UNDEFINED
-    }
-}
+use crate::js::field;
 
 fn text(v: &JsValue, key: &str) -> Result<String, JsError> {
-    field(v, key).as_string().ok_or_else(|| JsError::new(&format!("{key} must be a string")))
+    field(v, key).as_string().ok_or_else(|| JsError::new(&[key, " must be a string"].concat()))
 }
 
 /// Encodes a client command object (`{type, channel?, token?, since?, id?}`) to the exact text
@@ -31,7 +26,7 @@ pub fn encode_command(
         "unsubscribe" => ClientCommand::Unsubscribe { channel: text(&value, "channel")? },
         "ping" => ClientCommand::Ping,
         "auth" => ClientCommand::Auth { token: text(&value, "token")? },
-        other => return Err(JsError::new(&format!("not a command this client sends: {other}"))),
+        other => return Err(JsError::new(&["not a command this client sends: ", other].concat())),
     };
     let since = field(&value, "since");
     let since = if since.is_object() {
@@ -55,9 +50,7 @@ pub fn encode_command(
 #[wasm_bindgen(js_name = decodeFrame)]
 pub fn decode_frame(text: &str) -> JsValue {
     let o = Object::new();
-    let set = |k: &str, v: JsValue| {
-        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), &v);
-    };
+    let set = |k: &str, v: JsValue| crate::js::set(&o, k, &v);
     let num = |n: Option<u64>| n.map_or(JsValue::UNDEFINED, |n| JsValue::from_f64(n as f64));
     let (kind, id) = match decode::decode(&Keys::new(), &JsValue::from_str(text)) {
         Inbound::Welcome { epoch } => {
