@@ -13,11 +13,19 @@ fuzz_target!(|data: &[u8]| {
             let shown = c.to_string();
             assert_eq!(Channel::parse(&shown).unwrap(), c, "parse(display(c)) != c for {s:?}");
             assert_eq!(shown, s, "an accepted channel is not canonical");
-            for kind in [None, Some(EventKind::Push), Some(EventKind::PrOpened), Some(EventKind::IssueClosed)] {
+            for kind in [
+                None,
+                Some(EventKind::Push),
+                Some(EventKind::PrOpened),
+                Some(EventKind::IssueClosed),
+            ] {
                 let routes: Vec<Channel> = c.routes(kind).collect();
                 assert_eq!(routes[0], c);
                 for r in &routes {
-                    assert!(r.receives(&c, kind), "{r} is routed {kind:?} on {c} but does not receive it");
+                    assert!(
+                        r.receives(&c, kind),
+                        "{r} is routed {kind:?} on {c} but does not receive it"
+                    );
                 }
                 assert!(routes.len() <= 2);
             }

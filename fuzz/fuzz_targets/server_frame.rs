@@ -10,9 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Ok(frame) = decode_server_frame(text) {
         let encoded = frame.encode();
-        let again = decode_server_frame(encoded.as_str()).unwrap_or_else(|e| {
-            panic!("re-decoding {encoded:?} (from {text:?}) failed: {e}")
-        });
+        let again = decode_server_frame(encoded.as_str())
+            .unwrap_or_else(|e| panic!("re-decoding {encoded:?} (from {text:?}) failed: {e}"));
         assert_eq!(again, frame, "decode(encode(f)) != f for {text:?} -> {encoded:?}");
         assert_eq!(again.encode(), encoded, "encoding is not stable for {text:?}");
         assert_eq!(serde_json::to_string(&frame).unwrap(), encoded.as_str());
