@@ -79,6 +79,16 @@ impl PartialEq<&str> for Frame {
     }
 }
 
+/// The parts one after the other (what `parts.concat()` makes, without `join`'s generic code:
+/// this runs in the browser SDK's wasm, where code size counts).
+pub(crate) fn cat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
+}
+
 /// Appends the decimal digits of `n` (what `n.to_string()` writes, without `core::fmt`: the
 /// browser SDK compiles this crate to wasm, where the formatting machinery costs kilobytes).
 pub(crate) fn push_u64(out: &mut String, mut n: u64) {

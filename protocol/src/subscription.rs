@@ -170,10 +170,13 @@ impl ChannelError {
     /// The prefix of an [`ChannelErrorKind::UnknownType`] or the filter of an
     /// [`ChannelErrorKind::UnknownFilter`] (at most 40 characters), as found in the input.
     fn offending_part(&self) -> &str {
-        let (prefix, rest) = self.input.split_once(':').unwrap_or((&self.input, ""));
+        let (prefix, rest) = split_at_byte(&self.input, b':').unwrap_or((&self.input, ""));
         let part = match self.kind {
             ChannelErrorKind::UnknownType => prefix,
-            ChannelErrorKind::UnknownFilter => rest.split('/').nth(2).unwrap_or(""),
+            // The third '/'-separated piece of the rest.
+            ChannelErrorKind::UnknownFilter => split_at_byte(rest, b'/')
+                .and_then(|(_, r)| split_at_byte(r, b'/'))
+                .map_or("", |(_, f)| split_at_byte(f, b'/').map_or(f, |(f, _)| f)),
             _ => "",
         };
         clip(part, 40)
@@ -278,6 +281,12 @@ impl From<ChannelError> for RealtimeError {
     }
 }
 
+/// `s` split around the first `b` (an ASCII byte), without it.
+fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// Checks one segment (`[A-Za-z0-9._-]{1,100}`, not `.` or `..`), in the order the errors are
 /// reported: empty, too long, bad character, dots.
 fn check_segment(seg: &str, which: Segment) -> Result<(), ChannelErrorKind> {
@@ -324,7 +333,8 @@ impl Channel {
 
     fn check(s: &str) -> Result<Self, ChannelErrorKind> {
         use ChannelErrorKind as K;
-        let (prefix, rest) = s.split_once(':').ok_or(K::MissingPrefix)?;
+        // Byte splits (no `str` pattern searchers: smaller wasm); ':' and '/' are ASCII.
+        let (prefix, rest) = split_at_byte(s, b':').ok_or(K::MissingPrefix)?;
         let channel_type = match prefix {
             "repo" => ChannelType::Repository,
             "user" => ChannelType::User,
@@ -333,11 +343,12 @@ impl Channel {
         };
         match channel_type {
             ChannelType::Repository => {
-                let mut parts = rest.split('/');
-                let owner = parts.next().unwrap_or("");
-                let name = parts.next().ok_or(K::MissingName)?;
-                let filter = parts.next();
-                if parts.next().is_some() {
+                let (owner, rest) = split_at_byte(rest, b'/').ok_or(K::MissingName)?;
+                let (name, filter) = match split_at_byte(rest, b'/') {
+                    Some((name, filter)) => (name, Some(filter)),
+                    None => (rest, None),
+                };
+                if filter.is_some_and(|f| f.bytes().any(|b| b == b'/')) {
                     return Err(K::TooManySegments);
                 }
                 check_segment(owner, Segment::Owner)?;
@@ -347,7 +358,11 @@ impl Channel {
                     Some(f @ ("prs" | "issues")) => Some(f.to_owned()),
                     Some(_) => return Err(K::UnknownFilter),
                 };
-                Ok(Channel { channel_type, identifier: [owner, "/", name].concat(), filter })
+                Ok(Channel {
+                    channel_type,
+                    identifier: crate::frame::cat(&[owner, "/", name]),
+                    filter,
+                })
             }
             ChannelType::User | ChannelType::Organization => {
                 let which = if channel_type == ChannelType::User {
@@ -355,7 +370,7 @@ impl Channel {
                 } else {
                     Segment::OrgName
                 };
-                if rest.contains('/') {
+                if rest.bytes().any(|b| b == b'/') {
                     return Err(K::Slash(which));
                 }
                 check_segment(rest, which)?;

@@ -32,7 +32,7 @@ fn millis(obj: &JsValue, key: &str) -> Result<Option<Duration>, String> {
         Some(ms) if ms.is_finite() && ms >= 0.0 => {
             Ok(Some(Duration::from_micros((ms * 1e3) as u64)))
         }
-        _ => Err(["option ", key, " must be a number of milliseconds >= 0"].concat()),
+        _ => Err(js::cat(&["option ", key, " must be a number of milliseconds >= 0"])),
     }
 }
 
@@ -381,7 +381,7 @@ impl SubscribeHandlers {
             if v.is_undefined() || v.is_null() {
                 return Ok(None);
             }
-            v.dyn_into::<Function>().map(Some).map_err(|_| [key, " must be a function"].concat())
+            v.dyn_into::<Function>().map(Some).map_err(|_| js::cat(&[key, " must be a function"]))
         };
         Ok(SubscribeHandlers { on_state: f("onState")?, on_gap: f("onGap")? })
     }

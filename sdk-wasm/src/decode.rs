@@ -20,6 +20,8 @@ pub(crate) struct Keys {
     code: JsValue,
     message: JsValue,
     user: JsValue,
+    /// The value `"event"`: the type of almost every frame, recognised without copying it.
+    event_type: JsValue,
 }
 
 impl Keys {
@@ -36,6 +38,7 @@ impl Keys {
             code: k("code"),
             message: k("message"),
             user: k("user"),
+            event_type: k("event"),
         }
     }
 }
@@ -64,22 +67,14 @@ pub(crate) fn decode(keys: &Keys, data: &JsValue) -> Inbound<JsValue> {
 pub(crate) fn read(k: &Keys, obj: JsValue) -> Inbound<JsValue> {
     let get = |key: &JsValue| js::get(&obj, key);
     let text = |key: &JsValue| get(key).as_string();
-    let Some(ty) = text(&k.ty) else { return Inbound::Other };
+    let ty = get(&k.ty);
+    if js::same(&ty, &k.event_type) {
+        return event(k, obj, true);
+    }
+    let Some(ty) = ty.as_string() else { return Inbound::Other };
     let id = || uint(get(&k.id));
     match ty.as_str() {
-        "event" | "notification" => {
-            let kind = match ty.as_str() {
-                "event" => match text(&k.event).as_deref().and_then(EventKind::from_wire) {
-                    Some(kind) => Some(kind),
-                    None => return Inbound::Other,
-                },
-                _ => None,
-            };
-            let (Some(channel), seq) = (text(&k.channel), uint(get(&k.seq))) else {
-                return Inbound::Other;
-            };
-            Inbound::Event { channel, kind, seq, payload: obj }
-        }
+        "notification" => event(k, obj, false),
         "welcome" => Inbound::Welcome { epoch: text(&k.epoch).unwrap_or_default() },
         "authenticated" => {
             Inbound::Authenticated { id: id(), user: text(&k.user).unwrap_or_default() }
@@ -105,4 +100,21 @@ pub(crate) fn read(k: &Keys, obj: JsValue) -> Inbound<JsValue> {
         },
         _ => Inbound::Other,
     }
+}
+
+/// An `event` (with its kind) or `notification` frame: the fields routing and dedupe need.
+fn event(k: &Keys, obj: JsValue, with_kind: bool) -> Inbound<JsValue> {
+    let text = |key: &JsValue| js::get(&obj, key).as_string();
+    let kind = if with_kind {
+        match text(&k.event).as_deref().and_then(EventKind::from_wire) {
+            Some(kind) => Some(kind),
+            None => return Inbound::Other,
+        }
+    } else {
+        None
+    };
+    let (Some(channel), seq) = (text(&k.channel), uint(js::get(&obj, &k.seq))) else {
+        return Inbound::Other;
+    };
+    Inbound::Event { channel, kind, seq, payload: obj }
 }

@@ -20,6 +20,10 @@ extern "C" {
     #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
     pub fn set(target: &JsValue, key: &str, value: &JsValue);
 
+    /// `Object.is(a, b)`: for two strings, whether they are equal (no copy into wasm).
+    #[wasm_bindgen(js_namespace = Object, js_name = is)]
+    pub fn same(a: &JsValue, b: &JsValue) -> bool;
+
     /// `performance.now()`: monotonic milliseconds (browsers and Node).
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     pub fn perf_now() -> f64;
@@ -71,6 +75,15 @@ extern "C" {
     /// `promise.then(onFulfilled, onRejected)`.
     #[wasm_bindgen(method)]
     pub fn then(this: &Promise, ok: &JsValue, err: &JsValue) -> Promise;
+}
+
+/// The parts one after the other (`concat` without `join`'s generic code).
+pub fn cat(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// `obj[key]`, or `undefined` when `obj` is not an object.

@@ -159,9 +159,9 @@ impl RealtimeClient {
 
     /// The current connection state name.
     #[wasm_bindgen(getter, unchecked_return_type = "StateName")]
-    pub fn state(&self) -> String {
+    pub fn state(&self) -> JsValue {
         let s = self.inner.session.borrow();
-        StateChange::new(s.state(), String::new(), None).state.as_str().to_owned()
+        StateChange::new(s.state(), String::new(), None).state.as_str().into()
     }
 
     /// Starts connecting again after the client stopped by itself (a rejected token or a
@@ -195,19 +195,20 @@ pub struct SubscriptionHandle {
 #[wasm_bindgen]
 impl SubscriptionHandle {
     /// The canonical channel.
-    #[wasm_bindgen(getter)]
-    pub fn channel(&self) -> String {
-        self.channel.clone()
+    #[wasm_bindgen(getter, unchecked_return_type = "string")]
+    pub fn channel(&self) -> JsValue {
+        self.channel.as_str().into()
     }
 
     /// The current state name.
     #[wasm_bindgen(getter, unchecked_return_type = "SubscriptionStateName")]
-    pub fn state(&self) -> String {
+    pub fn state(&self) -> JsValue {
         let state = self.inner.upgrade().and_then(|i| i.session.borrow().sub_state(self.sub));
-        match state {
-            Some(s) => api::SubscriptionState::new(String::new(), s).state.as_str().to_owned(),
-            None => "unsubscribed".to_owned(),
-        }
+        let name = match state {
+            Some(s) => api::SubscriptionState::new(String::new(), s).state.as_str(),
+            None => "unsubscribed",
+        };
+        name.into()
     }
 
     /// Stops this subscription: its callbacks are not called again (the final `unsubscribed`

@@ -12,7 +12,9 @@ use wasm_bindgen::prelude::*;
 use crate::js::field;
 
 fn text(v: &JsValue, key: &str) -> Result<String, JsError> {
-    field(v, key).as_string().ok_or_else(|| JsError::new(&[key, " must be a string"].concat()))
+    field(v, key)
+        .as_string()
+        .ok_or_else(|| JsError::new(&crate::js::cat(&[key, " must be a string"])))
 }
 
 /// Encodes a client command object (`{type, channel?, token?, since?, id?}`) to the exact text
@@ -26,7 +28,12 @@ pub fn encode_command(
         "unsubscribe" => ClientCommand::Unsubscribe { channel: text(&value, "channel")? },
         "ping" => ClientCommand::Ping,
         "auth" => ClientCommand::Auth { token: text(&value, "token")? },
-        other => return Err(JsError::new(&["not a command this client sends: ", other].concat())),
+        other => {
+            return Err(JsError::new(&crate::js::cat(&[
+                "not a command this client sends: ",
+                other,
+            ])))
+        }
     };
     let since = field(&value, "since");
     let since = if since.is_object() {

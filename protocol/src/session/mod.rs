@@ -405,10 +405,14 @@ impl<P: Clone> Session<P> {
             }
             Err(TokenError::Unauthorized(why)) => {
                 self.phase = Phase::Closed;
-                self.set_state(ConnectionState::Closed, &["unauthorized: ", &why].concat(), None);
+                self.set_state(
+                    ConnectionState::Closed,
+                    &crate::frame::cat(&["unauthorized: ", &why]),
+                    None,
+                );
             }
             Err(TokenError::Transient(why)) => {
-                let why = ["token provider failed: ", &why].concat();
+                let why = crate::frame::cat(&["token provider failed: ", &why]);
                 self.schedule_reconnect(now, &why, None, None)
             }
         }
@@ -768,7 +772,7 @@ impl<P: Clone> Session<P> {
     ) {
         if code == Some(ErrorCode::Unauthenticated) || (id.is_some() && id == self.auth_id) {
             self.actions.push_back(Action::Close { code: 1000, reason: "unauthenticated".into() });
-            let why = ["unauthenticated: ", &message].concat();
+            let why = crate::frame::cat(&["unauthenticated: ", &message]);
             self.lose_link(now, &why, Some(CloseCode::UNAUTHENTICATED.0), CloseAction::Terminal);
             return;
         }
