@@ -25,7 +25,7 @@ cargo build --locked -p guts-realtime-wasm --no-default-features --target wasm32
   --profile wasm-release
 rm -rf "$OUT" && mkdir -p "$OUT"
 wasm-bindgen --target web --out-name guts_realtime --out-dir "$OUT" \
-  target/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm
+  "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"
 # -Oz to a fixed point; then drop the producers and target-features sections (nothing reads them
 # at run time) and make import, export and module names one or two letters (the map, printed
 # once, goes to the glue).

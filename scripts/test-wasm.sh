@@ -66,7 +66,7 @@ step "the wire-vector hooks: a test copy of the wasm with feature vectors (not i
 cargo build --locked -p guts-realtime-wasm --no-default-features --features vectors \
   --target wasm32-unknown-unknown --profile wasm-release
 wasm-bindgen --target web --out-name guts_realtime --out-dir "$WORK/vectors-pkg" \
-  target/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm
+  "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"
 export GUTS_VECTORS_PKG=$WORK/vectors-pkg
 
 step "npm pack, install the tarball, node:test + tsc --noEmit over the installed package"
