@@ -244,6 +244,9 @@ struct Member {
 }
 
 /// One stream: the channels of a repository (or one user / org channel).
+/// A stream locked through its `Arc` (the guard owns its reference).
+type StreamGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, Stream>;
+
 struct Stream {
     /// Subscribers per slot: 0 = the channel itself, 1 = `/prs`, 2 = `/issues`.
     slots: [HashMap<u64, Member>; 3],
@@ -583,6 +586,36 @@ impl EventHub {
         self.subscribe_inner(client, channel, since, Some(id))
     }
 
+    /// Registers `channel` for `client` and locks the stream it reads, re-fetching a stream that
+    /// was evicted in between; a new channel counts as a new subscription.
+    fn enter_stream(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+    ) -> Result<(Channel, bool, StreamGuard), RealtimeError> {
+        let ch = Channel::parse(channel)?;
+        if !client.is_open() {
+            return Err(RealtimeError::ChannelClosed);
+        }
+        let new = client.subscribe(ch.clone())?;
+        loop {
+            let Some(live) = self.stream(&ch.stream(), true) else {
+                if new {
+                    client.unsubscribe(&ch);
+                }
+                return Err(self.stream_limit());
+            };
+            let s = live.lock_arc();
+            if !s.evicted {
+                if new {
+                    self.counters.subscriptions.fetch_add(1, Relaxed);
+                    self.counters.total_subscriptions.fetch_add(1, Relaxed);
+                }
+                return Ok((ch, new, s));
+            }
+        }
+    }
+
     fn subscribe_inner(
         &self,
         client: &Arc<Client>,
@@ -590,30 +623,7 @@ impl EventHub {
         since: Option<&Since>,
         reply: Option<Option<&RequestId>>,
     ) -> Result<Subscription, RealtimeError> {
-        let ch = Channel::parse(channel)?;
-        if !client.is_open() {
-            return Err(RealtimeError::ChannelClosed);
-        }
-        let new = client.subscribe(ch.clone())?;
-        let mut stream = self.stream(&ch.stream(), true);
-        let mut s = loop {
-            let Some(live) = &stream else {
-                if new {
-                    client.unsubscribe(&ch);
-                }
-                return Err(self.stream_limit());
-            };
-            let s = live.lock();
-            if !s.evicted {
-                break s;
-            }
-            drop(s);
-            stream = self.stream(&ch.stream(), true);
-        };
-        if new {
-            self.counters.subscriptions.fetch_add(1, Relaxed);
-            self.counters.total_subscriptions.fetch_add(1, Relaxed);
-        }
+        let (ch, new, mut s) = self.enter_stream(client, channel)?;
         s.slots[slot(&ch)].insert(client.key, Member { client: client.clone(), min_seq: 0 });
         let head = s.head;
         let mut recovered = None;
@@ -643,7 +653,7 @@ impl EventHub {
     /// replay does not fit in the client's queue.
     fn reply_subscribed(
         &self,
-        s: parking_lot::MutexGuard<'_, Stream>,
+        s: StreamGuard,
         client: &Arc<Client>,
         mut result: Subscription,
         replay: Vec<Frame>,
@@ -1038,30 +1048,7 @@ impl EventHub {
         id: Option<&RequestId>,
         recovery: Option<Recovery>,
     ) -> Result<Subscription, RealtimeError> {
-        let ch = Channel::parse(channel)?;
-        if !client.is_open() {
-            return Err(RealtimeError::ChannelClosed);
-        }
-        let new = client.subscribe(ch.clone())?;
-        let mut stream = self.stream(&ch.stream(), true);
-        let mut s = loop {
-            let Some(live) = &stream else {
-                if new {
-                    client.unsubscribe(&ch);
-                }
-                return Err(self.stream_limit());
-            };
-            let s = live.lock();
-            if !s.evicted {
-                break s;
-            }
-            drop(s);
-            stream = self.stream(&ch.stream(), true);
-        };
-        if new {
-            self.counters.subscriptions.fetch_add(1, Relaxed);
-            self.counters.total_subscriptions.fetch_add(1, Relaxed);
-        }
+        let (ch, new, mut s) = self.enter_stream(client, channel)?;
         let local = s.head;
         let (head, recovered, replay) = match (recovery, since) {
             (None, since) => (local, since.map(|_| false), Vec::new()),
