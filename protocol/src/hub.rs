@@ -243,10 +243,10 @@ struct Member {
     min_seq: u64,
 }
 
-/// One stream: the channels of a repository (or one user / org channel).
 /// A stream locked through its `Arc` (the guard owns its reference).
 type StreamGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, Stream>;
 
+/// One stream: the channels of a repository (or one user / org channel).
 struct Stream {
     /// Subscribers per slot: 0 = the channel itself, 1 = `/prs`, 2 = `/issues`.
     slots: [HashMap<u64, Member>; 3],
