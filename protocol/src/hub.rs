@@ -598,20 +598,31 @@ impl EventHub {
             return Err(RealtimeError::ChannelClosed);
         }
         let new = client.subscribe(ch.clone())?;
-        loop {
-            let Some(live) = self.stream(&ch.stream(), true) else {
-                if new {
-                    client.unsubscribe(&ch);
-                }
-                return Err(self.stream_limit());
-            };
-            let s = live.lock_arc();
-            if !s.evicted {
+        match self.lock_stream(&ch.stream()) {
+            Ok(s) => {
                 if new {
                     self.counters.subscriptions.fetch_add(1, Relaxed);
                     self.counters.total_subscriptions.fetch_add(1, Relaxed);
                 }
-                return Ok((ch, new, s));
+                Ok((ch, new, s))
+            }
+            Err(e) => {
+                if new {
+                    client.unsubscribe(&ch);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Locks the stream `key` (creating it), re-fetching it if it was evicted between the lookup
+    /// and the lock, so nothing lands in a stream that is no longer in the map.
+    fn lock_stream(&self, key: &Channel) -> Result<StreamGuard, RealtimeError> {
+        loop {
+            let live = self.stream(key, true).ok_or_else(|| self.stream_limit())?;
+            let s = live.lock_arc();
+            if !s.evicted {
+                return Ok(s);
             }
         }
     }
@@ -882,25 +893,15 @@ impl EventHub {
         encode: impl FnOnce(u64) -> Frame,
     ) -> Result<Published, RealtimeError> {
         let mut out = FanOut::default();
-        let seq;
-        let mut stream = self.stream(&ch.stream(), true);
-        {
-            let mut s = loop {
-                let Some(live) = &stream else { return Err(self.stream_limit()) };
-                let s = live.lock();
-                if !s.evicted {
-                    break s;
-                }
-                drop(s);
-                stream = self.stream(&ch.stream(), true);
-            };
-            seq = self.next_seq.fetch_add(1, Relaxed) + 1;
-            let frame = encode(seq);
-            self.push_locked(&mut s, ch, kind, seq, frame, false, &mut out);
-        }
+        let mut s = self.lock_stream(&ch.stream())?;
+        let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
+        let seq = self.next_seq.fetch_add(1, Relaxed) + 1;
+        let frame = encode(seq);
+        self.push_locked(&mut s, ch, kind, seq, frame, false, &mut out);
+        drop(s); // settle() runs without the stream's lock
         self.counters.events.fetch_add(1, Relaxed);
         let delivered = out.delivered;
-        self.settle(stream.as_ref(), out);
+        self.settle(&stream, out);
         Ok(Published { seq, delivered })
     }
 
@@ -955,7 +956,7 @@ impl EventHub {
 
     /// After a fan-out, with the stream's lock released: counts, and disconnects the clients
     /// whose queue was full or closed and those that missed events.
-    fn settle(&self, stream: Option<&Arc<Mutex<Stream>>>, out: FanOut) {
+    fn settle(&self, stream: &Arc<Mutex<Stream>>, out: FanOut) {
         self.counters.delivered.fetch_add(out.delivered as u64, Relaxed);
         let lagging = out.lagging.into_iter().map(|c| (c, None));
         for (client, e) in out.failed.into_iter().map(|(c, e)| (c, Some(e))).chain(lagging) {
@@ -971,11 +972,9 @@ impl EventHub {
             }
             self.disconnect(&client.id);
             // A client closed by another path may linger in this stream; drop it here too.
-            if let Some(stream) = stream {
-                stream.lock().slots.iter_mut().for_each(|m| {
-                    m.remove(&client.key);
-                });
-            }
+            stream.lock().slots.iter_mut().for_each(|m| {
+                m.remove(&client.key);
+            });
         }
     }
 
@@ -1000,29 +999,20 @@ impl EventHub {
     pub fn deliver(&self, event: Sequenced) -> Result<Delivered, RealtimeError> {
         let Sequenced { seq, channel: ch, kind, frame } = event;
         let mut out = FanOut::default();
-        let mut stream = self.stream(&ch.stream(), true);
-        {
-            let mut s = loop {
-                let Some(live) = &stream else { return Err(self.stream_limit()) };
-                let s = live.lock();
-                if !s.evicted {
-                    break s;
-                }
-                drop(s);
-                stream = self.stream(&ch.stream(), true);
-            };
-            if seq <= s.head {
-                return Ok(Delivered { stale: true, ..Delivered::default() });
-            }
-            let jump = seq > s.head + 1;
-            self.push_locked(&mut s, &ch, kind, seq, frame, jump, &mut out);
+        let mut s = self.lock_stream(&ch.stream())?;
+        let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
+        if seq <= s.head {
+            return Ok(Delivered { stale: true, ..Delivered::default() });
         }
+        let jump = seq > s.head + 1;
+        self.push_locked(&mut s, &ch, kind, seq, frame, jump, &mut out);
+        drop(s); // settle() runs without the stream's lock
         let d = Delivered {
             delivered: out.delivered,
             gap_disconnects: out.lagging.len(),
             stale: false,
         };
-        self.settle(stream.as_ref(), out);
+        self.settle(&stream, out);
         Ok(d)
     }
 
