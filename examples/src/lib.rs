@@ -8,3 +8,4 @@ pub mod conformance;
 pub mod hub_process;
 pub mod proxy;
 pub mod redis_process;
+pub mod sub_reader;

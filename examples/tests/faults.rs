@@ -5,8 +5,9 @@
 use futures_util::StreamExt;
 use guts_realtime_examples::hub_process::HubProcess;
 use guts_realtime_examples::proxy::Proxy;
+use guts_realtime_examples::sub_reader::{events, subscribed};
 use guts_realtime_native::client::{ConnectionState, GapReason};
-use guts_realtime_native::{Client, Item, Subscription};
+use guts_realtime_native::{Client, Item};
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
 
@@ -22,36 +23,6 @@ fn client(url: String) -> Client {
         .heartbeat(Duration::from_millis(800), Duration::from_millis(800))
         .connect()
         .unwrap()
-}
-
-/// Reads items until `n` events arrived; returns their seqs and every gap seen.
-async fn events(sub: &mut Subscription, n: usize) -> (Vec<u64>, Vec<GapReason>) {
-    let mut seqs = Vec::new();
-    let mut gaps = Vec::new();
-    let r = timeout(Duration::from_secs(20), async {
-        while seqs.len() < n {
-            match sub.next().await.expect("stream open") {
-                Item::Event(e) => seqs.push(e.seq.unwrap()),
-                Item::Gap { reason, .. } => gaps.push(reason),
-                _ => {}
-            }
-        }
-    })
-    .await;
-    assert!(r.is_ok(), "timed out with {seqs:?}");
-    (seqs, gaps)
-}
-
-async fn subscribed(sub: &mut Subscription) {
-    timeout(Duration::from_secs(20), async {
-        loop {
-            if let Item::Subscribed { .. } = sub.next().await.expect("open") {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("subscribed in time");
 }
 
 async fn wait_state(c: &Client, f: impl Fn(&ConnectionState) -> bool) -> Instant {

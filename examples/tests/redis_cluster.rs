@@ -12,8 +12,9 @@ use guts_realtime_examples::conformance::conn::Conn;
 use guts_realtime_examples::hub_process::HubProcess;
 use guts_realtime_examples::proxy::Proxy;
 use guts_realtime_examples::redis_process::{redis_or_skip, RedisServer};
+use guts_realtime_examples::sub_reader::{events, subscribed};
 use guts_realtime_native::client::{ConnectionState, GapReason};
-use guts_realtime_native::{Client, Item, Subscription};
+use guts_realtime_native::{Client, Item};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::time::timeout;
@@ -71,36 +72,6 @@ async fn health(hub: &HubProcess, status: u16) -> String {
         assert!(Instant::now() < deadline, "/healthz stayed {s} {body:?}, expected {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Reads items until `n` events arrived; returns their seqs and every gap seen.
-async fn events(sub: &mut Subscription, n: usize) -> (Vec<u64>, Vec<GapReason>) {
-    let mut seqs = Vec::new();
-    let mut gaps = Vec::new();
-    let r = timeout(Duration::from_secs(30), async {
-        while seqs.len() < n {
-            match sub.next().await.expect("stream open") {
-                Item::Event(e) => seqs.push(e.seq.unwrap()),
-                Item::Gap { reason, .. } => gaps.push(reason),
-                _ => {}
-            }
-        }
-    })
-    .await;
-    assert!(r.is_ok(), "timed out with {seqs:?} {gaps:?}");
-    (seqs, gaps)
-}
-
-async fn subscribed(sub: &mut Subscription) -> Option<bool> {
-    timeout(Duration::from_secs(20), async {
-        loop {
-            if let Item::Subscribed { recovered } = sub.next().await.expect("open") {
-                return recovered;
-            }
-        }
-    })
-    .await
-    .expect("subscribed in time")
 }
 
 /// The next `event` frame on a raw connection (skipping nothing else: any other frame fails).
