@@ -173,6 +173,7 @@ async fn rate_run_via(
     let total = ((warmup + secs).as_secs_f64() * rate as f64) as u64;
     let mut cpu0 = None;
     let mut pub_cpu0 = None;
+    let mut gen_cpu0 = None;
     let mut rss0 = 0;
     let mut in_window = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
@@ -183,6 +184,7 @@ async fn rate_run_via(
         if cpu0.is_none() && ts >= window.0 {
             cpu0 = proc::cpu_us(s.pid);
             pub_cpu0 = proc::cpu_us(p.pid);
+            gen_cpu0 = proc::cpu_us(std::process::id());
             rss0 = proc::rss_kib(s.pid).unwrap_or(0);
         }
         if ts >= window.0 && ts < window.1 {
@@ -193,6 +195,7 @@ async fn rate_run_via(
     }
     let cpu1 = proc::cpu_us(s.pid);
     let pub_cpu1 = proc::cpu_us(p.pid);
+    let gen_cpu1 = proc::cpu_us(std::process::id());
     let window_secs = start.elapsed().as_secs_f64() - warmup.as_secs_f64();
     let rss1 = proc::rss_kib(s.pid).unwrap_or(0);
     let mut all: Vec<u32> = Vec::new();
@@ -216,6 +219,11 @@ async fn rate_run_via(
     }
     if let (Some(c0), Some(c1), true) = (pub_cpu0, pub_cpu1, p.pid != s.pid) {
         row.set("pub_node_cpu_pct", (c1 - c0) as f64 / (window_secs * 1e6) * 100.0);
+    }
+    if let (Some(c0), Some(c1)) = (gen_cpu0, gen_cpu1) {
+        // The load generator's own CPU: near 100 % its receive queueing, not the hub's, is what
+        // the latency figures measure.
+        row.set("gen_cpu_pct", (c1 - c0) as f64 / (window_secs * 1e6) * 100.0);
     }
     row.set("server_rss_mb", rss1.max(rss0) as f64 / 1024.0);
     Ok(row)
