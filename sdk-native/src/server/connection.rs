@@ -235,7 +235,7 @@ async fn run(socket: WebSocket, conn: Registered, rx: ClientReceiver) {
                 }
                 if let Message::Close(_) = msg {
                     deadline = Some(after(close_timeout));
-                } else if let Some(code) = reader.handle(msg).await {
+                } else if let Some(code) = Box::pin(reader.handle(msg)).await {
                     shared.request_close(code);
                     deadline = Some(after(close_timeout));
                 }
