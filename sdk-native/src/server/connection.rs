@@ -485,7 +485,13 @@ async fn write_loop(
             }
         }
         match write(&mut sink, &mut buf, ping, &shared, &state, &mut tick, &mut shutdown).await {
-            WriteOutcome::Done(None) => {}
+            WriteOutcome::Done(None) => {
+                // An idle connection keeps no batch buffer (one allocation per batch instead,
+                // next to a syscall per batch).
+                if rx.is_empty() {
+                    buf = Vec::new();
+                }
+            }
             WriteOutcome::Done(Some(close)) => break close,
             WriteOutcome::Abort => return,
         }
