@@ -74,6 +74,10 @@ struct Args {
     /// left.
     #[arg(long, env = "GUTS_HUB_BROKER_GRACE_SECS", default_value_t = 5.0)]
     broker_grace_secs: f64,
+    /// Listen backlog: connections the kernel holds before they are accepted (a reconnect storm
+    /// arrives at once; the kernel caps it at `net.core.somaxconn`).
+    #[arg(long, env = "GUTS_HUB_BACKLOG", default_value_t = 4096)]
+    backlog: u32,
     /// Directory served at `/`.
     #[arg(long, env = "GUTS_HUB_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
     web_dir: PathBuf,
@@ -159,7 +163,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         config = config.broker(b.clone());
         broker = Some(b);
     }
-    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let listener = listen(&args.listen, args.backlog).await?;
     let addr = listener.local_addr()?;
     let _ = writeln!(out, "guts-hub listening on http://{addr}");
     let _ = out.flush();
@@ -169,6 +173,26 @@ async fn run(args: Args) -> std::io::Result<()> {
         tokio::spawn(demo(hub.clone(), broker));
     }
     serve(hub, listener, config, shutdown_signal()).await
+}
+
+/// Binds `addr` (the first of its resolved addresses that binds) with a listen backlog of
+/// `backlog`: tokio's `TcpListener::bind` uses 1024, and SYNs beyond the backlog are retried by the
+/// clients only after a second.
+async fn listen(addr: &str, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(backlog)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{addr}: no address to listen on"))))
 }
 
 /// Completes on SIGINT or SIGTERM.
