@@ -24,6 +24,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "cargo doc (warnings are errors: broken or private links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
+
 step "protocol crate for wasm32-unknown-unknown (no default features)"
 cargo build -p guts-realtime --no-default-features --target wasm32-unknown-unknown
 

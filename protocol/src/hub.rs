@@ -6,7 +6,8 @@
 //! - **No global lock across fan-out.** Channels of one repository form a *stream* with its own
 //!   mutex; publishing locks only that stream. Subscribers are indexed per stream and slot
 //!   (`repo:o/n`, `/prs`, `/issues`), so emit cost is proportional to recipients.
-//! - **Bounded queues** with the slow-consumer policy of [`crate::queue`].
+//! - **Bounded queues** with the slow-consumer policy of the `queue` module (a client over its
+//!   limit is closed as a slow consumer).
 //! - **Atomic connection cap** (no check-then-insert race).
 //! - **Per-stream `seq` and bounded history** (count and age, [`HubConfig`]) so a subscribe with
 //!   `since` replays what was missed, in order, before any live event — or says

@@ -15,3 +15,5 @@ pub mod server;
 
 pub use client::{Client, ClientBuilder, Error, Item, Subscription};
 pub use guts_realtime;
+/// The TLS library of `wss://` connections ([`ClientBuilder::tls`]), re-exported so versions match.
+pub use rustls;

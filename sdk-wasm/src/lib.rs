@@ -1,7 +1,7 @@
 //! # guts-realtime-wasm
 //!
 //! The browser SDK of Guts real-time, published to npm as `@guts/realtime`. It is a thin driver
-//! of the sans-IO [`Session`](guts_realtime::session::Session) — the same state machine the
+//! of the sans-IO [`Session`] — the same state machine the
 //! native SDK drives — around a `web_sys::WebSocket`, one `setTimeout` and JavaScript callbacks.
 //! Connect, auth, heartbeat, backoff, resubscribe, recovery, dedupe and gaps are all the
 //! session's; this crate only moves inputs and outputs.
@@ -16,7 +16,7 @@
 //! client.close();
 //! ```
 //!
-//! Frames are decoded by the browser's `JSON.parse` ([`decode`]); the object it makes is what
+//! Frames are decoded by the browser's `JSON.parse` (module `decode`); the object it makes is what
 //! the application callback receives. No serde_json in the wasm: the bundle stays small.
 //!
 //! Modules: [`api`] (options and callback objects, with their generated TypeScript types),

@@ -39,6 +39,7 @@ pub(crate) struct Driver {
     pub(crate) session: Session<Payload>,
     pub(crate) token: Option<TokenProvider>,
     pub(crate) ws_config: WebSocketConfig,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) state: watch::Sender<StateInfo>,
     pub(crate) shared: Arc<Shared>,
@@ -75,13 +76,19 @@ impl Driver {
                     Action::Connect => {
                         let url = self.url.clone();
                         let cfg = self.ws_config;
+                        let tls = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
                         let span = info_span!("connect", url = %url);
                         connecting = Some(Box::pin(
                             async move {
-                                tokio_tungstenite::connect_async_with_config(url, Some(cfg), true)
-                                    .await
-                                    .map(|(ws, _)| ws)
-                                    .map_err(|e| e.to_string())
+                                tokio_tungstenite::connect_async_tls_with_config(
+                                    url,
+                                    Some(cfg),
+                                    true,
+                                    tls,
+                                )
+                                .await
+                                .map(|(ws, _)| ws)
+                                .map_err(|e| e.to_string())
                             }
                             .instrument(span),
                         ));

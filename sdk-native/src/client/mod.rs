@@ -73,6 +73,7 @@ pub struct ClientBuilder {
     token: Option<TokenProvider>,
     buffer: usize,
     ws_config: WebSocketConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -132,6 +133,26 @@ impl ClientBuilder {
         self
     }
 
+    /// TLS settings for `wss://` URLs, e.g. a private CA's roots or a client certificate
+    /// (default: rustls with the Mozilla roots of `webpki-roots`). [`rustls`] is
+    /// re-exported so the versions match.
+    ///
+    /// ```no_run
+    /// # async fn run(ca_pem_der: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use guts_realtime_native::{rustls, Client};
+    /// use std::sync::Arc;
+    ///
+    /// let mut roots = rustls::RootCertStore::empty();
+    /// roots.add(rustls::pki_types::CertificateDer::from(ca_pem_der))?;
+    /// let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    /// let client = Client::builder("wss://hub.internal/ws").tls(Arc::new(tls)).connect()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Items a subscription buffers for a slow application before it reports
     /// [`Item::Lagged`] (default 1024).
     pub fn buffer(mut self, items: usize) -> Self {
@@ -169,6 +190,7 @@ impl ClientBuilder {
             session: Session::new(config),
             token: self.token,
             ws_config: self.ws_config,
+            tls: self.tls,
             commands: rx,
             state: state_tx,
             shared: shared.clone(),
@@ -215,6 +237,7 @@ impl Client {
             token: None,
             buffer: 1024,
             ws_config,
+            tls: None,
         }
     }
 

@@ -278,8 +278,9 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The Redis engine of a hub cluster: see the [module docs](self). Cheap to clone; the
-/// background task (reconnects, topic subscriptions) stops when the last clone is dropped.
+/// The Redis engine of a hub cluster (design: `docs/DEPLOY.md` and this file's module docs).
+/// Cheap to clone; the background task (reconnects, topic subscriptions) stops when the last
+/// clone is dropped.
 ///
 /// ```no_run
 /// use guts_realtime::EventHub;
