@@ -599,18 +599,34 @@ impl EventHub {
             return Err(RealtimeError::ChannelClosed);
         }
         let new = client.subscribe(ch.clone())?;
+        // Counted as soon as it is in the client's set: whoever takes it out again (this
+        // function's undo, `unsubscribe` or `disconnect`) uncounts it, exactly once.
+        if new {
+            self.counters.subscriptions.fetch_add(1, Relaxed);
+        }
+        let undo = || {
+            if new && client.unsubscribe(&ch) {
+                self.counters.subscriptions.fetch_sub(1, Relaxed);
+            }
+        };
         match self.lock_stream(&ch.stream()) {
-            Ok(s) => {
+            // Checked again under the stream's lock: a `disconnect` that closed the client after
+            // the first check either took this channel from its set (and removes the member once
+            // it gets the lock) or closed the queue before this check (caught here), so no member
+            // outlives its client.
+            Ok(s) if client.is_open() => {
                 if new {
-                    self.counters.subscriptions.fetch_add(1, Relaxed);
                     self.counters.total_subscriptions.fetch_add(1, Relaxed);
                 }
                 Ok((ch, new, s))
             }
+            Ok(s) => {
+                drop(s);
+                undo();
+                Err(RealtimeError::ChannelClosed)
+            }
             Err(e) => {
-                if new {
-                    client.unsubscribe(&ch);
-                }
+                undo();
                 Err(e)
             }
         }

@@ -6,7 +6,7 @@
 
 use guts_realtime::client::{CloseReason, TryRecvError};
 use guts_realtime::{
-    decode_client_frame, Client, ClientReceiver, EventHub, EventKind, Frame, HubConfig,
+    decode_client_frame, Channel, Client, ClientReceiver, EventHub, EventKind, Frame, HubConfig,
     Notification, NotificationMetadata, NotificationPreferences, NotificationType, NotifyOutcome,
     Published, RealtimeError, RealtimeEvent, ServerMessage,
 };
@@ -1154,4 +1154,49 @@ fn stream_eviction_never_strands_a_subscriber() {
     });
     assert_eq!(lost.into_inner(), 0, "subscribers stranded in an evicted stream");
     assert!(hub.metrics().streams <= 4);
+}
+
+/// A disconnect from one thread racing subscribes from others: afterwards no stream holds the
+/// client and the subscriptions gauge is back to zero (a subscribe that slipped in after the
+/// disconnect took the client's channels used to leave a member behind, and the gauge one up).
+#[test]
+fn subscribe_racing_disconnect_leaves_no_member_and_no_count() {
+    for round in 0..300usize {
+        let hub = Arc::new(EventHub::new());
+        let (c, _rx) = hub.connect().unwrap();
+        let start = Arc::new(Barrier::new(3));
+        let name = move |t: usize, i: usize| format!("repo:r{round}/t{t}x{i}");
+        let subscribers: Vec<_> = (0..2)
+            .map(|t| {
+                let (hub, c, start) = (hub.clone(), c.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for i in 0..16 {
+                        let _ = hub.subscribe(&c, &name(t, i), None, None);
+                    }
+                })
+            })
+            .collect();
+        let disconnect = {
+            let (hub, c, start) = (hub.clone(), c.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                for _ in 0..round % 24 {
+                    std::thread::yield_now();
+                }
+                hub.disconnect(&c.id);
+            })
+        };
+        for s in subscribers {
+            s.join().unwrap();
+        }
+        disconnect.join().unwrap();
+        assert_eq!(hub.metrics().subscriptions, 0, "round {round}: gauge");
+        for t in 0..2 {
+            for i in 0..16 {
+                let ch = Channel::parse(&name(t, i)).unwrap();
+                assert_eq!(hub.stream_subscribers(&ch), 0, "round {round}: {ch} still held");
+            }
+        }
+    }
 }
