@@ -3,7 +3,7 @@
 
 use super::proc;
 use super::server::{Server, PUBLISH_KEY};
-use super::wire::{self, Probe, Proto, Rx, Tx};
+use super::wire::{self, Proto, Rx, Tx};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -153,14 +153,10 @@ async fn rate_run_via(
             let mut lat: Vec<u32> = Vec::new();
             let _ = tokio::time::timeout_at(stop_at, async {
                 while let Some(t) = wire::next_text(&mut rx, &mut tx, proto).await {
-                    let Ok(p) = serde_json::from_str::<Probe>(&t) else { continue };
-                    if p.kind != "event" {
-                        continue;
-                    }
-                    let Some(d) = p.data else { continue };
-                    if d.ts >= window.0 && d.ts < window.1 {
+                    let Some(ts) = wire::emit_ts(&t) else { continue };
+                    if ts >= window.0 && ts < window.1 {
                         let now = start.elapsed().as_micros() as u64;
-                        lat.push(now.saturating_sub(d.ts).min(u64::from(u32::MAX)) as u32);
+                        lat.push(now.saturating_sub(ts).min(u64::from(u32::MAX)) as u32);
                     }
                 }
             })

@@ -3,7 +3,6 @@
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -115,20 +114,26 @@ pub async fn subscribe(
     }
 }
 
-/// What the load generator reads out of an event frame.
-#[derive(Debug, Deserialize)]
-pub struct Probe {
-    /// `event` for events.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The payload.
-    #[serde(default)]
-    pub data: Option<ProbeData>,
+/// The emit time (`data.ts`, µs since the run's start) of an event frame; `None` for any other
+/// frame. Every hub writes compact JSON (`"type":"event"`, `"ts":N`), so two substring searches
+/// do; a full JSON parse per frame would cost the load generator more than the hub's side of
+/// the delivery and push its core to saturation first.
+pub fn emit_ts(frame: &str) -> Option<u64> {
+    if !frame.contains(r#""type":"event""#) {
+        return None;
+    }
+    let at = frame.find(r#""ts":"#)? + 5;
+    let digits = frame[at..].bytes().take_while(u8::is_ascii_digit).count();
+    frame[at..at + digits].parse().ok()
 }
 
-/// The timing fields the publisher puts into every event.
-#[derive(Debug, Deserialize)]
-pub struct ProbeData {
-    /// Emit time, µs since the run's start.
-    pub ts: u64,
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emit_ts_reads_events_only() {
+        let ev = r#"{"type":"event","channel":"repo:b/f","event":"push","data":{"ts":12345,"pad":"xx"},"seq":3}"#;
+        assert_eq!(super::emit_ts(ev), Some(12345));
+        assert_eq!(super::emit_ts(r#"{"type":"subscribed","channel":"repo:b/f","seq":0}"#), None);
+        assert_eq!(super::emit_ts(r#"{"type":"event","data":{}}"#), None);
+    }
 }
