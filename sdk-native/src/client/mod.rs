@@ -138,12 +138,12 @@ impl ClientBuilder {
     /// re-exported so the versions match.
     ///
     /// ```no_run
-    /// # async fn run(ca_pem_der: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn run(ca_der: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
     /// use guts_realtime_native::{rustls, Client};
     /// use std::sync::Arc;
     ///
     /// let mut roots = rustls::RootCertStore::empty();
-    /// roots.add(rustls::pki_types::CertificateDer::from(ca_pem_der))?;
+    /// roots.add(rustls::pki_types::CertificateDer::from(ca_der))?;
     /// let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
     /// let client = Client::builder("wss://hub.internal/ws").tls(Arc::new(tls)).connect()?;
     /// # Ok(()) }
