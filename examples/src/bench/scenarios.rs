@@ -288,6 +288,7 @@ pub async fn idle(s: &Server, n: usize, hold: Duration) -> Result<Row, String> {
 pub async fn storm(s: &Server, n: usize) -> Result<Row, String> {
     let mut row = Row::new("storm", s, n, 0);
     for round in 1..=2 {
+        let cpu0 = (proc::cpu_us(s.pid), proc::cpu_us(std::process::id()));
         let t0 = Instant::now();
         let mut set = JoinSet::new();
         for i in 0..n {
@@ -304,6 +305,12 @@ pub async fn storm(s: &Server, n: usize) -> Result<Row, String> {
             held.push(r.map_err(|e| e.to_string())??);
         }
         row.set(&format!("round{round}_s"), t0.elapsed().as_secs_f64());
+        // CPU seconds each side spent on the round: which one bounds the time.
+        let cpu1 = (proc::cpu_us(s.pid), proc::cpu_us(std::process::id()));
+        if let ((Some(a0), Some(b0)), (Some(a1), Some(b1))) = (cpu0, cpu1) {
+            row.set(&format!("round{round}_server_cpu_s"), (a1 - a0) as f64 / 1e6);
+            row.set(&format!("round{round}_gen_cpu_s"), (b1 - b0) as f64 / 1e6);
+        }
         drop(held);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
