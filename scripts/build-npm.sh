@@ -19,13 +19,20 @@ BUDGET=${GUTS_WASM_BUDGET_GZ:-30208}
 [ -x "$WASM_OPT" ] && [ -d sdk-wasm/js/node_modules/terser ] ||
   (cd sdk-wasm/js && npm ci --no-audit --no-fund --loglevel=error)
 
-# Without default features: no std (the crate brings a trapping panic handler), so the wasm has
-# no std panic or formatting machinery.
-cargo build --locked -p guts-realtime-wasm --no-default-features --target wasm32-unknown-unknown \
-  --profile wasm-release
+# Without default features: no std (the crate brings a trapping panic handler). Nightly rebuilds
+# core and alloc with panic=immediate-abort, no panic locations and no `Debug` formatting, so
+# the wasm carries no panic message, file name or formatter at all (-1.9 KB gzip against the
+# same build on stable). Its own target directory: the stable builds of the tests keep theirs.
+source "$ROOT/scripts/wasm-tools.sh"
+wasm_tools_nightly
+BUNDLE_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/wasm-bundle
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+  cargo +nightly build --locked -p guts-realtime-wasm --no-default-features \
+  --target wasm32-unknown-unknown --profile wasm-release --target-dir "$BUNDLE_TARGET" \
+  -Zbuild-std=core,alloc
 rm -rf "$OUT" && mkdir -p "$OUT"
 wasm-bindgen --target web --out-name guts_realtime --out-dir "$OUT" \
-  "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"
+  "$BUNDLE_TARGET/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"
 # -Oz to a fixed point; then drop the producers and target-features sections (nothing reads them
 # at run time) and make import, export and module names one or two letters (the map, printed
 # once, goes to the glue).
@@ -38,7 +45,7 @@ FEATURES="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-e
   $FEATURES "$OUT/guts_realtime_bg.wasm" -o "$OUT/guts_realtime_bg.wasm" >"$OUT/names.json"
 # The glue: the same names, then terser (comments, whitespace, locals; the API is unchanged).
 node sdk-wasm/js/minify.mjs "$OUT" "$OUT/names.json"
-rm "$OUT/names.json"
+rm -r "$OUT/names.json" "$OUT/snippets"
 cp npm/src/node.js npm/src/types.d.ts "$OUT/"
 
 # The demo page (served by guts-hub from examples/web/) loads the built package from pkg/.

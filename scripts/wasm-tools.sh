@@ -6,6 +6,15 @@ wasm_tools_target() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 }
 
+# The bundle's toolchain: nightly with rust-src, because only a core and alloc rebuilt with
+# panic=immediate-abort drop every panic message, location and formatter from the wasm
+# (scripts/build-npm.sh; docs/benchmarks.md "wasm SDK"). Tests build with stable.
+wasm_tools_nightly() {
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  rustup component list --toolchain nightly --installed | grep -qx rust-src ||
+    rustup component add rust-src --toolchain nightly
+}
+
 # wasm-bindgen-cli of exactly the wasm-bindgen version in Cargo.lock.
 wasm_tools_bindgen() {
   local want

@@ -1,4 +1,7 @@
 // Shrinks the JS side of the npm bundle (run by scripts/build-npm.sh after wasm-opt):
+//   0. folds the driver's JS half (sdk-wasm/js/bridge.js, which wasm-bindgen emits as a snippet
+//      under snippets/ and imports from the glue and from the wasm) into the glue, so the
+//      package is one glue file and one wasm;
 //   1. applies wasm-opt's `--minify-imports-and-exports-and-modules` map to the wasm-bindgen glue
 //      and the two .d.ts files (the wasm's import module and field names and its export names
 //      became one or two letters; the glue must use the same ones), and fails if any old name
@@ -23,9 +26,30 @@ const fail = (msg) => {
   process.exit(1);
 };
 
+// The snippet: its source, exports made plain declarations, goes first; the import lines go.
+const snippets = new Set();
+glue = glue.replace(/^import (?:\{[^}]*\}|\* as import\d+) from ["'](\.\/snippets\/[^"']+)["'];?\n/gm, (_, file) => {
+  snippets.add(file);
+  return "";
+});
+if (snippets.size > 1) fail(`expected at most one snippet, got ${[...snippets]}`);
+for (const file of snippets) {
+  const src = fs.readFileSync(path.join(dir, file), "utf8").replace(/^export (function|const|let) /gm, "$1 ");
+  if (/^\s*(export|import)\b/m.test(src)) fail(`${file}: only "export function/const/let" can be folded`);
+  glue = src + "\n" + glue;
+  // The wasm's direct imports from the snippet join the glue's own import object.
+  glue = glue.replace(new RegExp(`^\\s*${esc(JSON.stringify(file))}: import\\d+,?\\n`, "gm"), "");
+}
+const direct = map.imports.filter(([module]) => snippets.has(module));
+if (direct.length) {
+  if (!glue.includes("const import0 = {")) fail("import object not found in the glue");
+  glue = glue.replace("const import0 = {", `const import0 = {\n${direct.map(([, f, s]) => `${s}: ${f},`).join("\n")}`);
+}
+
 // Imports: keys of the import object, and the module name it is registered under.
 const modules = new Set();
 for (const [module, field, short] of map.imports) {
+  if (snippets.has(module)) continue;
   modules.add(module);
   const key = new RegExp(`(^|[\\s{,])${esc(field)}(?=\\s*:)`, "gm");
   if (!key.test(glue)) fail(`import ${field} not found in the glue`);
@@ -48,7 +72,8 @@ for (const [name, short] of map.exports) {
 for (const [name] of map.exports) {
   if (new RegExp(`\\bwasm\\.${esc(name)}(?![\\w$])`).test(glue)) fail(`export ${name} left in the glue`);
 }
-for (const [, field] of map.imports) {
+for (const [module, field] of map.imports) {
+  if (snippets.has(module)) continue;
   if (new RegExp(`(^|[\\s{,])${esc(field)}\\s*:`, "m").test(glue)) fail(`import ${field} left in the glue`);
 }
 dtsFiles.forEach((f, i) => fs.writeFileSync(f, dts[i]));

@@ -1,40 +1,17 @@
 //! The JS-facing shapes: the options read from JavaScript and the objects handed to callbacks.
 //!
 //! Each type's TypeScript declaration is generated from it (feature `ts`, see
-//! `tests/ts_types.rs`), and its `to_js` / `from_js` is the one place that builds or reads the
-//! object, so the declaration and the runtime shape live side by side.
+//! `tests/ts_types.rs`). The driver fills these structs from the session's outputs and passes
+//! their fields to `js/bridge.js`, which lays them out as plain objects (one wasm→JS call per
+//! object, not one per property); the bridge also reads and checks the options.
 
-use crate::js::{self, field};
+use crate::js;
 use alloc::string::String;
 use core::time::Duration;
 use guts_realtime::session::{ConnectionState, GapReason, SessionConfig, SubState};
 use guts_realtime::ErrorCode;
-use js_sys::{Function, Object};
+use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
-
-fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    js::set(obj, key, &value.into());
-}
-
-fn set_opt<T: Into<JsValue>>(obj: &Object, key: &str, value: Option<T>) {
-    if let Some(v) = value {
-        set(obj, key, v);
-    }
-}
-
-/// Errors are built from static pieces (no `format!`: the wasm has no `core::fmt`).
-fn millis(obj: &JsValue, key: &str) -> Result<Option<Duration>, String> {
-    let v = field(obj, key);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    match v.as_f64() {
-        Some(ms) if ms.is_finite() && ms >= 0.0 => {
-            Ok(Some(Duration::from_micros((ms * 1e3) as u64)))
-        }
-        _ => Err(js::cat(&["option ", key, " must be a number of milliseconds >= 0"])),
-    }
-}
 
 /// Options of `new RealtimeClient(url, options)`. Every field is optional.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
@@ -85,31 +62,31 @@ pub struct Heartbeat {
 
 impl ClientOptions {
     /// Reads the options object (`undefined`/`null` → defaults) into a session configuration and
-    /// the token provider.
-    pub(crate) fn from_js(opts: &JsValue) -> Result<(SessionConfig, Option<Function>), String> {
-        let mut cfg = SessionConfig::default();
-        let token = field(opts, "token");
-        let token = if token.is_undefined() || token.is_null() {
-            None
-        } else {
-            Some(token.dyn_into::<Function>().map_err(|_| "option token must be a function")?)
+    /// the token provider; throws (the bridge's `TypeError`) on a bad option.
+    pub(crate) fn from_js(opts: &JsValue) -> Result<(SessionConfig, Option<Function>), JsValue> {
+        let v = js::options(opts)?;
+        let at = |i: u32| js::get(&v, &JsValue::from(i));
+        let ms = |i: u32| {
+            let ms = at(i).as_f64().unwrap_or(f64::NAN);
+            // NaN (absent) fails the comparison.
+            (ms >= 0.0).then(|| Duration::from_micros((ms * 1e3) as u64))
         };
-        cfg = cfg.auth(token.is_some());
-        let backoff = field(opts, "backoff");
-        if let Some(d) = millis(&backoff, "base")? {
+        let token = at(0);
+        let token = token.is_function().then(|| token.unchecked_into::<Function>());
+        let mut cfg = SessionConfig::default().auth(token.is_some());
+        if let Some(d) = ms(1) {
             cfg = cfg.backoff_base(d);
         }
-        if let Some(d) = millis(&backoff, "max")? {
+        if let Some(d) = ms(2) {
             cfg = cfg.backoff_max(d);
         }
-        let heartbeat = field(opts, "heartbeat");
-        if let Some(d) = millis(&heartbeat, "interval")? {
+        if let Some(d) = ms(3) {
             cfg = cfg.ping_interval(d);
         }
-        if let Some(d) = millis(&heartbeat, "timeout")? {
+        if let Some(d) = ms(4) {
             cfg = cfg.pong_timeout(d);
         }
-        if let Some(d) = millis(opts, "connectTimeout")? {
+        if let Some(d) = ms(5) {
             cfg = cfg.connect_timeout(d);
         }
         // Jitter must differ between clients: seed from Math.random (53 bits, twice).
@@ -184,17 +161,6 @@ impl StateChange {
         };
         StateChange { state: name, reason, code, retry_in, attempt }
     }
-
-    /// The JS object.
-    pub fn to_js(&self) -> JsValue {
-        let o = Object::new();
-        set(&o, "state", self.state.as_str());
-        set(&o, "reason", self.reason.as_str());
-        set_opt(&o, "code", self.code);
-        set_opt(&o, "retryIn", self.retry_in);
-        set_opt(&o, "attempt", self.attempt);
-        o.into()
-    }
 }
 
 /// A subscription state name.
@@ -265,17 +231,6 @@ impl SubscriptionState {
         }
         s
     }
-
-    /// The JS object.
-    pub fn to_js(&self) -> JsValue {
-        let o = Object::new();
-        set(&o, "channel", self.channel.as_str());
-        set(&o, "state", self.state.as_str());
-        set_opt(&o, "recovered", self.recovered);
-        set_opt(&o, "code", self.code.map(ErrorCode::as_str));
-        set_opt(&o, "message", self.message.as_deref());
-        o.into()
-    }
 }
 
 /// Why a subscription has a gap.
@@ -326,18 +281,6 @@ pub struct Gap {
     pub reason: GapReasonName,
 }
 
-impl Gap {
-    /// The JS object.
-    pub fn to_js(&self) -> JsValue {
-        let o = Object::new();
-        set(&o, "channel", self.channel.as_str());
-        set_opt(&o, "lastSeq", self.last_seq.map(|s| s as f64));
-        set_opt(&o, "resumeSeq", self.resume_seq.map(|s| s as f64));
-        set(&o, "reason", self.reason.as_str());
-        o.into()
-    }
-}
-
 /// What `onError` listeners receive: an `error` frame from the hub that concerns no subscription
 /// (e.g. `rate_limited`).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
@@ -347,16 +290,6 @@ pub struct ErrorInfo {
     pub code: Option<ErrorCode>,
     /// The hub's message.
     pub message: String,
-}
-
-impl ErrorInfo {
-    /// The JS object.
-    pub fn to_js(&self) -> JsValue {
-        let o = Object::new();
-        set_opt(&o, "code", self.code.map(ErrorCode::as_str));
-        set(&o, "message", self.message.as_str());
-        o.into()
-    }
 }
 
 /// The optional third argument of `subscribe(channel, onEvent, handlers)`.
@@ -371,18 +304,4 @@ pub struct SubscribeHandlers {
     /// refetch what the view shows. Live events follow; none is ever delivered twice.
     #[cfg_attr(feature = "ts", ts(type = "(gap: Gap) => void", optional))]
     pub on_gap: Option<Function>,
-}
-
-impl SubscribeHandlers {
-    /// Reads the handlers object (`undefined`/`null` → none).
-    pub(crate) fn from_js(v: &JsValue) -> Result<SubscribeHandlers, String> {
-        let f = |key: &str| -> Result<Option<Function>, String> {
-            let v = field(v, key);
-            if v.is_undefined() || v.is_null() {
-                return Ok(None);
-            }
-            v.dyn_into::<Function>().map(Some).map_err(|_| js::cat(&[key, " must be a function"]))
-        };
-        Ok(SubscribeHandlers { on_state: f("onState")?, on_gap: f("onGap")? })
-    }
 }

@@ -50,20 +50,14 @@ fn uint(v: JsValue) -> Option<u64> {
     ((0.0..=9_007_199_254_740_992.0).contains(&f) && (f as u64) as f64 == f).then_some(f as u64)
 }
 
-/// Decodes one text frame. Anything that is not a frame this client understands (bad JSON, a
-/// binary frame, an unknown `type`, a missing field) becomes [`Inbound::Other`]: it still proves
-/// the link is alive, and is otherwise ignored.
-pub(crate) fn decode(keys: &Keys, data: &JsValue) -> Inbound<JsValue> {
-    // No `typeof data === "string"` check (one call less per frame): `JSON.parse` of a binary
-    // frame (Blob, ArrayBuffer) parses its "[object …]" string form, which throws → `Other`.
-    match js::json_parse(data) {
-        Ok(obj) if obj.is_object() => read(keys, obj),
-        _ => Inbound::Other,
-    }
-}
-
-/// Reads the session's fields of a parsed frame.
+/// Reads the session's fields of a frame parsed by `JSON.parse` (in the bridge). Anything that
+/// is not a frame this client understands (not JSON, not an object, an unknown `type`, a missing
+/// field) becomes [`Inbound::Other`]: it still proves the link is alive, and is otherwise
+/// ignored.
 pub(crate) fn read(k: &Keys, obj: JsValue) -> Inbound<JsValue> {
+    if !obj.is_object() {
+        return Inbound::Other;
+    }
     let get = |key: &JsValue| js::get(&obj, key);
     let text = |key: &JsValue| get(key).as_string();
     let ty = get(&k.ty);

@@ -1,15 +1,27 @@
-//! The driver: one [`Session`] plus the I/O around it — a `web_sys::WebSocket`, one timer,
-//! the token provider's promise and the page listeners. Every decision (when to connect, what to
-//! send, who gets which event, backoff, heartbeat, dedupe, gaps) is the session's; this module
-//! only feeds it inputs and carries out its outputs.
+//! The driver: one [`Session`] plus the I/O around it — a `web_sys::WebSocket`, one timer, the
+//! token provider and the page listeners. Every decision (when to connect, what to send, who
+//! gets which event, backoff, heartbeat, dedupe, gaps) is the session's; this module only feeds
+//! it inputs and carries out its outputs.
 //!
-//! The loop is the session's rule: after every input, [`pump`] drains `poll_action`,
-//! `poll_transmit` and `poll_event`, then arms the timer for `poll_timeout`. Application callbacks
-//! run with no `RefCell` borrowed, so they may call back into the client; a nested `pump` returns
-//! at once and the outer one drains what the callback caused.
+//! Every input arrives through one JS function per client, the handler `h(tag, a, b)` that
+//! `js/bridge.js` wires to the socket, the timer, the token provider's answer and the page:
+//!
+//! | tag | from | session input |
+//! |---|---|---|
+//! | [`OPEN`], [`MESSAGE`], [`CLOSE`], [`ERROR`] | the socket | `handle_open`, `handle_frame`, `handle_close` (`error` = 1006) |
+//! | [`TIMER`] | `setTimeout` | `handle_timeout` |
+//! | [`TOKEN`], [`TOKEN_FAILED`], [`TOKEN_REFUSED`] | the token provider | `handle_token` (a late answer to an abandoned request is dropped) |
+//! | [`PAGE`] `online` / `offline` | the window | `handle_network(now, true / false)`: reconnect now / close and wait |
+//! | [`PAGE`] `pageshow`, `visibilitychange` → visible | the window, `document` | `check_liveness`: ping at once (timers may have been throttled) or retry now |
+//! | [`PAGE`] `pagehide` | the window | `release(now, "page hidden")`: give the socket up (back/forward cache) |
+//! | [`START`] | a microtask after the constructor | `connect` |
+//!
+//! After every input, [`pump`] drains `poll_action`, `poll_transmit` and `poll_event`, then arms
+//! the timer for `poll_timeout`. Application callbacks run with no `RefCell` borrowed, so they
+//! may call back into the client; a nested `pump` returns at once and the outer one drains what
+//! the callback caused.
 
 use crate::api::{ErrorInfo, Gap, StateChange, SubscriptionState};
-use crate::browser::{PageEvent, PageListeners};
 use crate::decode::{self, Keys};
 use crate::js;
 use alloc::rc::{Rc, Weak};
@@ -18,35 +30,56 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
 use guts_realtime::session::{Action, ConnectionState, Event, Session, SubId, TokenError};
-use js_sys::Function;
+use guts_realtime::ErrorCode;
+use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
+use web_sys::WebSocket;
+
+/// Socket open.
+pub(crate) const OPEN: u32 = 0;
+/// A message; `a`: the parsed frame (`undefined` when it is not JSON).
+pub(crate) const MESSAGE: u32 = 1;
+/// Socket closed; `a`: code, `b`: reason.
+pub(crate) const CLOSE: u32 = 2;
+/// Socket error (the connection failed).
+pub(crate) const ERROR: u32 = 3;
+/// The timer fired.
+pub(crate) const TIMER: u32 = 4;
+/// A page event; `a`: 1 online, 2 offline, 3 resumed (visible again, `pageshow`), 4 `pagehide`.
+pub(crate) const PAGE: u32 = 5;
+/// A token; `a`: generation, `b`: the token (`undefined`: connect anonymously).
+pub(crate) const TOKEN: u32 = 6;
+/// The token provider failed (retry with backoff); `a`: generation, `b`: why.
+pub(crate) const TOKEN_FAILED: u32 = 7;
+/// The token provider refused for good (`UnauthorizedError`); `a`: generation, `b`: why.
+pub(crate) const TOKEN_REFUSED: u32 = 8;
+/// The first connect, on the microtask after the constructor.
+pub(crate) const START: u32 = 9;
 
 /// The session's clock: `performance.now()` as a [`Duration`].
 pub(crate) fn now() -> Duration {
     Duration::from_micros((js::perf_now().max(0.0) * 1e3) as u64)
 }
 
-/// The callbacks of one subscription handle.
-pub(crate) struct SubCallbacks {
-    pub(crate) on_event: Function,
-    pub(crate) on_state: Option<Function>,
-    pub(crate) on_gap: Option<Function>,
-}
-
 /// Application listeners.
-#[derive(Default)]
 pub(crate) struct Callbacks {
-    pub(crate) state: Vec<Function>,
-    pub(crate) error: Vec<Function>,
-    /// Sorted by handle (handles only grow, so `push` keeps the order).
-    subs: Vec<(SubId, Rc<SubCallbacks>)>,
+    /// Connection-state listeners (a JS array the bridge iterates).
+    pub(crate) state: Array,
+    /// Error listeners (a JS array).
+    pub(crate) error: Array,
+    /// Each subscription handle's callbacks object (`js::handlers`), sorted by handle (handles
+    /// only grow, so `push` keeps the order).
+    subs: Vec<(SubId, JsValue)>,
 }
 
 impl Callbacks {
-    pub(crate) fn add_sub(&mut self, sub: SubId, cbs: SubCallbacks) {
-        self.subs.push((sub, Rc::new(cbs)));
+    fn new() -> Callbacks {
+        Callbacks { state: Array::new(), error: Array::new(), subs: Vec::new() }
+    }
+
+    pub(crate) fn add_sub(&mut self, sub: SubId, handlers: JsValue) {
+        self.subs.push((sub, handlers));
     }
 
     pub(crate) fn remove_sub(&mut self, sub: SubId) {
@@ -55,33 +88,22 @@ impl Callbacks {
         }
     }
 
-    fn sub(&self, sub: SubId) -> Option<Rc<SubCallbacks>> {
+    fn sub(&self, sub: SubId) -> Option<JsValue> {
         let i = self.subs.binary_search_by_key(&sub, |(s, _)| *s).ok()?;
         Some(self.subs[i].1.clone())
     }
 }
 
-/// Every JS → driver callback has this one type (a single closure shim in the JS glue).
-type Handler = Closure<dyn FnMut(JsValue)>;
-
-/// The socket and timer handlers, made once per client and set on each new socket / timeout.
-struct Handlers {
-    open: Handler,
-    message: Handler,
-    close: Handler,
-    error: Handler,
-    timer: Handler,
-}
-
 /// What the driver holds besides the session.
-#[derive(Default)]
 pub(crate) struct Io {
     ws: Option<WebSocket>,
-    handlers: Option<Handlers>,
+    /// The one JS → driver callback of this client, `h(tag, a, b)`.
+    handler: JsValue,
     /// The armed `setTimeout` and the session deadline (ms, `performance.now()` scale) it fires
     /// for.
     timer: Option<(f64, JsValue)>,
-    page: Option<PageListeners>,
+    /// Removes the page listeners (`undefined` where there are none).
+    unlisten: JsValue,
     /// Bumped at each token request, so a late answer to an abandoned one is ignored.
     token_gen: u32,
     /// The client itself, from `start` until `shutdown`: a client keeps running (and calling its
@@ -113,88 +135,103 @@ pub(crate) struct Inner {
 impl Inner {
     /// A client that has not started; [`Inner::start`] connects.
     pub(crate) fn new(url: String, session: Session<JsValue>, token: Option<Function>) -> Rc<Self> {
-        let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
-            let on = |f: fn(&Rc<Inner>, JsValue)| -> Handler {
-                let weak = weak.clone();
-                Closure::new(move |ev: JsValue| {
-                    if let Some(inner) = weak.upgrade() {
-                        f(&inner, ev);
-                        pump(&inner);
-                    }
-                })
-            };
-            let handlers = Handlers {
-                open: on(|i, _| i.session.borrow_mut().handle_open(now())),
-                message: on(|i, ev| {
-                    let data = ev.unchecked_into::<MessageEvent>().data();
-                    let frame = decode::decode(&i.keys, &data);
-                    i.session.borrow_mut().handle_frame(now(), frame);
-                }),
-                close: on(|i, ev| {
-                    // Node 20 has no global CloseEvent: read the fields without a type check.
-                    let ev = ev.unchecked_into::<CloseEvent>();
-                    if let Some(ws) = i.io.borrow_mut().ws.take() {
-                        detach(&ws);
-                    }
-                    i.session.borrow_mut().handle_close(now(), ev.code(), &ev.reason());
-                }),
-                // `error` means the connection failed (1006). Browsers follow it with `close`,
-                // but Node 20 does not when the connection is refused: report it here, once.
-                error: on(|i, _| {
-                    if let Some(ws) = i.io.borrow_mut().ws.take() {
-                        detach(&ws);
-                        let _ = ws.close();
-                    }
-                    i.session.borrow_mut().handle_close(now(), 1006, "connection failed");
-                }),
-                timer: on(|i, _| {
-                    i.io.borrow_mut().timer = None;
-                    i.session.borrow_mut().handle_timeout(now());
-                }),
-            };
+        Rc::new_cyclic(|weak: &Weak<Inner>| {
+            let weak = weak.clone();
+            // Owned by JS (freed when the last JS reference goes), so a microtask or promise
+            // still pending when the client is closed or freed finds a function to call; it
+            // holds the client weakly and does nothing once the client is closed or gone.
+            let handler = Closure::<dyn FnMut(u32, JsValue, JsValue)>::new(move |tag, a, b| {
+                if let Some(inner) = weak.upgrade().filter(|i| !i.closed.get()) {
+                    inner.on(tag, a, b);
+                    pump(&inner);
+                }
+            })
+            .into_js_value();
+            let unlisten = js::page(&handler);
             Inner {
                 session: RefCell::new(session),
-                callbacks: RefCell::new(Callbacks::default()),
-                io: RefCell::new(Io { handlers: Some(handlers), ..Io::default() }),
+                callbacks: RefCell::new(Callbacks::new()),
+                io: RefCell::new(Io {
+                    ws: None,
+                    handler,
+                    timer: None,
+                    unlisten,
+                    token_gen: 0,
+                    alive: None,
+                }),
                 url,
                 token,
                 keys: Keys::new(),
                 pumping: Cell::new(false),
                 closed: Cell::new(false),
             }
-        });
-        let weak = Rc::downgrade(&inner);
-        inner.io.borrow_mut().page = PageListeners::attach(move |ev| {
-            if let Some(inner) = weak.upgrade() {
-                let t = now();
-                {
-                    let mut s = inner.session.borrow_mut();
-                    match ev {
-                        PageEvent::Online => s.handle_network(t, true),
-                        PageEvent::Offline => s.handle_network(t, false),
-                        PageEvent::Resumed => s.check_liveness(t),
-                        PageEvent::Hidden => s.release(t, "page hidden"),
-                    }
-                }
-                pump(&inner);
-            }
-        });
-        inner
+        })
     }
 
     /// Connects on the next microtask, so listeners registered right after the constructor see
     /// the first `connecting` state.
     pub(crate) fn start(self: &Rc<Self>) {
-        self.io.borrow_mut().alive = Some(self.clone());
-        let weak = Rc::downgrade(self);
-        js::queue_microtask(&Closure::once_into_js(move |_: JsValue| {
-            if let Some(inner) = weak.upgrade() {
-                if !inner.closed.get() {
-                    inner.session.borrow_mut().connect(now());
-                    pump(&inner);
+        let mut io = self.io.borrow_mut();
+        io.alive = Some(self.clone());
+        js::soon(&io.handler);
+    }
+
+    /// One input from JS (see the module's table).
+    fn on(&self, tag: u32, a: JsValue, b: JsValue) {
+        let t = now();
+        match tag {
+            OPEN => self.session.borrow_mut().handle_open(t),
+            MESSAGE => {
+                let frame = decode::read(&self.keys, a);
+                self.session.borrow_mut().handle_frame(t, frame);
+            }
+            CLOSE | ERROR => {
+                if let Some(ws) = self.io.borrow_mut().ws.take() {
+                    js::wire(&ws, &JsValue::NULL);
+                    if tag == ERROR {
+                        let _ = ws.close();
+                    }
+                }
+                // `error` means the connection failed (1006). Browsers follow it with `close`,
+                // but Node 20 does not when the connection is refused: it is reported once,
+                // here, and the socket is detached so its `close` is not.
+                let (code, reason) = match tag {
+                    CLOSE => (a.as_f64().unwrap_or(1006.0) as u16, b.as_string()),
+                    _ => (1006, None),
+                };
+                let reason = reason.as_deref().unwrap_or("connection failed");
+                self.session.borrow_mut().handle_close(t, code, reason);
+            }
+            TIMER => {
+                self.io.borrow_mut().timer = None;
+                self.session.borrow_mut().handle_timeout(t);
+            }
+            PAGE => {
+                let mut s = self.session.borrow_mut();
+                match a.as_f64().unwrap_or(0.0) as u32 {
+                    1 => s.handle_network(t, true),
+                    2 => s.handle_network(t, false),
+                    3 => s.check_liveness(t),
+                    4 => s.release(t, "page hidden"),
+                    _ => {}
                 }
             }
-        }));
+            START => self.session.borrow_mut().connect(t),
+            TOKEN | TOKEN_FAILED | TOKEN_REFUSED => {
+                let gen = a.as_f64().unwrap_or(-1.0);
+                if f64::from(self.io.borrow().token_gen) != gen {
+                    return;
+                }
+                let text = b.as_string();
+                let result = match tag {
+                    TOKEN => Ok(text),
+                    TOKEN_FAILED => Err(TokenError::Transient(text.unwrap_or_default())),
+                    _ => Err(TokenError::Unauthorized(text.unwrap_or_default())),
+                };
+                self.session.borrow_mut().handle_token(t, result);
+            }
+            _ => {}
+        }
     }
 
     /// Releases every resource once closed (at the end of the `pump` that delivered `closed`):
@@ -202,83 +239,60 @@ impl Inner {
     fn shutdown(&self) {
         let mut io = self.io.borrow_mut();
         if let Some(ws) = io.ws.take() {
-            detach(&ws);
+            js::wire(&ws, &JsValue::NULL);
             let _ = ws.close_with_code_and_reason(1000, "client closed");
         }
         io.clear_timer();
-        io.page = None;
-        io.handlers = None;
+        let unlisten = core::mem::replace(&mut io.unlisten, JsValue::UNDEFINED);
+        if unlisten.is_function() {
+            let _ = unlisten.unchecked_ref::<Function>().call0(&JsValue::UNDEFINED);
+        }
         io.token_gen = io.token_gen.wrapping_add(1);
         // The caller holds a strong reference of its own: dropping this one frees nothing yet.
         let alive = io.alive.take();
         drop(io);
-        let taken = core::mem::take(&mut *self.callbacks.borrow_mut());
+        let taken = core::mem::replace(&mut *self.callbacks.borrow_mut(), Callbacks::new());
         drop(taken);
         drop(alive);
     }
 
-    fn perform(self: &Rc<Self>, action: Action) {
+    fn perform(&self, action: Action) {
         match action {
-            Action::FetchToken => self.fetch_token(),
+            Action::FetchToken => match &self.token {
+                None => self.session.borrow_mut().handle_token(now(), Ok(None)),
+                Some(provider) => {
+                    let (h, gen) = {
+                        let mut io = self.io.borrow_mut();
+                        io.token_gen = io.token_gen.wrapping_add(1);
+                        (io.handler.clone(), io.token_gen)
+                    };
+                    // The provider runs now, with nothing borrowed: it may call into the client.
+                    js::token(provider, &h, gen);
+                }
+            },
             Action::Connect => match WebSocket::new(&self.url) {
                 Ok(ws) => {
                     let mut io = self.io.borrow_mut();
-                    if let Some(h) = &io.handlers {
-                        ws.set_onopen(Some(h.open.as_ref().unchecked_ref()));
-                        ws.set_onmessage(Some(h.message.as_ref().unchecked_ref()));
-                        ws.set_onclose(Some(h.close.as_ref().unchecked_ref()));
-                        ws.set_onerror(Some(h.error.as_ref().unchecked_ref()));
-                    }
+                    js::wire(&ws, &io.handler);
                     if let Some(old) = io.ws.replace(ws) {
-                        detach(&old);
+                        js::wire(&old, &JsValue::NULL);
                         let _ = old.close();
                     }
                 }
                 Err(e) => {
-                    let why = js::error_text(&e);
+                    let why = js::text(&e);
                     self.session.borrow_mut().handle_close(now(), 1006, &why);
                 }
             },
             Action::Close { code, reason } => {
                 if let Some(ws) = self.io.borrow_mut().ws.take() {
-                    detach(&ws);
+                    js::wire(&ws, &JsValue::NULL);
                     // Browsers only accept 1000 and 3000–4999 from scripts.
                     let code =
                         if code == 1000 || (3000..5000).contains(&code) { code } else { 1000 };
                     let _ = ws.close_with_code_and_reason(code, &reason);
                 }
             }
-        }
-    }
-
-    /// Calls the token provider; its answer (sync value, promise, throw) becomes `handle_token`.
-    fn fetch_token(self: &Rc<Self>) {
-        let Some(provider) = &self.token else {
-            self.session.borrow_mut().handle_token(now(), Ok(None));
-            return;
-        };
-        let gen = {
-            let mut io = self.io.borrow_mut();
-            io.token_gen = io.token_gen.wrapping_add(1);
-            io.token_gen
-        };
-        let answer = |weak: Weak<Inner>, ok: bool| {
-            Closure::once_into_js(move |v: JsValue| {
-                let Some(inner) = weak.upgrade() else { return };
-                if inner.io.borrow().token_gen != gen || inner.closed.get() {
-                    return;
-                }
-                let result = if ok { token_value(&v) } else { Err(token_error(&v)) };
-                inner.session.borrow_mut().handle_token(now(), result);
-                pump(&inner);
-            })
-        };
-        match provider.call0(&JsValue::UNDEFINED) {
-            Ok(v) => {
-                let weak = Rc::downgrade(self);
-                js::Promise::resolve(&v).then(&answer(weak.clone(), true), &answer(weak, false));
-            }
-            Err(e) => self.session.borrow_mut().handle_token(now(), Err(token_error(&e))),
         }
     }
 
@@ -306,12 +320,11 @@ impl Inner {
             return;
         }
         io.clear_timer();
-        let Some(h) = &io.handlers else { return };
         // Rounded up (`f64::ceil` is std-only), so the timer never fires before the deadline.
         let delay = (at - js::perf_now()).clamp(0.0, 2_000_000_000.0);
         let whole = delay as u32 as f64;
         let delay = if whole < delay { whole + 1.0 } else { whole };
-        let handle = js::set_timeout(h.timer.as_ref(), delay);
+        let handle = js::timer(&io.handler, delay);
         io.timer = Some((at, handle));
     }
 
@@ -326,36 +339,33 @@ impl Inner {
         let subs = |sub: SubId| self.callbacks.borrow().sub(sub);
         match event {
             Event::Message { sub, payload, .. } => {
-                if let Some(cb) = subs(sub) {
-                    call(&cb.on_event, &payload);
+                if let Some(h) = subs(sub) {
+                    js::event(&h, &payload);
                 }
             }
             Event::State { state, reason, code } => {
                 let listeners = self.callbacks.borrow().state.clone();
-                if !listeners.is_empty() {
-                    let change = StateChange::new(&state, reason, code).to_js();
-                    for f in &listeners {
-                        call(f, &change);
-                    }
-                }
+                let c = StateChange::new(&state, reason, code);
+                js::state(&listeners, c.state.as_str(), &c.reason, c.code, c.retry_in, c.attempt);
             }
             Event::Subscription { sub, channel, state } => {
-                if let Some(f) = subs(sub).and_then(|cb| cb.on_state.clone()) {
-                    call(&f, &SubscriptionState::new(channel, state).to_js());
+                if let Some(h) = subs(sub) {
+                    let s = SubscriptionState::new(channel, state);
+                    let (code, message) = (s.code.map(ErrorCode::as_str), s.message.as_deref());
+                    js::sub(&h, &s.channel, s.state.as_str(), s.recovered, code, message);
                 }
             }
             Event::Gap { sub, channel, last_seq, resume_seq, reason } => {
-                if let Some(f) = subs(sub).and_then(|cb| cb.on_gap.clone()) {
-                    let gap = Gap { channel, last_seq, resume_seq, reason: reason.into() };
-                    call(&f, &gap.to_js());
+                if let Some(h) = subs(sub) {
+                    let g = Gap { channel, last_seq, resume_seq, reason: reason.into() };
+                    let seq = |s: Option<u64>| s.map(|s| s as f64);
+                    js::gap(&h, &g.channel, seq(g.last_seq), seq(g.resume_seq), g.reason.as_str());
                 }
             }
             Event::Error { code, message } => {
                 let listeners = self.callbacks.borrow().error.clone();
-                let info = ErrorInfo { code, message }.to_js();
-                for f in &listeners {
-                    call(f, &info);
-                }
+                let e = ErrorInfo { code, message };
+                js::error(&listeners, e.code.map(ErrorCode::as_str), &e.message);
             }
             Event::Authenticated { .. } => {}
         }
@@ -399,42 +409,4 @@ pub(crate) fn pump(inner: &Rc<Inner>) {
         inner.arm_timer();
     }
     inner.pumping.set(false);
-}
-
-/// Calls an application callback; an exception it throws is logged, never propagated into the
-/// driver.
-fn call(f: &Function, arg: &JsValue) {
-    if let Err(e) = f.call1(&JsValue::UNDEFINED, arg) {
-        js::console_error("guts-realtime: a callback threw", &e);
-    }
-}
-
-/// Removes the handlers from a socket the session is done with: it reports nothing more.
-fn detach(ws: &WebSocket) {
-    ws.set_onopen(None);
-    ws.set_onmessage(None);
-    ws.set_onclose(None);
-    ws.set_onerror(None);
-}
-
-fn token_value(v: &JsValue) -> Result<Option<String>, TokenError> {
-    if v.is_null() || v.is_undefined() {
-        return Ok(None);
-    }
-    match v.as_string() {
-        Some(t) if t.is_empty() => Ok(None),
-        Some(t) => Ok(Some(t)),
-        None => Err(TokenError::Transient("token provider returned a non-string".into())),
-    }
-}
-
-fn token_error(e: &JsValue) -> TokenError {
-    let text = js::error_text(e);
-    let flagged = js::field(e, "unauthorized").is_truthy()
-        || js::field(e, "name").as_string().as_deref() == Some("UnauthorizedError");
-    if flagged {
-        TokenError::Unauthorized(text)
-    } else {
-        TokenError::Transient(text)
-    }
 }

@@ -1,24 +1,18 @@
-//! The few JavaScript built-ins the driver calls, bound directly so that no value crosses into
-//! wasm memory unless the session needs it (`JSON.parse` takes the frame's JS string as is), and
-//! no JS glue is generated for what the driver does not use.
+//! What the driver calls in JavaScript: a few built-ins, bound directly so that no value crosses
+//! into wasm memory unless the session needs it, and the driver's JS half, `js/bridge.js`
+//! (socket and page wiring, options, and the objects handed to callbacks, built in JS instead of
+//! one wasm→JS call per property). `scripts/build-npm.sh` folds the bridge into the glue.
 
 use alloc::string::String;
 use wasm_bindgen::prelude::*;
+use web_sys::WebSocket;
 
 #[wasm_bindgen]
 extern "C" {
-    /// `JSON.parse(text)`; throws (→ `Err`) on malformed JSON.
-    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
-    pub fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
-
-    /// `Reflect.get(target, key)`. Only ever called on objects made by `JSON.parse` or handed in
-    /// by the application as options (plain data), never on `null`/`undefined`.
+    /// `Reflect.get(target, key)`. Only ever called on objects made by `JSON.parse` or by the
+    /// bridge, never on `null`/`undefined`.
     #[wasm_bindgen(js_namespace = Reflect, js_name = get)]
     pub fn get(target: &JsValue, key: &JsValue) -> JsValue;
-
-    /// `Reflect.set(target, key, value)` on an object the driver made.
-    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
-    pub fn set(target: &JsValue, key: &str, value: &JsValue);
 
     /// `Object.is(a, b)`: for two strings, whether they are equal (no copy into wasm).
     #[wasm_bindgen(js_namespace = Object, js_name = is)]
@@ -32,51 +26,81 @@ extern "C" {
     #[wasm_bindgen(js_namespace = Math, js_name = random)]
     pub fn random() -> f64;
 
-    /// `queueMicrotask(f)`.
-    #[wasm_bindgen(js_name = queueMicrotask)]
-    pub fn queue_microtask(f: &JsValue);
-
-    /// `setTimeout(f, ms)`: a number in browsers, a `Timeout` object in Node.
-    #[wasm_bindgen(js_name = setTimeout)]
-    pub fn set_timeout(f: &JsValue, ms: f64) -> JsValue;
-
     /// `clearTimeout(handle)`.
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(handle: &JsValue);
-
-    /// `globalThis.addEventListener(type, f)` (the window in a page); throws (→ `Err`) where the
-    /// global scope is no event target (Node).
-    #[wasm_bindgen(js_namespace = globalThis, js_name = addEventListener, catch)]
-    pub fn add_global_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
-
-    /// `globalThis.removeEventListener(type, f)`.
-    #[wasm_bindgen(js_namespace = globalThis, js_name = removeEventListener, catch)]
-    pub fn remove_global_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
-
-    /// `document.addEventListener(type, f)`; throws (→ `Err`) where there is no `document`.
-    #[wasm_bindgen(js_namespace = document, js_name = addEventListener, catch)]
-    pub fn add_document_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
-
-    /// `document.removeEventListener(type, f)`.
-    #[wasm_bindgen(js_namespace = document, js_name = removeEventListener, catch)]
-    pub fn remove_document_listener(kind: &str, f: &JsValue) -> Result<(), JsValue>;
-
-    /// `console.error(message, value)`: where exceptions thrown by application callbacks go.
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    pub fn console_error(message: &str, value: &JsValue);
-
-    /// A promise (or any thenable, after `Promise.resolve`).
-    pub type Promise;
-
-    /// `Promise.resolve(value)`.
-    #[wasm_bindgen(static_method_of = Promise, js_name = resolve)]
-    pub fn resolve(value: &JsValue) -> Promise;
-
-    /// `promise.then(onFulfilled, onRejected)`.
-    #[wasm_bindgen(method)]
-    pub fn then(this: &Promise, ok: &JsValue, err: &JsValue) -> Promise;
 }
 
+/// The bridge. `h` is always the driver's handler, `h(tag, a, b)` (tags in `driver`).
+#[wasm_bindgen(module = "/js/bridge.js")]
+extern "C" {
+    /// The text of a thrown value (its `message` when it has one).
+    pub fn text(e: &JsValue) -> String;
+
+    /// Sets the socket's `onopen`/`onmessage`/`onclose`/`onerror` to call `h`, or clears them
+    /// (`h` null). Messages arrive parsed (`undefined` when not JSON).
+    pub fn wire(ws: &WebSocket, h: &JsValue);
+
+    /// `setTimeout(() => h(TIMER), ms)`.
+    pub fn timer(h: &JsValue, ms: f64) -> JsValue;
+
+    /// `queueMicrotask(() => h(START))`.
+    pub fn soon(h: &JsValue);
+
+    /// Page lifecycle listeners calling `h(PAGE, kind)`; returns the function that removes them
+    /// (`undefined` where there is no page, as in Node).
+    pub fn page(h: &JsValue) -> JsValue;
+
+    /// Calls the token provider; its answer, whatever form it takes (value, promise, throw),
+    /// comes back as `h(TOKEN | TOKEN_FAILED | TOKEN_REFUSED, gen, value)`.
+    pub fn token(provider: &JsValue, h: &JsValue, gen: u32);
+
+    /// The client options as `[token, base, max, interval, timeout, connectTimeout]` (NaN:
+    /// absent); throws a `TypeError` naming the bad option.
+    #[wasm_bindgen(catch)]
+    pub fn options(options: &JsValue) -> Result<JsValue, JsValue>;
+
+    /// A subscription's callbacks as one object; throws a `TypeError` for a non-function.
+    #[wasm_bindgen(catch)]
+    pub fn handlers(callback: &JsValue, handlers: &JsValue) -> Result<JsValue, JsValue>;
+
+    /// An event frame to the subscription's callback.
+    pub fn event(handlers: &JsValue, frame: &JsValue);
+
+    /// A `StateChange` to every listener of `listeners`.
+    pub fn state(
+        listeners: &JsValue,
+        state: &str,
+        reason: &str,
+        code: Option<u16>,
+        retry_in: Option<f64>,
+        attempt: Option<u32>,
+    );
+
+    /// A `SubscriptionState` to the subscription's `onState`.
+    pub fn sub(
+        handlers: &JsValue,
+        channel: &str,
+        state: &str,
+        recovered: Option<bool>,
+        code: Option<&str>,
+        message: Option<&str>,
+    );
+
+    /// A `Gap` to the subscription's `onGap`.
+    pub fn gap(
+        handlers: &JsValue,
+        channel: &str,
+        last_seq: Option<f64>,
+        resume_seq: Option<f64>,
+        reason: &str,
+    );
+
+    /// An `ErrorInfo` to every listener of `listeners`.
+    pub fn error(listeners: &JsValue, code: Option<&str>, message: &str);
+}
+
+#[cfg(feature = "vectors")]
 /// The parts one after the other (`concat` without `join`'s generic code).
 pub fn cat(parts: &[&str]) -> String {
     let mut out = String::new();
@@ -86,6 +110,7 @@ pub fn cat(parts: &[&str]) -> String {
     out
 }
 
+#[cfg(feature = "vectors")]
 /// `obj[key]`, or `undefined` when `obj` is not an object.
 pub fn field(obj: &JsValue, key: &str) -> JsValue {
     if obj.is_object() {
@@ -93,12 +118,4 @@ pub fn field(obj: &JsValue, key: &str) -> JsValue {
     } else {
         JsValue::UNDEFINED
     }
-}
-
-/// `value.toString()`-like text of a thrown value: its `message` when it has one.
-pub fn error_text(value: &JsValue) -> String {
-    field(value, "message")
-        .as_string()
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| "error".into())
 }

@@ -20,14 +20,14 @@
 //! the application callback receives. No serde_json in the wasm: the bundle stays small.
 //!
 //! Modules: [`api`] (options and callback objects, with their generated TypeScript types),
-//! `driver` (the I/O loop), `browser` (page lifecycle listeners), `decode`, `js` (bindings).
+//! `driver` (the I/O loop), `decode` (server frames), `js` (bindings, including the driver's JS
+//! half `js/bridge.js`: socket and page wiring, options, callback objects).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
 extern crate alloc;
 
 pub mod api;
-mod browser;
 mod decode;
 mod driver;
 mod js;
@@ -37,8 +37,8 @@ mod testing;
 use alloc::borrow::ToOwned;
 use alloc::rc::{Rc, Weak};
 use alloc::string::String;
-use api::{ClientOptions, StateChange, SubscribeHandlers};
-use driver::{now, pump, Inner, SubCallbacks};
+use api::{ClientOptions, StateChange};
+use driver::{now, pump, Inner};
 use guts_realtime::session::{Session, SubId};
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -72,8 +72,8 @@ static ALLOC: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
 
 /// A JS `Error`. Messages are static text or built by concatenation: nothing in the wasm
 /// formats with `core::fmt` (it would cost kilobytes of the bundle).
-fn js_error(message: &str) -> JsError {
-    JsError::new(message)
+fn js_error(message: &str) -> JsValue {
+    JsError::new(message).into()
 }
 
 /// A connection to a Guts real-time hub that reconnects by itself, resubscribes, recovers
@@ -92,11 +92,11 @@ impl RealtimeClient {
     pub fn new(
         url: String,
         #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: JsValue,
-    ) -> Result<RealtimeClient, JsError> {
+    ) -> Result<RealtimeClient, JsValue> {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(js_error("url must start with ws:// or wss://"));
         }
-        let (cfg, token) = ClientOptions::from_js(&options).map_err(|e| js_error(&e))?;
+        let (cfg, token) = ClientOptions::from_js(&options)?;
         let inner = Inner::new(url, Session::new(cfg), token);
         inner.start();
         Ok(RealtimeClient { inner })
@@ -114,22 +114,17 @@ impl RealtimeClient {
         channel: &str,
         #[wasm_bindgen(unchecked_param_type = "(event: EventMessage) => void")] callback: Function,
         #[wasm_bindgen(unchecked_optional_param_type = "SubscribeHandlers")] handlers: JsValue,
-    ) -> Result<SubscriptionHandle, JsError> {
+    ) -> Result<SubscriptionHandle, JsValue> {
         if self.inner.closed.get() {
             return Err(js_error("client closed"));
         }
-        let handlers = SubscribeHandlers::from_js(&handlers).map_err(|e| js_error(&e))?;
+        let handlers = js::handlers(&callback, &handlers)?;
         let (sub, channel) = {
             let mut s = self.inner.session.borrow_mut();
             let sub = s.subscribe(channel).map_err(|e| js_error(&e.message()))?;
             (sub, s.channel_of(sub).unwrap_or(channel).to_owned())
         };
-        let cbs = SubCallbacks {
-            on_event: callback,
-            on_state: handlers.on_state,
-            on_gap: handlers.on_gap,
-        };
-        self.inner.callbacks.borrow_mut().add_sub(sub, cbs);
+        self.inner.callbacks.borrow_mut().add_sub(sub, handlers);
         pump(&self.inner);
         Ok(SubscriptionHandle { inner: Rc::downgrade(&self.inner), sub, channel })
     }
@@ -142,7 +137,7 @@ impl RealtimeClient {
         #[wasm_bindgen(unchecked_param_type = "(state: StateChange) => void")] listener: Function,
     ) {
         if !self.inner.closed.get() {
-            self.inner.callbacks.borrow_mut().state.push(listener);
+            self.inner.callbacks.borrow_mut().state.push(&listener);
         }
     }
 
@@ -153,7 +148,7 @@ impl RealtimeClient {
         #[wasm_bindgen(unchecked_param_type = "(error: ErrorInfo) => void")] listener: Function,
     ) {
         if !self.inner.closed.get() {
-            self.inner.callbacks.borrow_mut().error.push(listener);
+            self.inner.callbacks.borrow_mut().error.push(&listener);
         }
     }
 

@@ -57,9 +57,13 @@ pub fn encode_command(
 #[wasm_bindgen(js_name = decodeFrame)]
 pub fn decode_frame(text: &str) -> JsValue {
     let o = Object::new();
-    let set = |k: &str, v: JsValue| crate::js::set(&o, k, &v);
+    let set = |k: &str, v: JsValue| {
+        let _ = js_sys::Reflect::set(&o, &k.into(), &v);
+    };
     let num = |n: Option<u64>| n.map_or(JsValue::UNDEFINED, |n| JsValue::from_f64(n as f64));
-    let (kind, id) = match decode::decode(&Keys::new(), &JsValue::from_str(text)) {
+    // As the bridge does: what is not JSON reaches `read` as `undefined`.
+    let parsed = js_sys::JSON::parse(text).unwrap_or(JsValue::UNDEFINED);
+    let (kind, id) = match decode::read(&Keys::new(), parsed) {
         Inbound::Welcome { epoch } => {
             set("epoch", epoch.into());
             ("welcome", None)
