@@ -9,7 +9,8 @@
 //   0 socket open · 1 message (a: the parsed frame, undefined if not JSON) · 2 close (a: code,
 //   b: reason) · 3 socket error · 4 timer · 5 page event (a: 1 online, 2 offline, 3 resumed,
 //   4 hidden) · 6 token (a: generation, b: token or undefined) · 7 token failed (a: generation,
-//   b: message) · 8 token refused for good · 9 start.
+//   b: message) · 8 token refused for good · 9 start · 10 unsubscribe (a: handle id) ·
+//   11 a handle's state (a: handle id; returns the state name).
 
 /** Calls an application callback; what it throws is logged, never propagated into the driver. */
 function call(f, v) {
@@ -115,6 +116,19 @@ export function handlers(e, o) {
   };
   if (typeof e != "function") throw new TypeError("callback must be a function");
   return { e, s: fn(o?.onState, "onState"), g: fn(o?.onGap, "onGap") };
+}
+
+/** What `subscribe` returns: the subscription's channel, state and `unsubscribe()`. */
+export function handle(h, id, channel) {
+  return {
+    channel,
+    get state() {
+      return h(11, id);
+    },
+    unsubscribe() {
+      h(10, id);
+    },
+  };
 }
 
 /** An event or notification frame to its subscription's callback. */

@@ -15,6 +15,7 @@
 //! | [`PAGE`] `pageshow`, `visibilitychange` → visible | the window, `document` | `check_liveness`: ping at once (timers may have been throttled) or retry now |
 //! | [`PAGE`] `pagehide` | the window | `release(now, "page hidden")`: give the socket up (back/forward cache) |
 //! | [`START`] | a microtask after the constructor | `connect` |
+//! | [`UNSUBSCRIBE`], [`SUB_STATE`] | a `SubscriptionHandle` | `unsubscribe`, `sub_state` |
 //!
 //! After every input, [`pump`] drains `poll_action`, `poll_transmit` and `poll_event`, then arms
 //! the timer for `poll_timeout`. Application callbacks run with no `RefCell` borrowed, so they
@@ -56,6 +57,10 @@ pub(crate) const TOKEN_FAILED: u32 = 7;
 pub(crate) const TOKEN_REFUSED: u32 = 8;
 /// The first connect, on the microtask after the constructor.
 pub(crate) const START: u32 = 9;
+/// `SubscriptionHandle.unsubscribe()`; `a`: the handle id.
+pub(crate) const UNSUBSCRIBE: u32 = 10;
+/// `SubscriptionHandle.state`; `a`: the handle id. Returns the state name.
+pub(crate) const SUB_STATE: u32 = 11;
 
 /// The session's clock: `performance.now()` as a [`Duration`].
 pub(crate) fn now() -> Duration {
@@ -98,7 +103,7 @@ impl Callbacks {
 pub(crate) struct Io {
     ws: Option<WebSocket>,
     /// The one JS → driver callback of this client, `h(tag, a, b)`.
-    handler: JsValue,
+    pub(crate) handler: JsValue,
     /// The armed `setTimeout` and the session deadline (ms, `performance.now()` scale) it fires
     /// for.
     timer: Option<(f64, JsValue)>,
@@ -140,12 +145,29 @@ impl Inner {
             // Owned by JS (freed when the last JS reference goes), so a microtask or promise
             // still pending when the client is closed or freed finds a function to call; it
             // holds the client weakly and does nothing once the client is closed or gone.
-            let handler = Closure::<dyn FnMut(u32, JsValue, JsValue)>::new(move |tag, a, b| {
-                if let Some(inner) = weak.upgrade().filter(|i| !i.closed.get()) {
-                    inner.on(tag, a, b);
-                    pump(&inner);
-                }
-            })
+            let handler = Closure::<dyn FnMut(u32, JsValue, JsValue) -> JsValue>::new(
+                move |tag, a: JsValue, b| {
+                    let Some(inner) = weak.upgrade() else {
+                        return JsValue::from_str("unsubscribed");
+                    };
+                    let sub = SubId(a.as_f64().unwrap_or(0.0) as u64);
+                    match tag {
+                        SUB_STATE => return inner.sub_state(sub),
+                        UNSUBSCRIBE => {
+                            if inner.session.borrow_mut().unsubscribe(sub).is_ok() {
+                                pump(&inner);
+                            }
+                            inner.callbacks.borrow_mut().remove_sub(sub);
+                        }
+                        _ if inner.closed.get() => {}
+                        _ => {
+                            inner.on(tag, a, b);
+                            pump(&inner);
+                        }
+                    }
+                    JsValue::UNDEFINED
+                },
+            )
             .into_js_value();
             let unlisten = js::page(&handler);
             Inner {
@@ -174,6 +196,16 @@ impl Inner {
         let mut io = self.io.borrow_mut();
         io.alive = Some(self.clone());
         js::soon(&io.handler);
+    }
+
+    /// The state name of a handle.
+    fn sub_state(&self, sub: SubId) -> JsValue {
+        let state = self.session.borrow().sub_state(sub);
+        let name = match state {
+            Some(s) => SubscriptionState::new(String::new(), s).state.as_str(),
+            None => "unsubscribed",
+        };
+        name.into()
     }
 
     /// One input from JS (see the module's table).

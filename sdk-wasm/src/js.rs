@@ -64,6 +64,10 @@ extern "C" {
     #[wasm_bindgen(catch)]
     pub fn handlers(callback: &JsValue, handlers: &JsValue) -> Result<JsValue, JsValue>;
 
+    /// The `SubscriptionHandle` of subscription `id`: `{ channel, state, unsubscribe() }`, whose
+    /// getter and method call `h(SUB_STATE | UNSUBSCRIBE, id)`.
+    pub fn handle(h: &JsValue, id: f64, channel: &str) -> JsValue;
+
     /// An event frame to the subscription's callback.
     pub fn event(handlers: &JsValue, frame: &JsValue);
 

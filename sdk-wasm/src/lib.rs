@@ -34,12 +34,11 @@ mod js;
 #[cfg(feature = "vectors")]
 mod testing;
 
-use alloc::borrow::ToOwned;
-use alloc::rc::{Rc, Weak};
+use alloc::rc::Rc;
 use alloc::string::String;
 use api::{ClientOptions, StateChange};
 use driver::{now, pump, Inner};
-use guts_realtime::session::{Session, SubId};
+use guts_realtime::session::Session;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
@@ -52,6 +51,18 @@ export * from "./types.js";
 import type { ClientFrame, ClientOptions, StateChange, StateName, SubscriptionStateName, SubscribeHandlers, ErrorInfo, ServerMessage } from "./types.js";
 /** What a subscription callback receives: the `event` or `notification` frame, as `JSON.parse` made it. */
 export type EventMessage = Extract<ServerMessage, { type: "event" | "notification" }>;
+/** One subscription made with `RealtimeClient.subscribe`. */
+export interface SubscriptionHandle {
+  /** The canonical channel. */
+  readonly channel: string;
+  /** The current state (`"unsubscribed"` after `unsubscribe()`). */
+  readonly state: SubscriptionStateName;
+  /**
+   * Stops this subscription: its callbacks are not called again (the final `unsubscribed` state
+   * aside). The channel is unsubscribed at the hub when no other handle holds it. Idempotent.
+   */
+  unsubscribe(): void;
+}
 "#;
 
 /// Without feature `std` (the npm bundle: `--no-default-features`) nothing links the standard
@@ -114,19 +125,18 @@ impl RealtimeClient {
         channel: &str,
         #[wasm_bindgen(unchecked_param_type = "(event: EventMessage) => void")] callback: Function,
         #[wasm_bindgen(unchecked_optional_param_type = "SubscribeHandlers")] handlers: JsValue,
-    ) -> Result<SubscriptionHandle, JsValue> {
+    ) -> Result<JsValue, JsValue> {
         if self.inner.closed.get() {
             return Err(js_error("client closed"));
         }
         let handlers = js::handlers(&callback, &handlers)?;
-        let (sub, channel) = {
-            let mut s = self.inner.session.borrow_mut();
-            let sub = s.subscribe(channel).map_err(|e| js_error(&e.message()))?;
-            (sub, s.channel_of(sub).unwrap_or(channel).to_owned())
-        };
+        let sub = self.inner.session.borrow_mut().subscribe(channel);
+        let sub = sub.map_err(|e| js_error(&e.message()))?;
         self.inner.callbacks.borrow_mut().add_sub(sub, handlers);
         pump(&self.inner);
-        Ok(SubscriptionHandle { inner: Rc::downgrade(&self.inner), sub, channel })
+        // (A valid channel is its own canonical form.)
+        let h = self.inner.io.borrow().handler.clone();
+        Ok(js::handle(&h, sub.0 as f64, channel))
     }
 
     /// Adds a connection-state listener: `{ state, reason, code?, retryIn?, attempt? }` on every
@@ -176,44 +186,5 @@ impl RealtimeClient {
         }
         self.inner.session.borrow_mut().close(now());
         pump(&self.inner);
-    }
-}
-
-/// One subscription made with `RealtimeClient.subscribe`.
-#[wasm_bindgen]
-pub struct SubscriptionHandle {
-    inner: Weak<Inner>,
-    sub: SubId,
-    channel: String,
-}
-
-#[wasm_bindgen]
-impl SubscriptionHandle {
-    /// The canonical channel.
-    #[wasm_bindgen(getter, unchecked_return_type = "string")]
-    pub fn channel(&self) -> JsValue {
-        self.channel.as_str().into()
-    }
-
-    /// The current state name.
-    #[wasm_bindgen(getter, unchecked_return_type = "SubscriptionStateName")]
-    pub fn state(&self) -> JsValue {
-        let state = self.inner.upgrade().and_then(|i| i.session.borrow().sub_state(self.sub));
-        let name = match state {
-            Some(s) => api::SubscriptionState::new(String::new(), s).state.as_str(),
-            None => "unsubscribed",
-        };
-        name.into()
-    }
-
-    /// Stops this subscription: its callbacks are not called again (the final `unsubscribed`
-    /// state aside). The channel is unsubscribed at the hub when no other handle holds it.
-    /// Idempotent.
-    pub fn unsubscribe(&self) {
-        let Some(inner) = self.inner.upgrade() else { return };
-        if inner.session.borrow_mut().unsubscribe(self.sub).is_ok() {
-            pump(&inner);
-        }
-        inner.callbacks.borrow_mut().remove_sub(self.sub);
     }
 }

@@ -119,9 +119,11 @@ async fn subscribes_and_receives_published_events_in_order() {
     let handlers = Object::new();
     Reflect::set(&handlers, &"onState".into(), &on_sub).unwrap();
     let sub = client.subscribe(&ch, on_event, handlers.into()).unwrap();
-    assert_eq!(sub.channel(), ch);
+    assert_eq!(text(&sub, "channel"), ch);
+    assert_eq!(text(&sub, "state"), "subscribing");
     until(5000, "subscribed", || states(&sub_states).contains(&"subscribed".to_string())).await;
     assert_eq!(client.state(), "connected");
+    assert_eq!(text(&sub, "state"), "subscribed");
     publish(&ch, "push", 5).await;
     until(5000, "5 events", || events.borrow().len() == 5).await;
     let seqs: Vec<f64> = events.borrow().iter().map(|e| get(e, "seq").as_f64().unwrap()).collect();
@@ -132,8 +134,8 @@ async fn subscribes_and_receives_published_events_in_order() {
     assert_eq!(text(&first, "event"), "push");
     assert_eq!(get(&get(&first, "data"), "i").as_f64(), Some(0.0));
     assert_eq!(states(&seen_states)[..2], ["connecting", "connected"]);
-    sub.unsubscribe();
-    assert_eq!(sub.state(), "unsubscribed");
+    get(&sub, "unsubscribe").unchecked_into::<Function>().call0(&sub).unwrap();
+    assert_eq!(text(&sub, "state"), "unsubscribed");
     client.close();
     assert_eq!(states(&seen_states).last().map(String::as_str), Some("closed"));
     assert_eq!(client.state(), "closed");
