@@ -22,11 +22,14 @@ BUDGET=${GUTS_WASM_BUDGET_GZ:-30208}
 # Without default features: no std (the crate brings a trapping panic handler). Nightly rebuilds
 # core and alloc with panic=immediate-abort, no panic locations and no `Debug` formatting, so
 # the wasm carries no panic message, file name or formatter at all (-1.9 KB gzip against the
-# same build on stable). Its own target directory: the stable builds of the tests keep theirs.
+# same build on stable). Without the reference-types feature, wasm-bindgen keeps JS values in
+# the glue's slab instead of an externref table: no table management and no externref shim
+# per export and import in the wasm (-0.5 KB gzip). Its own target directory: the stable
+# builds of the tests keep theirs.
 source "$ROOT/scripts/wasm-tools.sh"
 wasm_tools_nightly
 BUNDLE_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/wasm-bundle
-RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Ctarget-feature=-reference-types" \
   cargo +nightly build --locked -p guts-realtime-wasm --no-default-features \
   --target wasm32-unknown-unknown --profile wasm-release --target-dir "$BUNDLE_TARGET" \
   -Zbuild-std=core,alloc
