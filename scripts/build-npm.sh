@@ -32,7 +32,7 @@ BUNDLE_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/wasm-bundle
 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Ctarget-feature=-reference-types" \
   cargo +nightly build --locked -p guts-realtime-wasm --no-default-features \
   --target wasm32-unknown-unknown --profile wasm-release --target-dir "$BUNDLE_TARGET" \
-  -Zbuild-std=core,alloc
+  -Zbuild-std=core,alloc -Zbuild-std-features=optimize_for_size
 rm -rf "$OUT" && mkdir -p "$OUT"
 wasm-bindgen --target web --out-name guts_realtime --out-dir "$OUT" \
   "$BUNDLE_TARGET/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"

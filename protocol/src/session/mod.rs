@@ -429,14 +429,19 @@ impl<P: Clone> Session<P> {
             self.set_state(ConnectionState::Authenticating, "socket open, token sent", None);
         }
         // Pipeline the subscriptions behind the auth frame: the hub handles frames in order.
-        let keys: Vec<String> = self.channels.keys().cloned().collect();
-        for key in keys {
-            if let Some(ch) = self.channels.get_mut(&key) {
-                if ch.remote != Remote::Failed {
-                    ch.remote = Remote::None;
-                }
+        for ch in self.channels.values_mut() {
+            if ch.remote != Remote::Failed {
+                ch.remote = Remote::None;
             }
+        }
+        // By index (no copy of the key list): `sync_channel` may remove the channel it syncs,
+        // and then the next one takes its index.
+        let mut i = 0;
+        while let Some(key) = self.channels.key_at(i).cloned() {
             self.sync_channel(&key);
+            if self.channels.key_at(i) == Some(&key) {
+                i += 1;
+            }
         }
     }
 
@@ -574,29 +579,28 @@ impl<P: Clone> Session<P> {
         self.link = None;
         self.outbox.clear();
         self.auth_id = None;
-        let keys: Vec<String> = self.channels.keys().cloned().collect();
-        for key in keys {
-            let Some(ch) = self.channels.get_mut(&key) else { continue };
+        let events = &mut self.events;
+        self.channels.retain(|key, ch| {
             if ch.handles.is_empty() {
-                self.channels.remove(&key);
-                continue;
+                return false;
             }
             if ch.remote == Remote::Failed {
-                continue;
+                return true;
             }
             let was_live = ch.remote == Remote::Subscribed;
             ch.remote = Remote::None;
             if was_live {
-                let handles: Vec<SubId> = ch.handles.iter().copied().collect();
-                for sub in handles {
-                    self.events.push_back(Event::Subscription {
+                for &sub in ch.handles.iter() {
+                    let channel = key.clone();
+                    events.push_back(Event::Subscription {
                         sub,
-                        channel: key.clone(),
+                        channel,
                         state: SubState::Subscribing,
                     });
                 }
             }
-        }
+            true
+        });
     }
 
     fn lose_link(&mut self, now: Duration, why: &str, code: Option<u16>, action: CloseAction) {
@@ -732,9 +736,8 @@ impl<P: Clone> Session<P> {
         }
         ch.was_subscribed = true;
         ch.recovered = since.as_ref().map(|_| gap.is_none());
-        let handles: Vec<SubId> = ch.handles.iter().copied().collect();
         let state = SubState::Subscribed { recovered: ch.recovered };
-        for sub in handles {
+        for &sub in ch.handles.iter() {
             self.events.push_back(Event::Subscription {
                 sub,
                 channel: key.clone(),
@@ -781,8 +784,7 @@ impl<P: Clone> Session<P> {
             match ch.remote {
                 Remote::Subscribing(..) => {
                     ch.remote = Remote::Failed;
-                    let handles: Vec<SubId> = ch.handles.iter().copied().collect();
-                    for sub in handles {
+                    for &sub in ch.handles.iter() {
                         self.events.push_back(Event::Subscription {
                             sub,
                             channel: key.clone(),

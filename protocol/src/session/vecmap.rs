@@ -73,16 +73,22 @@ impl<K: Ord, V> VecMap<K, V> {
         self.find(key).ok().map(|i| self.0.remove(i).1)
     }
 
+    /// Keeps the entries for which `f` returns true, in order.
+    pub(crate) fn retain(&mut self, mut f: impl FnMut(&K, &mut V) -> bool) {
+        self.0.retain_mut(|(k, v)| f(k, v));
+    }
+
+    /// The key at `index` in key order.
+    pub(crate) fn key_at(&self, index: usize) -> Option<&K> {
+        self.0.get(index).map(|(k, _)| k)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.0.iter().map(|(k, v)| (k, v))
-    }
-
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
-        self.0.iter().map(|(k, _)| k)
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
