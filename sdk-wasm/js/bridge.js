@@ -1,16 +1,19 @@
 // The JavaScript half of the wasm driver (imported by `sdk-wasm/src/js.rs`; scripts/build-npm.sh
-// folds it into the package's glue). It owns no state and decides nothing: it wires browser
-// events to the driver's one handler `h(tag, a, b)`, reads options and thrown values, and builds
-// the plain objects handed to application callbacks (their TypeScript types are generated from
-// `sdk-wasm/src/api.rs`). Doing this in JS, not through one wasm→JS call per property, keeps
-// the wasm small.
+// folds it into the package's glue). It owns no state and decides nothing: the `RealtimeClient`
+// class and subscription handles are calls of a client's one handler `h(tag, a, b)` (the
+// driver, in wasm), which is also what browser events are wired to; it reads options and thrown
+// values, and builds the plain objects handed to application callbacks (their TypeScript types
+// are generated from `sdk-wasm/src/api.rs`). Doing this in JS, not through a wasm export per
+// method and a wasm→JS call per property, keeps the wasm small.
 //
 // Tags of `h(tag, a, b)` (the same constants are in `sdk-wasm/src/driver.rs`):
 //   0 socket open · 1 message (a: the parsed frame, undefined if not JSON) · 2 close (a: code,
 //   b: reason) · 3 socket error · 4 timer · 5 page event (a: 1 online, 2 offline, 3 resumed,
 //   4 hidden) · 6 token (a: generation, b: token or undefined) · 7 token failed (a: generation,
 //   b: message) · 8 token refused for good · 9 start · 10 unsubscribe (a: handle id) ·
-//   11 a handle's state (a: handle id; returns the state name).
+//   11 a handle's state (a: handle id; returns the state name) · 12 subscribe (a: channel, b: the
+//   checked callbacks; returns the handle id) · 13 onState (a: listener) · 14 onError (a:
+//   listener) · 15 the client's state (returns its name) · 16 connect() · 17 close().
 
 /** Calls an application callback; what it throws is logged, never propagated into the driver. */
 function call(f, v) {
@@ -116,6 +119,47 @@ export function handlers(e, o) {
   };
   if (typeof e != "function") throw new TypeError("callback must be a function");
   return { e, s: fn(o?.onState, "onState"), g: fn(o?.onGap, "onGap") };
+}
+
+/** Where a client object keeps its handler. */
+const H = Symbol("guts-realtime");
+
+/**
+ * A connection to a Guts real-time hub (documented in the package's types). Its methods are
+ * calls of the client's handler; `createClient` is the wasm export, in scope once
+ * scripts/build-npm.sh has folded this file into the glue.
+ */
+export class RealtimeClient {
+  constructor(url, options) {
+    return createClient(url, options);
+  }
+  subscribe(channel, callback, opts) {
+    const h = this[H];
+    const checked = handlers(callback, opts);
+    return handle(h, h(12, channel, checked), channel);
+  }
+  onState(f) {
+    this[H](13, f);
+  }
+  onError(f) {
+    this[H](14, f);
+  }
+  get state() {
+    return this[H](15);
+  }
+  connect() {
+    this[H](16);
+  }
+  close() {
+    this[H](17);
+  }
+}
+
+/** The `RealtimeClient` over the handler `h` (what `createClient` returns). */
+export function client(h) {
+  const c = Object.create(RealtimeClient.prototype);
+  c[H] = h;
+  return c;
 }
 
 /** What `subscribe` returns: the subscription's channel, state and `unsubscribe()`. */

@@ -35,7 +35,8 @@ glue = glue.replace(/^import (?:\{[^}]*\}|\* as import\d+) from ["'](\.\/snippet
 if (snippets.size > 1) fail(`expected at most one snippet, got ${[...snippets]}`);
 for (const file of snippets) {
   const src = fs.readFileSync(path.join(dir, file), "utf8").replace(/^export (function|const|let) /gm, "$1 ");
-  if (/^\s*(export|import)\b/m.test(src)) fail(`${file}: only "export function/const/let" can be folded`);
+  // (`export class` stays: the class is part of the package's API.)
+  if (/^\s*(export (?!class )|import\b)/m.test(src)) fail(`${file}: only "export function/const/let" can be folded`);
   glue = src + "\n" + glue;
   // The wasm's direct imports from the snippet join the glue's own import object.
   glue = glue.replace(new RegExp(`^\\s*${esc(JSON.stringify(file))}: import\\d+,?\\n`, "gm"), "");

@@ -61,6 +61,19 @@ pub(crate) const START: u32 = 9;
 pub(crate) const UNSUBSCRIBE: u32 = 10;
 /// `SubscriptionHandle.state`; `a`: the handle id. Returns the state name.
 pub(crate) const SUB_STATE: u32 = 11;
+/// `RealtimeClient.subscribe`; `a`: channel, `b`: the checked callbacks (`js::handlers`).
+/// Returns the handle id.
+pub(crate) const SUBSCRIBE: u32 = 12;
+/// `RealtimeClient.onState`; `a`: listener.
+pub(crate) const ON_STATE: u32 = 13;
+/// `RealtimeClient.onError`; `a`: listener.
+pub(crate) const ON_ERROR: u32 = 14;
+/// `RealtimeClient.state`: returns the state name.
+pub(crate) const STATE: u32 = 15;
+/// `RealtimeClient.connect()`.
+pub(crate) const CONNECT: u32 = 16;
+/// `RealtimeClient.close()`.
+pub(crate) const CLOSE_CLIENT: u32 = 17;
 
 /// The session's clock: `performance.now()` as a [`Duration`].
 pub(crate) fn now() -> Duration {
@@ -145,30 +158,11 @@ impl Inner {
             // Owned by JS (freed when the last JS reference goes), so a microtask or promise
             // still pending when the client is closed or freed finds a function to call; it
             // holds the client weakly and does nothing once the client is closed or gone.
-            let handler = Closure::<dyn FnMut(u32, JsValue, JsValue) -> JsValue>::new(
-                move |tag, a: JsValue, b| {
-                    let Some(inner) = weak.upgrade() else {
-                        return JsValue::from_str("unsubscribed");
-                    };
-                    let sub = SubId(a.as_f64().unwrap_or(0.0) as u64);
-                    match tag {
-                        SUB_STATE => return inner.sub_state(sub),
-                        UNSUBSCRIBE => {
-                            if inner.session.borrow_mut().unsubscribe(sub).is_ok() {
-                                pump(&inner);
-                            }
-                            inner.callbacks.borrow_mut().remove_sub(sub);
-                        }
-                        _ if inner.closed.get() => {}
-                        _ => {
-                            inner.on(tag, a, b);
-                            pump(&inner);
-                        }
-                    }
-                    JsValue::UNDEFINED
-                },
-            )
-            .into_js_value();
+            let handler =
+                Closure::<dyn FnMut(u32, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+                    move |tag, a: JsValue, b| call(&weak, tag, a, b),
+                )
+                .into_js_value();
             let unlisten = js::page(&handler);
             Inner {
                 session: RefCell::new(session),
@@ -402,6 +396,66 @@ impl Inner {
             Event::Authenticated { .. } => {}
         }
     }
+}
+
+/// One call of a client's handler (see the module's table).
+fn call(weak: &Weak<Inner>, tag: u32, a: JsValue, b: JsValue) -> Result<JsValue, JsValue> {
+    let Some(inner) = weak.upgrade() else {
+        // Closed and released.
+        return match tag {
+            STATE => Ok("closed".into()),
+            SUB_STATE => Ok("unsubscribed".into()),
+            SUBSCRIBE => Err(crate::js_error("client closed")),
+            _ => Ok(JsValue::UNDEFINED),
+        };
+    };
+    let sub = SubId(a.as_f64().unwrap_or(0.0) as u64);
+    match tag {
+        SUB_STATE => return Ok(inner.sub_state(sub)),
+        STATE => {
+            let s = inner.session.borrow();
+            return Ok(StateChange::new(s.state(), String::new(), None).state.as_str().into());
+        }
+        UNSUBSCRIBE => {
+            if inner.session.borrow_mut().unsubscribe(sub).is_ok() {
+                pump(&inner);
+            }
+            inner.callbacks.borrow_mut().remove_sub(sub);
+        }
+        _ if inner.closed.get() => {
+            if tag == SUBSCRIBE {
+                return Err(crate::js_error("client closed"));
+            }
+        }
+        SUBSCRIBE => {
+            let channel = a.as_string().unwrap_or_default();
+            let sub = inner.session.borrow_mut().subscribe(&channel);
+            let sub = sub.map_err(|e| crate::js_error(&e.message()))?;
+            inner.callbacks.borrow_mut().add_sub(sub, b);
+            pump(&inner);
+            return Ok(JsValue::from_f64(sub.0 as f64));
+        }
+        ON_STATE => {
+            inner.callbacks.borrow_mut().state.push(&a);
+        }
+        ON_ERROR => {
+            inner.callbacks.borrow_mut().error.push(&a);
+        }
+        CLOSE_CLIENT => {
+            inner.closed.set(true);
+            inner.session.borrow_mut().close(now());
+            pump(&inner);
+        }
+        CONNECT => {
+            inner.session.borrow_mut().connect(now());
+            pump(&inner);
+        }
+        _ => {
+            inner.on(tag, a, b);
+            pump(&inner);
+        }
+    }
+    Ok(JsValue::UNDEFINED)
 }
 
 /// Runs the session's outputs to quiescence, then arms the timer.

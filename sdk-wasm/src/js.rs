@@ -68,6 +68,9 @@ extern "C" {
     /// getter and method call `h(SUB_STATE | UNSUBSCRIBE, id)`.
     pub fn handle(h: &JsValue, id: f64, channel: &str) -> JsValue;
 
+    /// A `RealtimeClient` object over the handler `h`.
+    pub fn client(h: &JsValue) -> JsValue;
+
     /// An event frame to the subscription's callback.
     pub fn event(handlers: &JsValue, frame: &JsValue);
 

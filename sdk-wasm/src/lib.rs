@@ -19,9 +19,13 @@
 //! Frames are decoded by the browser's `JSON.parse` (module `decode`); the object it makes is what
 //! the application callback receives. No serde_json in the wasm: the bundle stays small.
 //!
+//! The JS API — the `RealtimeClient` class and subscription handles — is defined in the driver's
+//! JS half, `js/bridge.js`: each method is a call of the client's one handler into the wasm
+//! ([`create_client`] makes a client and its handler). The bridge also wires socket, timer and
+//! page events to the handler and builds the objects handed to callbacks.
+//!
 //! Modules: [`api`] (options and callback objects, with their generated TypeScript types),
-//! `driver` (the I/O loop), `decode` (server frames), `js` (bindings, including the driver's JS
-//! half `js/bridge.js`: socket and page wiring, options, callback objects).
+//! `driver` (the handler and the I/O loop), `decode` (server frames), `js` (bindings).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
@@ -34,12 +38,10 @@ mod js;
 #[cfg(feature = "vectors")]
 mod testing;
 
-use alloc::rc::Rc;
 use alloc::string::String;
-use api::{ClientOptions, StateChange};
-use driver::{now, pump, Inner};
+use api::ClientOptions;
+use driver::Inner;
 use guts_realtime::session::Session;
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "vectors")]
@@ -51,6 +53,44 @@ export * from "./types.js";
 import type { ClientFrame, ClientOptions, StateChange, StateName, SubscriptionStateName, SubscribeHandlers, ErrorInfo, ServerMessage } from "./types.js";
 /** What a subscription callback receives: the `event` or `notification` frame, as `JSON.parse` made it. */
 export type EventMessage = Extract<ServerMessage, { type: "event" | "notification" }>;
+/**
+ * A connection to a Guts real-time hub that reconnects by itself, resubscribes, recovers missed
+ * events (or reports a gap), and never delivers an event twice.
+ */
+export class RealtimeClient {
+  /**
+   * Creates the client and starts connecting (on the next microtask, so listeners added right
+   * after the constructor see the first state). `url` is the hub's WebSocket URL
+   * (`wss://host/ws`). Throws on a URL that is not `ws://` or `wss://` and on a bad option.
+   */
+  constructor(url: string, options?: ClientOptions);
+  /**
+   * Subscribes to a channel (`repo:owner/name`, `repo:owner/name/prs`, `…/issues`, `user:name`,
+   * `org:name`). `callback` receives every event of the channel once, in order; `handlers` may
+   * add `onState` and `onGap`. Works in any state: the subscription is sent (again) on every
+   * connect. Throws on an invalid channel, past the subscription limit, or after `close()`.
+   */
+  subscribe(channel: string, callback: (event: EventMessage) => void, handlers?: SubscribeHandlers): SubscriptionHandle;
+  /**
+   * Adds a connection-state listener: `{ state, reason, code?, retryIn?, attempt? }` on every
+   * change (`connecting`, `authenticating`, `connected`, `reconnecting`, `closed`).
+   */
+  onState(listener: (state: StateChange) => void): void;
+  /** Adds a listener for hub errors that concern no subscription (e.g. `rate_limited`). */
+  onError(listener: (error: ErrorInfo) => void): void;
+  /** The current connection state name. */
+  readonly state: StateName;
+  /**
+   * Starts connecting again after the client stopped by itself (a rejected token or a terminal
+   * close code left it `closed`). A no-op while running, and after `close()`.
+   */
+  connect(): void;
+  /**
+   * Closes the connection for good (code 1000), delivers the final `closed` state, and removes
+   * every listener, timer and callback the client holds. Idempotent.
+   */
+  close(): void;
+}
 /** One subscription made with `RealtimeClient.subscribe`. */
 export interface SubscriptionHandle {
   /** The canonical channel. */
@@ -87,104 +127,22 @@ fn js_error(message: &str) -> JsValue {
     JsError::new(message).into()
 }
 
-/// A connection to a Guts real-time hub that reconnects by itself, resubscribes, recovers
-/// missed events (or reports a gap), and never delivers an event twice.
-#[wasm_bindgen]
-pub struct RealtimeClient {
-    inner: Rc<Inner>,
-}
-
-#[wasm_bindgen]
-impl RealtimeClient {
-    /// Creates the client and starts connecting (on the next microtask, so listeners added
-    /// right after the constructor see the first state). `url` is the hub's WebSocket URL
-    /// (`wss://host/ws`).
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        url: String,
-        #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: JsValue,
-    ) -> Result<RealtimeClient, JsValue> {
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(js_error("url must start with ws:// or wss://"));
-        }
-        let (cfg, token) = ClientOptions::from_js(&options)?;
-        let inner = Inner::new(url, Session::new(cfg), token);
-        inner.start();
-        Ok(RealtimeClient { inner })
+/// Creates a client: the same as `new RealtimeClient(url, options)`.
+///
+/// Throws on a URL that is not `ws://` or `wss://` and on a bad option.
+// The class is defined in `js/bridge.js` (its constructor calls this); its methods are calls of
+// the client's handler (`driver`).
+#[wasm_bindgen(js_name = createClient, unchecked_return_type = "RealtimeClient")]
+pub fn create_client(
+    url: String,
+    #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: JsValue,
+) -> Result<JsValue, JsValue> {
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        return Err(js_error("url must start with ws:// or wss://"));
     }
-
-    /// Subscribes to a channel (`repo:owner/name`, `repo:owner/name/prs`, `…/issues`,
-    /// `user:name`, `org:name`). `callback` receives every event of the channel once, in order;
-    /// `handlers` may add `onState` and `onGap`. Works in any state: the subscription is sent
-    /// (again) on every connect.
-    ///
-    /// Throws on an invalid channel, past the subscription limit, or after `close()`.
-    #[wasm_bindgen(unchecked_return_type = "SubscriptionHandle")]
-    pub fn subscribe(
-        &self,
-        channel: &str,
-        #[wasm_bindgen(unchecked_param_type = "(event: EventMessage) => void")] callback: Function,
-        #[wasm_bindgen(unchecked_optional_param_type = "SubscribeHandlers")] handlers: JsValue,
-    ) -> Result<JsValue, JsValue> {
-        if self.inner.closed.get() {
-            return Err(js_error("client closed"));
-        }
-        let handlers = js::handlers(&callback, &handlers)?;
-        let sub = self.inner.session.borrow_mut().subscribe(channel);
-        let sub = sub.map_err(|e| js_error(&e.message()))?;
-        self.inner.callbacks.borrow_mut().add_sub(sub, handlers);
-        pump(&self.inner);
-        // (A valid channel is its own canonical form.)
-        let h = self.inner.io.borrow().handler.clone();
-        Ok(js::handle(&h, sub.0 as f64, channel))
-    }
-
-    /// Adds a connection-state listener: `{ state, reason, code?, retryIn?, attempt? }` on every
-    /// change (`connecting`, `authenticating`, `connected`, `reconnecting`, `closed`).
-    #[wasm_bindgen(js_name = onState)]
-    pub fn on_state(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "(state: StateChange) => void")] listener: Function,
-    ) {
-        if !self.inner.closed.get() {
-            self.inner.callbacks.borrow_mut().state.push(&listener);
-        }
-    }
-
-    /// Adds a listener for hub errors that concern no subscription (e.g. `rate_limited`).
-    #[wasm_bindgen(js_name = onError)]
-    pub fn on_error(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "(error: ErrorInfo) => void")] listener: Function,
-    ) {
-        if !self.inner.closed.get() {
-            self.inner.callbacks.borrow_mut().error.push(&listener);
-        }
-    }
-
-    /// The current connection state name.
-    #[wasm_bindgen(getter, unchecked_return_type = "StateName")]
-    pub fn state(&self) -> JsValue {
-        let s = self.inner.session.borrow();
-        StateChange::new(s.state(), String::new(), None).state.as_str().into()
-    }
-
-    /// Starts connecting again after the client stopped by itself (a rejected token or a
-    /// terminal close code left it `closed`). A no-op while running, and after `close()`.
-    pub fn connect(&self) {
-        if !self.inner.closed.get() {
-            self.inner.session.borrow_mut().connect(now());
-            pump(&self.inner);
-        }
-    }
-
-    /// Closes the connection for good (code 1000), delivers the final `closed` state, and
-    /// removes every listener, timer and callback the client holds. Idempotent.
-    pub fn close(&self) {
-        if self.inner.closed.replace(true) {
-            return;
-        }
-        self.inner.session.borrow_mut().close(now());
-        pump(&self.inner);
-    }
+    let (cfg, token) = ClientOptions::from_js(&options)?;
+    let inner = Inner::new(url, Session::new(cfg), token);
+    inner.start();
+    let h = inner.io.borrow().handler.clone();
+    Ok(js::client(&h))
 }

@@ -6,7 +6,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
-use guts_realtime_wasm::RealtimeClient;
+use guts_realtime_wasm::create_client;
 use js_sys::{Function, Object, Reflect};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -27,6 +27,38 @@ const TOKEN: Option<&str> = option_env!("GUTS_TEST_TOKEN");
 
 fn ws_url() -> String {
     format!("ws://{HUB}/ws")
+}
+
+/// The package's `RealtimeClient` object (made by `createClient`), driven through its JS methods
+/// as an application does.
+struct RealtimeClient(JsValue);
+
+impl RealtimeClient {
+    fn new(url: String, options: JsValue) -> Result<RealtimeClient, JsValue> {
+        create_client(url, options).map(RealtimeClient)
+    }
+
+    fn call(&self, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+        let f = get(&self.0, method).unchecked_into::<Function>();
+        let args: js_sys::Array = args.iter().copied().collect();
+        f.apply(&self.0, &args)
+    }
+
+    fn on_state(&self, f: Function) {
+        self.call("onState", &[&f]).unwrap();
+    }
+
+    fn subscribe(&self, ch: &str, f: Function, handlers: JsValue) -> Result<JsValue, JsValue> {
+        self.call("subscribe", &[&ch.into(), &f, &handlers])
+    }
+
+    fn state(&self) -> String {
+        text(&self.0, "state")
+    }
+
+    fn close(&self) {
+        self.call("close", &[]).unwrap();
+    }
 }
 
 fn get(v: &JsValue, key: &str) -> JsValue {
