@@ -30,6 +30,21 @@ function put(o, k, v) {
   return o;
 }
 
+/** A new list of listeners. */
+export function list() {
+  return [];
+}
+
+/** Adds a listener to a list. */
+export function add(l, f) {
+  l.push(f);
+}
+
+/** Calls `f` when it is a function (the page listeners' remover). */
+export function run(f) {
+  if (typeof f == "function") f();
+}
+
 /** The text of a thrown value: its `message` when it has one. */
 export function text(e) {
   return typeof e?.message == "string" ? e.message : typeof e == "string" ? e : "error";

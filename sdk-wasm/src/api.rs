@@ -10,8 +10,7 @@ use alloc::string::String;
 use core::time::Duration;
 use guts_realtime::session::{ConnectionState, GapReason, SessionConfig, SubState};
 use guts_realtime::ErrorCode;
-use js_sys::Function;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 /// Options of `new RealtimeClient(url, options)`. Every field is optional.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
@@ -29,7 +28,7 @@ pub struct ClientOptions {
             optional
         )
     )]
-    pub token: Option<Function>,
+    pub token: Option<JsValue>,
     /// Reconnect backoff (full jitter): `random(0, min(max, base · 2^attempt))`.
     pub backoff: Option<Backoff>,
     /// Client heartbeat: ping after `interval` ms without any frame; declare the link dead when
@@ -63,7 +62,7 @@ pub struct Heartbeat {
 impl ClientOptions {
     /// Reads the options object (`undefined`/`null` → defaults) into a session configuration and
     /// the token provider; throws (the bridge's `TypeError`) on a bad option.
-    pub(crate) fn from_js(opts: &JsValue) -> Result<(SessionConfig, Option<Function>), JsValue> {
+    pub(crate) fn from_js(opts: &JsValue) -> Result<(SessionConfig, Option<JsValue>), JsValue> {
         let v = js::options(opts)?;
         let at = |i: u32| js::get(&v, &JsValue::from(i));
         let ms = |i: u32| {
@@ -72,7 +71,7 @@ impl ClientOptions {
             (ms >= 0.0).then(|| Duration::from_micros((ms * 1e3) as u64))
         };
         let token = at(0);
-        let token = token.is_function().then(|| token.unchecked_into::<Function>());
+        let token = token.is_function().then_some(token);
         let mut cfg = SessionConfig::default().auth(token.is_some());
         if let Some(d) = ms(1) {
             cfg = cfg.backoff_base(d);
@@ -299,9 +298,9 @@ pub struct SubscribeHandlers {
     /// State changes of this subscription: `subscribing`, `subscribed` (with `recovered` after a
     /// resubscribe), `failed`, `unsubscribed`.
     #[cfg_attr(feature = "ts", ts(type = "(state: SubscriptionState) => void", optional))]
-    pub on_state: Option<Function>,
+    pub on_state: Option<JsValue>,
     /// Events may have been missed (the hub restarted, or its history no longer reaches back):
     /// refetch what the view shows. Live events follow; none is ever delivered twice.
     #[cfg_attr(feature = "ts", ts(type = "(gap: Gap) => void", optional))]
-    pub on_gap: Option<Function>,
+    pub on_gap: Option<JsValue>,
 }

@@ -1,4 +1,4 @@
-//! The driver: one [`Session`] plus the I/O around it — a `web_sys::WebSocket`, one timer, the
+//! The driver: one [`Session`] plus the I/O around it — a `WebSocket`, one timer, the
 //! token provider and the page listeners. Every decision (when to connect, what to send, who
 //! gets which event, backoff, heartbeat, dedupe, gaps) is the session's; this module only feeds
 //! it inputs and carries out its outputs.
@@ -24,7 +24,7 @@
 
 use crate::api::{ErrorInfo, Gap, StateChange, SubscriptionState};
 use crate::decode::{self, Keys};
-use crate::js;
+use crate::js::{self, WebSocket};
 use alloc::rc::{Rc, Weak};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -32,10 +32,7 @@ use core::cell::{Cell, RefCell};
 use core::time::Duration;
 use guts_realtime::session::{Action, ConnectionState, Event, Session, SubId, TokenError};
 use guts_realtime::ErrorCode;
-use js_sys::{Array, Function};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::WebSocket;
 
 /// Socket open.
 pub(crate) const OPEN: u32 = 0;
@@ -83,9 +80,9 @@ pub(crate) fn now() -> Duration {
 /// Application listeners.
 pub(crate) struct Callbacks {
     /// Connection-state listeners (a JS array the bridge iterates).
-    pub(crate) state: Array,
+    pub(crate) state: JsValue,
     /// Error listeners (a JS array).
-    pub(crate) error: Array,
+    pub(crate) error: JsValue,
     /// Each subscription handle's callbacks object (`js::handlers`), sorted by handle (handles
     /// only grow, so `push` keeps the order).
     subs: Vec<(SubId, JsValue)>,
@@ -93,7 +90,7 @@ pub(crate) struct Callbacks {
 
 impl Callbacks {
     fn new() -> Callbacks {
-        Callbacks { state: Array::new(), error: Array::new(), subs: Vec::new() }
+        Callbacks { state: js::list(), error: js::list(), subs: Vec::new() }
     }
 
     pub(crate) fn add_sub(&mut self, sub: SubId, handlers: JsValue) {
@@ -144,7 +141,7 @@ pub(crate) struct Inner {
     pub(crate) callbacks: RefCell<Callbacks>,
     pub(crate) io: RefCell<Io>,
     url: String,
-    token: Option<Function>,
+    token: Option<JsValue>,
     keys: Keys,
     pumping: Cell<bool>,
     pub(crate) closed: Cell<bool>,
@@ -152,7 +149,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// A client that has not started; [`Inner::start`] connects.
-    pub(crate) fn new(url: String, session: Session<JsValue>, token: Option<Function>) -> Rc<Self> {
+    pub(crate) fn new(url: String, session: Session<JsValue>, token: Option<JsValue>) -> Rc<Self> {
         Rc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             // Owned by JS (freed when the last JS reference goes), so a microtask or promise
@@ -266,13 +263,11 @@ impl Inner {
         let mut io = self.io.borrow_mut();
         if let Some(ws) = io.ws.take() {
             js::wire(&ws, &JsValue::NULL);
-            let _ = ws.close_with_code_and_reason(1000, "client closed");
+            let _ = ws.close_with(1000, "client closed");
         }
         io.clear_timer();
         let unlisten = core::mem::replace(&mut io.unlisten, JsValue::UNDEFINED);
-        if unlisten.is_function() {
-            let _ = unlisten.unchecked_ref::<Function>().call0(&JsValue::UNDEFINED);
-        }
+        js::run(&unlisten);
         io.token_gen = io.token_gen.wrapping_add(1);
         // The caller holds a strong reference of its own: dropping this one frees nothing yet.
         let alive = io.alive.take();
@@ -316,7 +311,7 @@ impl Inner {
                     // Browsers only accept 1000 and 3000–4999 from scripts.
                     let code =
                         if code == 1000 || (3000..5000).contains(&code) { code } else { 1000 };
-                    let _ = ws.close_with_code_and_reason(code, &reason);
+                    let _ = ws.close_with(code, &reason);
                 }
             }
         }
@@ -324,8 +319,8 @@ impl Inner {
 
     fn send(&self, text: &str) {
         if let Some(ws) = &self.io.borrow().ws {
-            if ws.ready_state() == WebSocket::OPEN {
-                let _ = ws.send_with_str(text);
+            if ws.ready_state() == js::OPEN {
+                let _ = ws.send(text);
             }
         }
     }
@@ -436,10 +431,10 @@ fn call(weak: &Weak<Inner>, tag: u32, a: JsValue, b: JsValue) -> Result<JsValue,
             return Ok(JsValue::from_f64(sub.0 as f64));
         }
         ON_STATE => {
-            inner.callbacks.borrow_mut().state.push(&a);
+            js::add(&inner.callbacks.borrow().state, &a);
         }
         ON_ERROR => {
-            inner.callbacks.borrow_mut().error.push(&a);
+            js::add(&inner.callbacks.borrow().error, &a);
         }
         CLOSE_CLIENT => {
             inner.closed.set(true);

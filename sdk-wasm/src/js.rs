@@ -5,7 +5,6 @@
 
 use alloc::string::String;
 use wasm_bindgen::prelude::*;
-use web_sys::WebSocket;
 
 #[wasm_bindgen]
 extern "C" {
@@ -30,6 +29,37 @@ extern "C" {
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(handle: &JsValue);
 }
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `WebSocket` (browsers; Node >= 22, or 20 with `--experimental-websocket`).
+    /// Bound here rather than through web-sys: web-sys brings js-sys, whose closure descriptors
+    /// keep ~2.5 KB of unused closure shims in the bundle.
+    pub type WebSocket;
+
+    /// `new WebSocket(url)`; throws (→ `Err`) on a malformed URL.
+    #[wasm_bindgen(constructor, catch)]
+    pub fn new(url: &str) -> Result<WebSocket, JsValue>;
+
+    /// `ws.readyState`.
+    #[wasm_bindgen(method, getter, js_name = readyState)]
+    pub fn ready_state(this: &WebSocket) -> u16;
+
+    /// `ws.send(text)`; throws (→ `Err`) when the socket is not open.
+    #[wasm_bindgen(method, catch)]
+    pub fn send(this: &WebSocket, text: &str) -> Result<(), JsValue>;
+
+    /// `ws.close()`.
+    #[wasm_bindgen(method, catch, js_name = close)]
+    pub fn close(this: &WebSocket) -> Result<(), JsValue>;
+
+    /// `ws.close(code, reason)`; throws (→ `Err`) on a code scripts may not send.
+    #[wasm_bindgen(method, catch, js_name = close)]
+    pub fn close_with(this: &WebSocket, code: u16, reason: &str) -> Result<(), JsValue>;
+}
+
+/// `WebSocket.OPEN`.
+pub const OPEN: u16 = 1;
 
 /// The bridge. `h` is always the driver's handler, `h(tag, a, b)` (tags in `driver`).
 #[wasm_bindgen(module = "/js/bridge.js")]
@@ -67,6 +97,15 @@ extern "C" {
     /// The `SubscriptionHandle` of subscription `id`: `{ channel, state, unsubscribe() }`, whose
     /// getter and method call `h(SUB_STATE | UNSUBSCRIBE, id)`.
     pub fn handle(h: &JsValue, id: f64, channel: &str) -> JsValue;
+
+    /// A new empty array (of listeners).
+    pub fn list() -> JsValue;
+
+    /// `list.push(f)`.
+    pub fn add(list: &JsValue, f: &JsValue);
+
+    /// `f()`, when `f` is a function.
+    pub fn run(f: &JsValue);
 
     /// A `RealtimeClient` object over the handler `h`.
     pub fn client(h: &JsValue) -> JsValue;

@@ -2,7 +2,7 @@
 //!
 //! The browser SDK of Guts real-time, published to npm as `@guts/realtime`. It is a thin driver
 //! of the sans-IO [`Session`] — the same state machine the
-//! native SDK drives — around a `web_sys::WebSocket`, one `setTimeout` and JavaScript callbacks.
+//! native SDK drives — around a `WebSocket`, one `setTimeout` and JavaScript callbacks.
 //! Connect, auth, heartbeat, backoff, resubscribe, recovery, dedupe and gaps are all the
 //! session's; this crate only moves inputs and outputs.
 //!
