@@ -150,10 +150,17 @@ pub struct ChannelError {
 
 /// The first `n` characters of `s`.
 fn clip(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => s.get(..i).unwrap_or(s),
-        None => s,
+    // Counted by UTF-8 lead bytes (no `char` decoding).
+    let mut chars = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b & 0xC0 != 0x80 {
+            if chars == n {
+                return s.get(..i).unwrap_or(s);
+            }
+            chars += 1;
+        }
     }
+    s
 }
 
 impl ChannelError {
@@ -184,13 +191,13 @@ impl ChannelError {
 
     /// The problem without the input: the text before `: "input"`, with `quote` around quoted
     /// parts. Static pieces only.
-    fn problem(&self, out: &mut String, quote: impl Fn(&mut String, &str, char)) {
+    fn problem(&self, out: &mut String, quote: impl Fn(&mut String, &str, &str)) {
         use ChannelErrorKind as K;
         match self.kind {
             K::MissingPrefix => out.push_str("missing channel type prefix (repo:, user: or org:)"),
             K::UnknownType => {
                 out.push_str("unknown channel type ");
-                quote(out, self.offending_part(), '"');
+                quote(out, self.offending_part(), "\"");
                 out.push_str(" (expected repo, user or org)");
             }
             K::MissingName => out.push_str("repository channel requires owner/name"),
@@ -199,7 +206,7 @@ impl ChannelError {
             ),
             K::UnknownFilter => {
                 out.push_str("unknown repository filter ");
-                quote(out, self.offending_part(), '"');
+                quote(out, self.offending_part(), "\"");
                 out.push_str(" (expected prs or issues)");
             }
             K::Empty(seg) => {
@@ -218,13 +225,13 @@ impl ChannelError {
                 out.push_str(seg.name());
                 out.push_str(" contains ");
                 let mut buf = [0u8; 4];
-                quote(out, c.encode_utf8(&mut buf), '\'');
+                quote(out, c.encode_utf8(&mut buf), "'");
                 out.push_str(" (allowed: A-Z a-z 0-9 . _ -)");
             }
             K::DotSegment(seg, dots) => {
                 out.push_str(seg.name());
                 out.push_str(" may not be ");
-                quote(out, dots, '"');
+                quote(out, dots, "\"");
             }
             K::Slash(seg) => {
                 out.push_str(seg.name());
@@ -237,16 +244,16 @@ impl ChannelError {
     /// are instead of Debug-escaped, so the two agree on every input without quotes, backslashes
     /// or unprintable characters. This is what the browser SDK throws.
     pub fn message(&self) -> String {
-        let raw = |out: &mut String, s: &str, q: char| {
-            out.push(q);
+        let raw = |out: &mut String, s: &str, q: &str| {
+            out.push_str(q);
             out.push_str(s);
-            out.push(q);
+            out.push_str(q);
         };
         let mut out = String::new();
         self.problem(&mut out, raw);
         out.push_str(": ");
         let shown = clip(&self.input, 120);
-        raw(&mut out, shown, '"');
+        raw(&mut out, shown, "\"");
         if shown.len() < self.input.len() {
             out.push('\u{2026}');
         }
@@ -256,9 +263,9 @@ impl ChannelError {
 
 impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let debug = |out: &mut String, s: &str, q: char| {
+        let debug = |out: &mut String, s: &str, q: &str| {
             use core::fmt::Write;
-            let _ = if q == '\'' {
+            let _ = if q == "'" {
                 write!(out, "{:?}", s.chars().next().unwrap_or_default())
             } else {
                 write!(out, "{s:?}")

@@ -82,7 +82,10 @@ dtsFiles.forEach((f, i) => fs.writeFileSync(f, dts[i]));
 const out = await minify(glue, {
   module: true,
   ecma: 2020,
-  compress: { passes: 2 },
+  // `console.warn` is only wasm-bindgen's: deprecated `init()` argument forms and a server that
+  // serves the wasm without `application/wasm` (the fallback still runs, silently). The SDK's
+  // own reports use `console.error`, which stays.
+  compress: { passes: 2, pure_funcs: ["console.warn"] },
   mangle: true,
   format: { comments: false },
 });

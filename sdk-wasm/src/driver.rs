@@ -140,7 +140,7 @@ pub(crate) struct Inner {
     pub(crate) session: RefCell<Session<JsValue>>,
     pub(crate) callbacks: RefCell<Callbacks>,
     pub(crate) io: RefCell<Io>,
-    url: String,
+    url: JsValue,
     token: Option<JsValue>,
     keys: Keys,
     pumping: Cell<bool>,
@@ -149,7 +149,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// A client that has not started; [`Inner::start`] connects.
-    pub(crate) fn new(url: String, session: Session<JsValue>, token: Option<JsValue>) -> Rc<Self> {
+    pub(crate) fn new(url: JsValue, session: Session<JsValue>, token: Option<JsValue>) -> Rc<Self> {
         Rc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             // Owned by JS (freed when the last JS reference goes), so a microtask or promise
@@ -301,7 +301,7 @@ impl Inner {
                     }
                 }
                 Err(e) => {
-                    let why = js::text(&e);
+                    let why = js::text(&e).as_string().unwrap_or_default();
                     self.session.borrow_mut().handle_close(now(), 1006, &why);
                 }
             },

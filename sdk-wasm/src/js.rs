@@ -3,6 +3,7 @@
 //! (socket and page wiring, options, and the objects handed to callbacks, built in JS instead of
 //! one wasm→JS call per property). `scripts/build-npm.sh` folds the bridge into the glue.
 
+#[cfg(feature = "vectors")]
 use alloc::string::String;
 use wasm_bindgen::prelude::*;
 
@@ -39,7 +40,7 @@ extern "C" {
 
     /// `new WebSocket(url)`; throws (→ `Err`) on a malformed URL.
     #[wasm_bindgen(constructor, catch)]
-    pub fn new(url: &str) -> Result<WebSocket, JsValue>;
+    pub fn new(url: &JsValue) -> Result<WebSocket, JsValue>;
 
     /// `ws.readyState`.
     #[wasm_bindgen(method, getter, js_name = readyState)]
@@ -65,7 +66,7 @@ pub const OPEN: u16 = 1;
 #[wasm_bindgen(module = "/js/bridge.js")]
 extern "C" {
     /// The text of a thrown value (its `message` when it has one).
-    pub fn text(e: &JsValue) -> String;
+    pub fn text(e: &JsValue) -> JsValue;
 
     /// Sets the socket's `onopen`/`onmessage`/`onclose`/`onerror` to call `h`, or clears them
     /// (`h` null). Messages arrive parsed (`undefined` when not JSON).

@@ -38,7 +38,6 @@ mod js;
 #[cfg(feature = "vectors")]
 mod testing;
 
-use alloc::string::String;
 use api::ClientOptions;
 use driver::Inner;
 use guts_realtime::session::Session;
@@ -134,10 +133,11 @@ fn js_error(message: &str) -> JsValue {
 // the client's handler (`driver`).
 #[wasm_bindgen(js_name = createClient, unchecked_return_type = "RealtimeClient")]
 pub fn create_client(
-    url: String,
+    #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: JsValue,
 ) -> Result<JsValue, JsValue> {
-    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+    let text = url.as_string().unwrap_or_default();
+    if !(text.starts_with("ws://") || text.starts_with("wss://")) {
         return Err(js_error("url must start with ws:// or wss://"));
     }
     let (cfg, token) = ClientOptions::from_js(&options)?;

@@ -35,7 +35,7 @@ struct RealtimeClient(JsValue);
 
 impl RealtimeClient {
     fn new(url: String, options: JsValue) -> Result<RealtimeClient, JsValue> {
-        create_client(url, options).map(RealtimeClient)
+        create_client(url.into(), options).map(RealtimeClient)
     }
 
     fn call(&self, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {

@@ -124,7 +124,7 @@ struct ChannelSub {
 
 impl ChannelSub {
     fn desired(&self) -> bool {
-        !self.handles.is_empty() && self.remote != Remote::Failed
+        !self.handles.is_empty() && !matches!(self.remote, Remote::Failed)
     }
 }
 
@@ -217,7 +217,7 @@ impl<P: Clone> Session<P> {
     pub fn confirmed_channels(&self) -> impl Iterator<Item = &str> {
         self.channels
             .iter()
-            .filter(|(_, c)| c.remote == Remote::Subscribed)
+            .filter(|(_, c)| matches!(c.remote, Remote::Subscribed))
             .map(|(k, _)| k.as_str())
     }
 
@@ -272,7 +272,7 @@ impl<P: Clone> Session<P> {
     /// [`Session::connect`]. Subscriptions are kept and resubscribed on the next connect.
     pub fn close(&mut self, now: Duration) {
         let _ = now;
-        if self.phase == Phase::Closed {
+        if matches!(self.phase, Phase::Closed) {
             return;
         }
         if self.link.is_some() || matches!(self.phase, Phase::Opening { .. }) {
@@ -315,7 +315,7 @@ impl<P: Clone> Session<P> {
             recovered: None,
         });
         entry.handles.insert(sub);
-        if entry.remote == Remote::Failed {
+        if matches!(entry.remote, Remote::Failed) {
             entry.remote = Remote::None;
         }
         let state = match self.channels.get(&key) {
@@ -430,7 +430,7 @@ impl<P: Clone> Session<P> {
         }
         // Pipeline the subscriptions behind the auth frame: the hub handles frames in order.
         for ch in self.channels.values_mut() {
-            if ch.remote != Remote::Failed {
+            if !matches!(ch.remote, Remote::Failed) {
                 ch.remote = Remote::None;
             }
         }
@@ -584,10 +584,10 @@ impl<P: Clone> Session<P> {
             if ch.handles.is_empty() {
                 return false;
             }
-            if ch.remote == Remote::Failed {
+            if matches!(ch.remote, Remote::Failed) {
                 return true;
             }
-            let was_live = ch.remote == Remote::Subscribed;
+            let was_live = matches!(ch.remote, Remote::Subscribed);
             ch.remote = Remote::None;
             if was_live {
                 for &sub in ch.handles.iter() {
@@ -814,7 +814,7 @@ impl<P: Clone> Session<P> {
         }
         let Some((_, ev)) = &self.last_route else { return };
         for ch in self.channels.values_mut() {
-            if ch.remote != Remote::Subscribed || !ch.channel.receives(ev, kind) {
+            if !matches!(ch.remote, Remote::Subscribed) || !ch.channel.receives(ev, kind) {
                 continue;
             }
             if let (Some(seq), Some(last)) = (seq, ch.last_seq) {
