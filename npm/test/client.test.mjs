@@ -44,3 +44,55 @@ test("receives published events in Node", { skip: !HUB && "GUTS_TEST_HUB not set
   client.close();
   assert.deepEqual(states.filter((s) => !s.startsWith("sub:")), ["connecting", "connected", "closed"]);
 });
+
+test("callbacks may call back into the client: unsubscribe, subscribe and close from inside them", { skip: !HUB && "GUTS_TEST_HUB not set" }, async () => {
+  const stamp = Date.now();
+  const [ch1, ch2] = [`repo:node/reenter1-${stamp}`, `repo:node/reenter2-${stamp}`];
+  const publish = async (channel, n) => {
+    const res = await fetch(`http://${HUB}/api/publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ channel, event: "push", data: { number: n } }),
+    });
+    assert.equal(res.status, 200);
+  };
+  const client = new RealtimeClient(`ws://${HUB}/ws`);
+  const seen = [];
+  let sub2Live = false;
+  // Reads the client's state from inside its own state listener.
+  client.onState((s) => seen.push(`state:${s.state}=${client.state}`));
+  const sub1 = client.subscribe(
+    ch1,
+    (ev) => {
+      seen.push(`ev1:${ev.data.number}`);
+      // From inside the subscription's own callback: stop it, and subscribe elsewhere.
+      sub1.unsubscribe();
+      seen.push(`sub1:${sub1.state}`);
+      client.subscribe(
+        ch2,
+        (ev2) => {
+          seen.push(`ev2:${ev2.data.number}`);
+          client.close(); // from inside an event callback
+          seen.push(`after-close:${client.state}`);
+        },
+        { onState: (st) => (sub2Live ||= st.state === "subscribed") },
+      );
+    },
+    { onState: (st) => seen.push(`sub1-state:${st.state}`) },
+  );
+  try {
+    await until(() => seen.includes("sub1-state:subscribed"), 5000, "ch1 subscribed");
+    await publish(ch1, 1);
+    await until(() => sub2Live, 5000, "ch2 subscribed from inside the callback");
+    await publish(ch1, 2); // unsubscribed: not delivered
+    await publish(ch2, 1);
+    await until(() => seen.includes("ev2:1"), 5000, "the ch2 event");
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    client.close(); // (idempotent; leaves nothing running when an assertion failed)
+  }
+  assert.deepEqual(seen.filter((s) => /^(ev|sub1:|after)/.test(s)), ["ev1:1", "sub1:unsubscribed", "ev2:1", "after-close:closed"]);
+  assert.ok(seen.includes("state:connected=connected"), seen.join(" "));
+  assert.equal(seen.filter((s) => s.startsWith("state:")).at(-1), "state:closed=closed");
+  assert.equal(client.state, "closed");
+});

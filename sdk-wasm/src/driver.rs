@@ -154,9 +154,12 @@ impl Inner {
             let weak = weak.clone();
             // Owned by JS (freed when the last JS reference goes), so a microtask or promise
             // still pending when the client is closed or freed finds a function to call; it
-            // holds the client weakly and does nothing once the client is closed or gone.
+            // holds the client weakly and does nothing once the client is closed or gone. `Fn`,
+            // not `FnMut`: an application callback runs inside it and may call the client's
+            // methods, which are calls of this same function (wasm-bindgen refuses re-entry
+            // into an `FnMut`).
             let handler =
-                Closure::<dyn FnMut(u32, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+                Closure::<dyn Fn(u32, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
                     move |tag, a: JsValue, b| call(&weak, tag, a, b),
                 )
                 .into_js_value();
