@@ -220,6 +220,15 @@ impl ClientReceiver {
         q.frames.pop_front().ok_or(TryRecvError::Empty)
     }
 
+    /// Gives the queue's storage back when nothing is queued (an idle connection then holds
+    /// none; the next frame allocates it again). For transports that wait long between bursts.
+    pub fn release_if_empty(&mut self) {
+        let mut q = self.queue.inner.lock();
+        if q.frames.is_empty() && q.frames.capacity() > 0 {
+            q.frames = VecDeque::new();
+        }
+    }
+
     /// Why the queue was closed, if it was.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.queue.close_reason()
@@ -241,5 +250,26 @@ impl Drop for ClientReceiver {
         let mut q = self.queue.inner.lock();
         q.receiver_alive = false;
         q.frames.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_if_empty_frees_the_storage_of_an_idle_queue_only() {
+        let q = Queue::new(8);
+        let mut rx = ClientReceiver::new(q.clone());
+        let frame = || Frame::from_static("{}");
+        q.push(frame()).unwrap();
+        rx.release_if_empty(); // not empty: kept
+        assert_eq!(rx.len(), 1);
+        assert!(rx.try_recv().is_ok());
+        rx.release_if_empty();
+        assert_eq!(q.inner.lock().frames.capacity(), 0);
+        // The next frame allocates again and flows as before.
+        q.push(frame()).unwrap();
+        assert_eq!(rx.try_recv().ok(), Some(frame()));
     }
 }

@@ -486,10 +486,11 @@ async fn write_loop(
         }
         match write(&mut sink, &mut buf, ping, &shared, &state, &mut tick, &mut shutdown).await {
             WriteOutcome::Done(None) => {
-                // An idle connection keeps no batch buffer (one allocation per batch instead,
-                // next to a syscall per batch).
+                // An idle connection keeps no batch buffer and no queue storage (an allocation
+                // or two per batch instead, next to a syscall per batch).
                 if rx.is_empty() {
                     buf = Vec::new();
+                    rx.release_if_empty();
                 }
             }
             WriteOutcome::Done(Some(close)) => break close,
