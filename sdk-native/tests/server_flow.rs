@@ -1,5 +1,6 @@
 //! Recovery over the network (replay then live, and the race with concurrent publishes), the
-//! slow-consumer policy, the idle timeout and graceful shutdown, against the real server on
+//! slow-consumer policy, reading while a write is blocked, the idle timeout and graceful
+//! shutdown, against the real server on
 //! 127.0.0.1. Bounded in time.
 #![cfg(feature = "server")]
 
@@ -185,6 +186,45 @@ async fn a_stalled_client_is_closed_4008_while_others_get_everything() {
     let (code, reason) = stalled.closed(Duration::from_secs(60)).await;
     assert_eq!((code, reason.as_str()), (4008, "slow consumer"));
     reader.still_open().await;
+}
+
+#[tokio::test]
+async fn a_client_whose_socket_is_full_is_still_read() {
+    // One task drives both directions of a connection: a write blocked on a full socket must not
+    // stop its commands from being read and executed.
+    let hub_cfg = HubConfig::default().queue_capacity(4096);
+    let s = TestServer::start(hub_cfg, config()).await;
+    let ch = uniq("repo:full/r");
+    let mut stalled = s.ws().await;
+    stalled.subscribe(&ch).await;
+    let id = stalled.welcome["client_id"].as_str().unwrap().to_owned();
+    let client = s.hub.get_client(&id).unwrap();
+    let pad = "x".repeat(16 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Publish until frames stay queued: the socket (and the kernel's buffers) are full.
+    let mut published = 0;
+    loop {
+        assert!(Instant::now() < deadline, "the socket never filled ({published} events)");
+        for _ in 0..64 {
+            s.hub.publish(&ch, EventKind::Push, json!({"pad": pad})).unwrap();
+            published += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if client.queued() > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if client.queued() > 0 {
+                break;
+            }
+        }
+    }
+    let other = uniq("repo:full/other");
+    stalled.send_json(json!({"type": "subscribe", "channel": other})).await;
+    let want = other.parse::<guts_realtime::Channel>().unwrap();
+    while !client.channels().contains(&want) {
+        assert!(Instant::now() < deadline, "the command was not read while the write was blocked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(client.queued() > 0, "the write is still blocked");
 }
 
 #[tokio::test]
