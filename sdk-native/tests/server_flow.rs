@@ -226,6 +226,44 @@ async fn a_client_whose_socket_is_full_is_still_read() {
     assert!(client.queued() > 0, "the write is still blocked");
 }
 
+/// Publishes one event on `ch` and returns when `c` got it.
+async fn publish_and_recv(s: &TestServer, c: &mut Ws, ch: &str, i: u64) -> Instant {
+    let seq = s.hub.publish(ch, EventKind::Push, json!({ "i": i })).unwrap().seq;
+    let e = c.recv().await;
+    assert_eq!(e["seq"].as_u64(), Some(seq), "{e}");
+    Instant::now()
+}
+
+#[tokio::test]
+async fn a_write_interval_holds_frames_back_and_sends_them_together() {
+    let interval = Duration::from_millis(300);
+    let s = TestServer::start(HubConfig::default(), config().write_interval(interval)).await;
+    let ch = uniq("repo:wi/r");
+    let mut c = s.ws().await;
+    c.subscribe(&ch).await;
+    // Long after the last write: the first frame goes out at once.
+    tokio::time::sleep(interval).await;
+    let sent = Instant::now();
+    let first = publish_and_recv(&s, &mut c, &ch, 0).await;
+    assert!(first - sent < interval, "an idle connection is not delayed: {:?}", first - sent);
+    // Right after a write: held until the interval has passed, then all of them at once.
+    let seqs: Vec<u64> = (1..=3)
+        .map(|i| s.hub.publish(&ch, EventKind::Push, json!({ "i": i })).unwrap().seq)
+        .collect();
+    for seq in &seqs {
+        assert_eq!(c.recv().await["seq"].as_u64(), Some(*seq));
+    }
+    let held = first.elapsed();
+    assert!(held >= interval - Duration::from_millis(50), "held for {held:?}");
+    // Without an interval nothing waits (the default).
+    let s = TestServer::default().await;
+    let mut c = s.ws().await;
+    c.subscribe(&ch).await;
+    let first = publish_and_recv(&s, &mut c, &ch, 0).await;
+    publish_and_recv(&s, &mut c, &ch, 1).await;
+    assert!(first.elapsed() < interval, "no interval, no wait: {:?}", first.elapsed());
+}
+
 #[tokio::test]
 async fn silent_clients_are_closed_4009_and_answering_ones_stay() {
     let cfg =

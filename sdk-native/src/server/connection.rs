@@ -215,6 +215,11 @@ struct Connection {
     fed: usize,
     /// Frames went into the socket since its last flush.
     unflushed: bool,
+    /// The batch waits for [`ServerConfig::write_interval`](super::ServerConfig::write_interval)
+    /// to pass since `last_write`.
+    held: bool,
+    /// When the last flush ended (kept only with a write interval).
+    last_write: Instant,
     ping_due: bool,
     /// When the last frame arrived: the idle timeout counts from here.
     last_seen: Instant,
@@ -246,6 +251,8 @@ impl Connection {
             batch: Vec::new(),
             fed: 0,
             unflushed: false,
+            held: false,
+            last_write: now,
             ping_due: false,
             last_seen: now,
             next_ping: after(now, state.config.ping_interval.max(Duration::from_millis(10))),
@@ -282,6 +289,7 @@ impl Connection {
         }
         self.closing = Closing::Pending(close);
         self.ping_due = false;
+        self.held = false;
         if close.drain {
             // What is queued now was queued before the close: it is written first (bounded by
             // the queue's capacity).
@@ -297,8 +305,14 @@ impl Connection {
     fn wake_at(&self) -> Instant {
         match (self.closing, self.deadline) {
             (Closing::Open, _) | (_, None) => {
-                let idle = after(self.last_seen, self.conn.state.config.idle_timeout);
-                self.next_ping.min(idle)
+                let cfg = &self.conn.state.config;
+                let idle = after(self.last_seen, cfg.idle_timeout);
+                let wake = self.next_ping.min(idle);
+                if self.held {
+                    wake.min(after(self.last_write, cfg.write_interval))
+                } else {
+                    wake
+                }
             }
             (_, Some(deadline)) => deadline,
         }
@@ -312,12 +326,17 @@ impl Connection {
         }
         if now >= after(self.last_seen, cfg.idle_timeout) {
             self.conn.state.counters.idle_closes.fetch_add(1, Relaxed);
-            if self.fed < self.batch.len() || self.unflushed {
+            if self.unflushed || (!self.held && self.fed < self.batch.len()) {
                 // The socket accepted nothing for the idle timeout: drop it without a close.
                 return true;
             }
             self.close(Close { code: CloseCode::SERVER_HEARTBEAT_TIMEOUT, drain: false }, now);
-        } else if now >= self.next_ping {
+            return false;
+        }
+        if self.held && now >= after(self.last_write, cfg.write_interval) {
+            self.held = false;
+        }
+        if now >= self.next_ping {
             self.ping_due = true;
             self.next_ping = after(now, cfg.ping_interval.max(Duration::from_millis(10)));
         }
@@ -388,7 +407,17 @@ impl Connection {
     /// `Ready` when the socket failed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let limit = self.conn.state.config.write_batch.max(1);
+        let interval = self.conn.state.config.write_interval;
         loop {
+            if self.held {
+                return Poll::Pending;
+            }
+            let room = limit.saturating_sub(self.batch.len());
+            if self.fed == 0 && !self.batch.is_empty() && room > 0 && !interval.is_zero() {
+                // A held batch, released: what was queued meanwhile joins it (a closed queue is
+                // seen below).
+                let _ = self.rx.poll_recv_many(cx, &mut self.batch, room);
+            }
             while self.fed < self.batch.len() {
                 if !ready!(self.poll_ready(cx)) {
                     return Poll::Ready(());
@@ -415,6 +444,9 @@ impl Connection {
                     return Poll::Ready(());
                 }
                 self.unflushed = false;
+                if !interval.is_zero() {
+                    self.last_write = Instant::now();
+                }
                 if self.closing == Closing::Sent && !self.readable {
                     let linger = after(Instant::now(), LINGER);
                     self.deadline = Some(self.deadline.map_or(linger, |d| d.min(linger)));
@@ -447,7 +479,18 @@ impl Connection {
                     self.close(Close { code, drain: false }, Instant::now());
                     self.drain_left = 0;
                 }
-                Poll::Ready(n) => self.drain_left = self.drain_left.saturating_sub(n),
+                Poll::Ready(n) => {
+                    self.drain_left = self.drain_left.saturating_sub(n);
+                    // Too soon after the last write: hold these (and, with no waker left in the
+                    // queue, take what comes meanwhile at the same time, in the same write).
+                    if self.closing == Closing::Open
+                        && !interval.is_zero()
+                        && Instant::now() < after(self.last_write, interval)
+                    {
+                        self.held = true;
+                        return Poll::Pending;
+                    }
+                }
                 Poll::Pending => {
                     if self.batch.capacity() > 0 {
                         // An idle connection keeps no batch buffer and no queue storage (an
