@@ -28,6 +28,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
 use guts_realtime::client::{ClientMetadata, CloseReason};
 use guts_realtime::{
@@ -37,9 +38,10 @@ use guts_realtime::{
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
@@ -231,7 +233,31 @@ struct Connection {
     deadline: Option<Instant>,
     /// False after a read error: only the close can still be written.
     readable: bool,
+    /// The socket's read side gave a frame when last polled: poll it again.
+    read_more: bool,
+    /// Wakes the task for the socket's read side and says so, so a wake-up for writing (every
+    /// event queued) does not also poll the socket for reading.
+    read_wake: Arc<ReadWake>,
+    read_waker: Waker,
     conn: Registered,
+}
+
+/// The waker the socket's read side is polled with.
+#[derive(Default)]
+struct ReadWake {
+    task: AtomicWaker,
+    woken: AtomicBool,
+}
+
+impl Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Release);
+        self.task.wake();
+    }
 }
 
 impl Connection {
@@ -243,6 +269,7 @@ impl Connection {
             client: conn.client.clone(),
             identity: Identity::Anonymous,
         };
+        let read_wake = Arc::new(ReadWake::default());
         Connection {
             socket,
             rx,
@@ -260,6 +287,9 @@ impl Connection {
             drain_left: 0,
             deadline: None,
             readable: true,
+            read_more: true,
+            read_waker: Waker::from(read_wake.clone()),
+            read_wake,
             conn,
         }
     }
@@ -354,10 +384,14 @@ impl Connection {
                     self.close(Close { code, drain: true }, Instant::now());
                 }
             }
-            if !self.readable {
+            if !self.readable || !(self.read_more || self.read_wake.woken.swap(false, Acquire)) {
                 return Poll::Pending;
             }
-            let msg = match ready!(Pin::new(&mut self.socket).poll_next(cx)) {
+            self.read_wake.task.register(cx.waker());
+            let mut read_cx = Context::from_waker(&self.read_waker);
+            let polled = Pin::new(&mut self.socket).poll_next(&mut read_cx);
+            self.read_more = polled.is_ready();
+            let msg = match ready!(polled) {
                 None => return Poll::Ready(()),
                 Some(Ok(msg)) => msg,
                 Some(Err(e)) if too_big(&e) => {
