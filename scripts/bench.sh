@@ -23,6 +23,9 @@ if [ "${1:-}" = quick ]; then REPS=1; SECS=3; fi
 run() { echo "== $*"; $B "$@" --reps "$REPS" | tee -a "$OUT/$1.txt"; }
 run floor --n 1000
 run fanout --n 1000 --rate 200 --secs "$SECS"
+# The same with a 16 ms write interval (frames queued meanwhile share one write): less CPU per
+# delivery for the same p99 on this machine (docs/benchmarks.md, fourth round).
+GUTS_HUB_WRITE_INTERVAL_MS=16 run fanout --n 1000 --rate 200 --secs "$SECS" --hubs guts
 run fanout --n 100 --rate 2000 --secs "$SECS"
 run fanout --n 10000 --rate 10 --secs "$SECS"
 run channels --n 10000 --rate 10000 --secs "$SECS"
