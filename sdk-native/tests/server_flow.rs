@@ -5,7 +5,7 @@
 
 mod server_support;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use guts_realtime::{EventKind, HubConfig};
 use serde_json::{json, Value};
 use server_support::*;
@@ -239,7 +239,9 @@ async fn a_write_interval_holds_frames_back_and_sends_them_together() {
     let interval = Duration::from_millis(300);
     let s = TestServer::start(HubConfig::default(), config().write_interval(interval)).await;
     let ch = uniq("repo:wi/r");
+    let connecting = Instant::now();
     let mut c = s.ws().await;
+    assert!(connecting.elapsed() < interval, "the welcome is not held: {:?}", connecting.elapsed());
     c.subscribe(&ch).await;
     // Long after the last write: the first frame goes out at once.
     tokio::time::sleep(interval).await;
@@ -262,6 +264,52 @@ async fn a_write_interval_holds_frames_back_and_sends_them_together() {
     let first = publish_and_recv(&s, &mut c, &ch, 0).await;
     publish_and_recv(&s, &mut c, &ch, 1).await;
     assert!(first.elapsed() < interval, "no interval, no wait: {:?}", first.elapsed());
+}
+
+#[tokio::test]
+async fn a_close_asked_for_while_frames_are_held_follows_them() {
+    // An event held by the write interval, then a refused token: the event, the error reply
+    // and the 4001 close, in that order, well before the close timeout.
+    let cfg = config().write_interval(Duration::from_millis(300));
+    let s = TestServer::start(HubConfig::default(), cfg).await;
+    let ch = uniq("repo:wi/close");
+    let mut c = s.ws().await;
+    c.subscribe(&ch).await;
+    let seq = s.hub.publish(&ch, EventKind::Push, json!({})).unwrap().seq;
+    c.send_json(json!({"type": "auth", "token": "xyz.abc.def", "id": 1})).await;
+    assert_eq!(c.recv().await["seq"].as_u64(), Some(seq));
+    let r = c.recv().await;
+    assert_eq!((r["type"].as_str(), r["code"].as_str()), (Some("error"), Some("unauthenticated")));
+    assert_eq!(c.closed(Duration::from_secs(3)).await, (4001, "unauthenticated".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooding_commands_still_gets_every_reply() {
+    // One task reads and writes a connection: a client that never stops sending must not keep
+    // its replies from being written (they would pile up to a slow-consumer close).
+    let s = TestServer::start(HubConfig::default(), config().rate_limit(None)).await;
+    let c = s.ws().await;
+    let (mut tx, mut rx) = c.ws.split();
+    let n = 100_000u32;
+    let send = tokio::spawn(async move {
+        for i in 0..n {
+            let ping = format!(r#"{{"type":"ping","id":{i}}}"#);
+            tx.feed(Message::text(ping)).await.unwrap();
+        }
+        tx.flush().await.unwrap();
+    });
+    let mut pongs = 0;
+    while pongs < n {
+        match timeout(WAIT, rx.next()).await.expect("a reply in time") {
+            Some(Ok(Message::Text(t))) => {
+                assert!(t.starts_with(r#"{"type":"pong""#), "{t}");
+                pongs += 1;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("after {pongs} pongs: {other:?}"),
+        }
+    }
+    send.await.unwrap();
 }
 
 #[tokio::test]

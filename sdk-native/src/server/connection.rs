@@ -11,7 +11,8 @@
 //!   the protocol pings and every close: 4008 when the hub closed the queue as a slow consumer,
 //!   4009 when nothing arrived for the idle timeout, 1001 on shutdown, and the reader's requests
 //!   (4001 after a refused token, 1009 after an oversized frame) after the frames already
-//!   queued, so the error reply precedes its close.
+//!   queued, so the error reply precedes its close. Each poll writes before it reads, so a
+//!   client that never stops sending still gets its replies.
 //! - **Reading.** Goes on while a write is blocked. Decodes each text frame once, applies the
 //!   rate limit and the [`Authorizer`](super::Authorizer), answers `auth` and `publish` itself
 //!   and hands everything else to
@@ -235,6 +236,8 @@ struct Connection {
     readable: bool,
     /// The socket's read side gave a frame when last polled: poll it again.
     read_more: bool,
+    /// This poll read something (which may have queued a reply or asked for a close).
+    read_some: bool,
     /// Wakes the task for the socket's read side and says so, so a wake-up for writing (every
     /// event queued) does not also poll the socket for reading.
     read_wake: Arc<ReadWake>,
@@ -279,7 +282,8 @@ impl Connection {
             fed: 0,
             unflushed: false,
             held: false,
-            last_write: now,
+            // As if the last write were an interval ago: the welcome is not held.
+            last_write: now.checked_sub(state.config.write_interval).unwrap_or(now),
             ping_due: false,
             last_seen: now,
             next_ping: after(now, state.config.ping_interval.max(Duration::from_millis(10))),
@@ -288,6 +292,7 @@ impl Connection {
             deadline: None,
             readable: true,
             read_more: true,
+            read_some: false,
             read_waker: Waker::from(read_wake.clone()),
             read_wake,
             conn,
@@ -297,7 +302,13 @@ impl Connection {
     /// Drives the connection; `Ready` once it is to be dropped.
     fn poll(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<()> {
         loop {
-            if self.poll_read(cx).is_ready() || self.poll_write(cx).is_ready() {
+            // Writing first: a client that keeps the read side busy spends the task's budget
+            // there, and its own replies and pings must still go out.
+            if self.poll_write(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            self.read_some = false;
+            if self.poll_read(cx).is_ready() || (self.read_some && self.poll_write(cx).is_ready()) {
                 return Poll::Ready(());
             }
             let wake = self.wake_at();
@@ -378,6 +389,7 @@ impl Connection {
         loop {
             if let Some(command) = &mut self.command {
                 let (reader, close) = ready!(command.as_mut().poll(cx));
+                self.read_some = true;
                 self.reader = Some(reader);
                 self.command = None;
                 if let Some(code) = close {
@@ -391,6 +403,7 @@ impl Connection {
             let mut read_cx = Context::from_waker(&self.read_waker);
             let polled = Pin::new(&mut self.socket).poll_next(&mut read_cx);
             self.read_more = polled.is_ready();
+            self.read_some |= self.read_more;
             let msg = match ready!(polled) {
                 None => return Poll::Ready(()),
                 Some(Ok(msg)) => msg,
@@ -447,9 +460,14 @@ impl Connection {
                 return Poll::Pending;
             }
             let room = limit.saturating_sub(self.batch.len());
-            if self.fed == 0 && !self.batch.is_empty() && room > 0 && !interval.is_zero() {
+            if self.fed == 0
+                && !self.batch.is_empty()
+                && room > 0
+                && !interval.is_zero()
+                && self.closing == Closing::Open
+            {
                 // A held batch, released: what was queued meanwhile joins it (a closed queue is
-                // seen below).
+                // seen below). Not while draining: that counts what it takes.
                 let _ = self.rx.poll_recv_many(cx, &mut self.batch, room);
             }
             while self.fed < self.batch.len() {
@@ -524,6 +542,10 @@ impl Connection {
                         self.held = true;
                         return Poll::Pending;
                     }
+                }
+                Poll::Pending if matches!(self.closing, Closing::Pending(_)) => {
+                    // Everything queued before the close is written: the close goes next.
+                    self.drain_left = 0;
                 }
                 Poll::Pending => {
                     if self.batch.capacity() > 0 {
