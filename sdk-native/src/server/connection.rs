@@ -205,7 +205,7 @@ enum Closing {
 }
 
 /// Both directions of one connection, driven by one [`Connection::poll`] in one task, with one
-/// timer for pings, the idle timeout and the close deadline.
+/// timer for pings, the idle timeout, the write interval and the close deadline.
 struct Connection {
     socket: WebSocket,
     rx: ClientReceiver,
