@@ -75,8 +75,17 @@ pub async fn start_node(
         Proto::Ws | Proto::Sio => {
             let name = if proto == Proto::Ws { "hub-ws" } else { "hub-sio" };
             let suffix = if redis.is_some() { "-redis" } else { "" };
+            let script = format!("{}/{name}{suffix}.js", bins.peers);
+            if !std::path::Path::new(&script).is_file()
+                || !std::path::Path::new(&bins.peers).join("node_modules").is_dir()
+            {
+                return Err(format!(
+                    "{proto:?} peer not installed: {script} or its node_modules is missing \
+                     (scripts/bench.sh installs the peers into target/peers; or pass --hubs guts)"
+                ));
+            }
             cmd.arg("node")
-                .arg(format!("{}/{name}{suffix}.js", bins.peers))
+                .arg(script)
                 .env("PORT", port.to_string())
                 .env("REDIS_URL", redis.unwrap_or_default());
         }
