@@ -364,3 +364,59 @@ async fn graceful_shutdown_closes_every_client_with_1001_and_returns() {
     assert!(Ws::connect(&format!("ws://{addr}/ws")).await.is_err(), "no longer accepting");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Reads `tcp` until the server closes it; `None` if it is still open after `limit`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    timeout(limit, async {
+        let mut buf = [0u8; 512];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_not_finished_in_time_closes_the_connection() {
+    use tokio::io::AsyncWriteExt;
+    let cfg = config().request_head_timeout(Duration::from_millis(300));
+    let s = TestServer::start(HubConfig::default(), cfg).await;
+    // One connection says nothing, one trickles half a WebSocket handshake.
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut trickle = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    trickle.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: webso").await.unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut trickle, Duration::from_secs(5)).await.is_some(), "trickle");
+    assert!(closed_within(&mut silent, Duration::from_secs(5)).await.is_some(), "silent");
+    assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+    // A client that sends its head at once is served as ever.
+    let mut c = s.ws().await;
+    c.subscribe(&uniq("repo:head/r")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_not_held_by_a_half_sent_request() {
+    use tokio::io::AsyncWriteExt;
+    let cfg = config().shutdown_timeout(Duration::from_millis(500));
+    let mut s = TestServer::start(HubConfig::default(), cfg).await;
+    let mut half = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    let mut c = s.ws().await;
+    c.subscribe(&uniq("repo:half/r")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    timeout(Duration::from_secs(5), s.stop())
+        .await
+        .expect("serve returns within the shutdown timeout, half-sent request or not")
+        .expect("serve returns Ok");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_eq!(c.closed(WAIT).await, (1001, "server shutting down".into()));
+    assert!(closed_within(&mut half, Duration::from_secs(5)).await.is_some());
+}

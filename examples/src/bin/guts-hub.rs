@@ -51,6 +51,10 @@ struct Args {
     /// Largest inbound WebSocket message and HTTP body in bytes (bigger: close 1009 / 413).
     #[arg(long, env = "GUTS_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     max_frame_bytes: usize,
+    /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame; every idle
+    /// connection pays it).
+    #[arg(long, env = "GUTS_HUB_READ_BUFFER_BYTES", default_value_t = ServerConfig::default().read_buffer_size)]
+    read_buffer_bytes: usize,
     /// Commands per second per connection (0 disables the limit; publishers are exempt).
     #[arg(long, env = "GUTS_HUB_COMMANDS_PER_SEC", default_value_t = 50.0)]
     commands_per_sec: f64,
@@ -63,6 +67,10 @@ struct Args {
     /// Seconds of silence (no frame, no pong) after which a client is closed with 4009.
     #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", default_value_t = 60.0)]
     idle_timeout_secs: f64,
+    /// Seconds a new connection may take to send its whole request head (the WebSocket
+    /// handshake included) before it is closed.
+    #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS", default_value_t = 10.0)]
+    request_head_timeout_secs: f64,
     /// Redis URL (`redis://127.0.0.1:6379`): share fan-out, seq numbering and history with the
     /// other hubs on the same Redis. Without it the hub is alone, in memory.
     #[arg(long, env = "GUTS_HUB_BROKER")]
@@ -144,9 +152,11 @@ async fn run(args: Args) -> std::io::Result<()> {
         .token_secret(token_secret)
         .publish_key(publish_key)
         .max_frame_bytes(args.max_frame_bytes)
+        .read_buffer_size(args.read_buffer_bytes)
         .rate_limit(rate)
         .ping_interval(secs(args.ping_interval_secs))
         .idle_timeout(secs(args.idle_timeout_secs))
+        .request_head_timeout(secs(args.request_head_timeout_secs))
         .write_interval(
             Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
         );

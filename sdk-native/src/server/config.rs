@@ -66,15 +66,22 @@ pub struct ServerConfig {
     /// How long a closing connection waits for the peer's close frame before it is dropped. The
     /// default value is 5 s.
     pub close_timeout: Duration,
+    /// How long a connection to [`serve`](super::serve) may take to send a whole HTTP request
+    /// head (the WebSocket handshake included) before it is closed: a client that connects and
+    /// then says nothing, or trickles its headers, holds a socket and a task only this long. The
+    /// default value is 10 s: a real client sends its head in one packet right after connecting.
+    pub request_head_timeout: Duration,
     /// How long [`serve`](super::serve) waits, after its shutdown signal, for every WebSocket
     /// client to receive its 1001 close before it returns anyway. The default value is 10 s.
     pub shutdown_timeout: Duration,
     /// Directory served at `/` (the demo page). The default value is `None`: no static files.
     pub static_dir: Option<PathBuf>,
-    /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame). The default
-    /// value is 512 bytes: clients send small commands, and every byte here is paid by every
-    /// idle connection (tungstenite's own default, 128 KiB, costs ~130 KB per idle client; 4 KiB
-    /// measured 11.1 KB RSS per idle connection, 512 bytes 7.5 KB).
+    /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame; values below
+    /// 256 count as 256). The default value is 256 bytes: clients send small commands (a
+    /// `subscribe` is ~60 bytes, an `auth` with its JWT a few hundred, read in two pieces), and
+    /// every byte here is paid by every idle connection (tungstenite's own default, 128 KiB,
+    /// costs ~130 KB per idle client; 4 KiB measured 11.1 KB RSS per idle connection, 512 bytes
+    /// 7.5 KB in that build and 4.03 KB in the current one, 256 bytes 3.77 KB).
     pub read_buffer_size: usize,
     /// Bytes the WebSocket writer buffers before it writes to the socket; a batch of queued
     /// frames is written in chunks of about this size and flushed once. The default value is
@@ -110,9 +117,10 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             close_timeout: Duration::from_secs(5),
+            request_head_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             static_dir: None,
-            read_buffer_size: 512,
+            read_buffer_size: 256,
             write_buffer_size: 4096,
             write_batch: 64,
             write_interval: Duration::ZERO,
@@ -135,6 +143,7 @@ impl fmt::Debug for ServerConfig {
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
             .field("close_timeout", &self.close_timeout)
+            .field("request_head_timeout", &self.request_head_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("static_dir", &self.static_dir)
             .field("read_buffer_size", &self.read_buffer_size)
@@ -183,6 +192,12 @@ impl ServerConfig {
         self.close_timeout = v;
         self
     }
+    /// Sets [`ServerConfig::request_head_timeout`].
+    pub fn request_head_timeout(mut self, v: Duration) -> Self {
+        self.request_head_timeout = v;
+        self
+    }
+
     /// Sets [`ServerConfig::shutdown_timeout`].
     pub fn shutdown_timeout(mut self, v: Duration) -> Self {
         self.shutdown_timeout = v;

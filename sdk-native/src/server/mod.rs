@@ -24,8 +24,14 @@
 //! upgrade costs the hub nothing for the refused client.
 //!
 //! **Shutdown.** [`serve`] stops accepting when its shutdown future completes, sends every
-//! WebSocket client close 1001 (after the frames already queued to it), waits up to
-//! [`ServerConfig::shutdown_timeout`] for the clients to go, and returns.
+//! WebSocket client close 1001 (after the frames already queued to it), lets HTTP requests in
+//! flight finish, waits up to [`ServerConfig::shutdown_timeout`] for the clients to go, drops
+//! the rest and returns.
+//!
+//! **Slow request heads.** Under [`serve`], a connection that has not sent a whole request head
+//! within [`ServerConfig::request_head_timeout`] (default 10 s) is closed, so half-open or
+//! trickling clients cannot hold sockets and tasks (or the shutdown) indefinitely. An embedder of
+//! [`router`] sets the equivalent on its own hyper server.
 //!
 //! **Logs.** The server logs with `tracing` and never logs a token, a key or a frame. tungstenite
 //! (through the `log` crate) logs whole frames, `auth` tokens included, at trace level: an
@@ -50,6 +56,7 @@
 //! # }
 //! ```
 
+mod accept;
 mod auth;
 #[cfg(feature = "redis")]
 mod broker;
@@ -75,7 +82,6 @@ use guts_realtime::{
 };
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +118,8 @@ pub(crate) struct ServerState {
     pub(crate) shutdown: watch::Sender<u8>,
     /// WebSocket connections registered with the hub and not yet torn down.
     pub(crate) active: AtomicUsize,
+    /// Connections of [`serve`] still speaking HTTP (not upgraded, not closed).
+    pub(crate) http_open: AtomicUsize,
     pub(crate) counters: ServerCounters,
 }
 
@@ -124,6 +132,7 @@ impl ServerState {
             verifier,
             shutdown: watch::Sender::new(RUNNING),
             active: AtomicUsize::new(0),
+            http_open: AtomicUsize::new(0),
             counters: ServerCounters::default(),
         }
     }
@@ -132,11 +141,12 @@ impl ServerState {
         *self.shutdown.borrow()
     }
 
-    /// Waits until every WebSocket connection is gone or `limit` passed; whether all are gone.
+    /// Waits until every connection (WebSocket or HTTP) is gone or `limit` passed; whether all
+    /// are gone.
     async fn wait_connections(&self, limit: Duration) -> bool {
         let now = Instant::now();
         let deadline = now.checked_add(limit).unwrap_or(now + Duration::from_secs(86_400 * 365));
-        while self.active.load(Relaxed) > 0 {
+        while self.active.load(Relaxed) + self.http_open.load(Relaxed) > 0 {
             if Instant::now() >= deadline {
                 return false;
             }
@@ -233,34 +243,29 @@ pub fn router(hub: Arc<EventHub>, config: ServerConfig) -> Router {
 }
 
 /// Serves `hub` on `listener` until `shutdown` completes, then shuts down gracefully: stops
-/// accepting, sends every WebSocket client close 1001, waits up to
-/// [`ServerConfig::shutdown_timeout`] for them to go, and returns.
+/// accepting, sends every WebSocket client close 1001, lets every HTTP request in flight finish,
+/// waits up to [`ServerConfig::shutdown_timeout`] for all of them to go, drops what remains, and
+/// returns. A connection that has not sent a whole request head within
+/// [`ServerConfig::request_head_timeout`] is closed.
 ///
 /// # Errors
-/// An I/O error of the listener.
+/// None today: a failed accept (out of file descriptors, a peer that reset first) is logged and
+/// retried; the `Result` leaves room for listener errors that end serving.
 pub async fn serve(
     hub: Arc<EventHub>,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    use axum::serve::ListenerExt;
     let (router, state) = build(hub, config);
-    let signal_state = state.clone();
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: closing every WebSocket with 1001");
-        signal_state.shutdown.send_replace(GRACEFUL);
-    };
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(signal)
-        .await?;
+    accept::accept_until(&listener, &router, &state, shutdown).await;
+    drop(listener);
+    tracing::info!("shutting down: closing every WebSocket with 1001");
+    state.shutdown.send_replace(GRACEFUL);
     if !state.wait_connections(state.config.shutdown_timeout).await {
         tracing::warn!(
-            remaining = state.active.load(Relaxed),
+            websockets = state.active.load(Relaxed),
+            http = state.http_open.load(Relaxed),
             "shutdown timeout: dropping the remaining connections"
         );
         state.shutdown.send_replace(FORCED);
