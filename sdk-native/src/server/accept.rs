@@ -7,7 +7,7 @@
 //! and sets no timer, so a client that sends half a request head holds its socket, its task and
 //! the server's shutdown for as long as it likes.
 
-use super::{ServerState, FORCED, GRACEFUL};
+use super::{ServerState, FORCED};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -68,7 +68,6 @@ async fn serve_connection(
         .serve_connection(TokioIo::new(tcp), service)
         .with_upgrades());
     let mut phase = state.shutdown.subscribe();
-    let mut asked_to_finish = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -77,15 +76,12 @@ async fn serve_connection(
                 }
                 return;
             }
+            // The phase only moves forward: GRACEFUL is seen once (or skipped), then FORCED.
             changed = phase.changed() => {
-                let now = if changed.is_ok() { *phase.borrow_and_update() } else { FORCED };
-                if now >= FORCED {
+                if changed.is_err() || *phase.borrow_and_update() >= FORCED {
                     return;
                 }
-                if now == GRACEFUL && !asked_to_finish {
-                    asked_to_finish = true;
-                    conn.as_mut().graceful_shutdown();
-                }
+                conn.as_mut().graceful_shutdown();
             }
         }
     }
