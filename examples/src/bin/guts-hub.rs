@@ -69,7 +69,8 @@ struct Args {
     idle_timeout_secs: f64,
     /// Seconds a new connection may take to send its whole request head (the WebSocket
     /// handshake included) before it is closed.
-    #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS", default_value_t = 10.0)]
+    #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS",
+          default_value_t = ServerConfig::default().request_head_timeout.as_secs_f64())]
     request_head_timeout_secs: f64,
     /// Redis URL (`redis://127.0.0.1:6379`): share fan-out, seq numbering and history with the
     /// other hubs on the same Redis. Without it the hub is alone, in memory.

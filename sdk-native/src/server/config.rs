@@ -72,7 +72,8 @@ pub struct ServerConfig {
     /// default value is 10 s: a real client sends its head in one packet right after connecting.
     pub request_head_timeout: Duration,
     /// How long [`serve`](super::serve) waits, after its shutdown signal, for every WebSocket
-    /// client to receive its 1001 close before it returns anyway. The default value is 10 s.
+    /// client to receive its 1001 close and every HTTP request in flight to finish, before it
+    /// drops what remains and returns. The default value is 10 s.
     pub shutdown_timeout: Duration,
     /// Directory served at `/` (the demo page). The default value is `None`: no static files.
     pub static_dir: Option<PathBuf>,
