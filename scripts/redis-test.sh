@@ -19,5 +19,5 @@ redis-server --version
 export GUTS_REQUIRE_REDIS=1
 
 cargo test -p guts-realtime --test hub_sequenced
-cargo test -p guts-realtime-native --features redis --lib server::broker
+cargo test -p guts-realtime-server --features redis --lib broker
 cargo test -p guts-realtime-examples --test redis_cluster

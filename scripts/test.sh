@@ -30,6 +30,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quie
 step "protocol crate for wasm32-unknown-unknown (no default features)"
 cargo build -p guts-realtime --no-default-features --target wasm32-unknown-unknown
 
+step "every feature combination a user can pick, per crate"
+for f in "" std json hub ts; do
+  cargo check --quiet -p guts-realtime --no-default-features ${f:+--features $f}
+done
+cargo check --quiet -p guts-realtime-native
+cargo check --quiet -p guts-realtime-server --no-default-features
+cargo check --quiet -p guts-realtime-server --features redis
+
 step "redis-server for the multi-node tests (each test starts its own on 127.0.0.1)"
 if ! command -v redis-server >/dev/null 2>&1; then
   apt-get update -qq

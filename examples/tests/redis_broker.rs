@@ -9,7 +9,7 @@ use guts_realtime::{
     NotificationType, NotifyOutcome, RealtimeEvent, Since,
 };
 use guts_realtime_examples::redis_process::{free_port, redis_or_skip, RedisServer};
-use guts_realtime_native::server::{RedisBroker, RedisConfig};
+use guts_realtime_server::{RedisBroker, RedisConfig};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,13 +5,11 @@
 //!   sans-IO [`Session`](guts_realtime::session::Session). Every rule of behaviour (backoff,
 //!   heartbeat, resubscribe, recovery, dispatch) lives in the session; this crate only does
 //!   sockets, timers and channels.
-//! - `server` (feature `server`): the WebSocket + HTTP hub server that puts an
-//!   [`EventHub`](guts_realtime::EventHub) on the network (`serve`, `router`).
+//!
+//! The hub server that puts an engine on the network is the crate `guts-realtime-server`.
 #![warn(missing_docs, missing_debug_implementations)]
 
 pub mod client;
-#[cfg(feature = "server")]
-pub mod server;
 
 pub use client::{Client, ClientBuilder, Error, Item, Subscription};
 pub use guts_realtime;

@@ -1,7 +1,7 @@
 //! The native client against the real server on 127.0.0.1: stream items, the Lagged policy,
 //! unsubscribe on drop, close, auth and shared use from many tasks.
-#![cfg(feature = "server")]
 
+#[path = "../server/tests/server_support/mod.rs"]
 mod server_support;
 
 use futures_util::StreamExt;

@@ -2,8 +2,8 @@
 //! for `localhost` made at test time) in front of the real server. With the certificate's root
 //! given through `ClientBuilder::tls` events arrive; without it the handshake is refused and the
 //! client keeps reconnecting, never connected.
-#![cfg(feature = "server")]
 
+#[path = "../server/tests/server_support/mod.rs"]
 mod server_support;
 
 use futures_util::StreamExt;

@@ -1,5 +1,5 @@
 //! `guts-hub`: the reference hub server. An [`EventHub`] served over WebSocket and HTTP by
-//! `guts_realtime_native::server`, with the demo page at `/`.
+//! `guts_realtime_server`, with the demo page at `/`.
 //!
 //! Prints the token secret and publish key it generated (when not given) and a line
 //! `guts-hub listening on http://ADDR` to stdout; logs go to stderr (`RUST_LOG`, default `info`).
@@ -10,7 +10,7 @@
 
 use clap::Parser;
 use guts_realtime::{EventHub, EventKind, HubConfig};
-use guts_realtime_native::server::{serve, RateLimit, RedisBroker, RedisConfig, ServerConfig};
+use guts_realtime_server::{serve, RateLimit, RedisBroker, RedisConfig, ServerConfig};
 use serde_json::json;
 use std::io::Write as _;
 use std::path::PathBuf;

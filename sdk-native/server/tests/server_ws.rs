@@ -1,13 +1,12 @@
 //! The WebSocket endpoint against the real server on 127.0.0.1: welcome, id echo, replies,
 //! routing, and every bad input (malformed JSON, unknown type, missing field, binary frame,
 //! oversized frame, 101st subscription, rate limit). Bounded in time.
-#![cfg(feature = "server")]
 
 mod server_support;
 
 use futures_util::SinkExt;
 use guts_realtime::HubConfig;
-use guts_realtime_native::server::RateLimit;
+use guts_realtime_server::RateLimit;
 use serde_json::json;
 use server_support::*;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Recovery over the network (replay then live, and the race with concurrent publishes), the
 //! slow-consumer policy, reading while a write is blocked, the idle timeout and graceful
 //! shutdown, against the real server on 127.0.0.1. Bounded in time.
-#![cfg(feature = "server")]
 
 mod server_support;
 

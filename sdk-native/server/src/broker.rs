@@ -284,7 +284,7 @@ impl Drop for StopOnDrop {
 ///
 /// ```no_run
 /// use guts_realtime::EventHub;
-/// use guts_realtime_native::server::{serve, RedisBroker, RedisConfig, ServerConfig};
+/// use guts_realtime_server::{serve, RedisBroker, RedisConfig, ServerConfig};
 /// use std::sync::Arc;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

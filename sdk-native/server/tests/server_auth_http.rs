@@ -1,12 +1,11 @@
 //! Auth matrix (anonymous, user, org, publish key, publish claim, expired, badly signed,
 //! garbage), a custom `Authorizer`, every HTTP endpoint with its errors, static files and the
 //! connection cap, against the real server on 127.0.0.1. Bounded in time.
-#![cfg(feature = "server")]
 
 mod server_support;
 
 use guts_realtime::{Channel, HubConfig, NotificationPreferences, NotificationType, RealtimeError};
-use guts_realtime_native::server::{default_authorize_subscribe, Authorizer, Identity};
+use guts_realtime_server::{default_authorize_subscribe, Authorizer, Identity};
 use serde_json::{json, Value};
 use server_support::*;
 use std::time::Duration;

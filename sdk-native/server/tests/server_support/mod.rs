@@ -5,7 +5,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use guts_realtime::{EventHub, HubConfig};
-use guts_realtime_native::server::{serve, ServerConfig};
+use guts_realtime_server::{serve, ServerConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -66,7 +66,7 @@ impl Identity {
 ///
 /// ```
 /// use guts_realtime::{Channel, RealtimeError};
-/// use guts_realtime_native::server::{Authorizer, Identity};
+/// use guts_realtime_server::{Authorizer, Identity};
 ///
 /// /// Like the default, but `repo:secret/*` is for members of org `secret` only.
 /// struct Private;
@@ -75,7 +75,7 @@ impl Identity {
 ///         if ch.identifier.starts_with("secret/") && !who.in_org("secret") {
 ///             return Err(RealtimeError::Forbidden(format!("{ch} is private")));
 ///         }
-///         guts_realtime_native::server::default_authorize_subscribe(who, ch)
+///         guts_realtime_server::default_authorize_subscribe(who, ch)
 ///     }
 /// }
 /// ```

@@ -1,4 +1,6 @@
-//! The hub server (feature `server`): an [`EventHub`] on the network over WebSocket and HTTP,
+//! # guts-realtime-server
+//!
+//! The hub server: an [`EventHub`] on the network over WebSocket and HTTP,
 //! with authentication, authorization, limits and graceful shutdown.
 //!
 //! Endpoints of [`router`] / [`serve`]:
@@ -39,7 +41,7 @@
 //!
 //! ```no_run
 //! use guts_realtime::EventHub;
-//! use guts_realtime_native::server::{serve, ServerConfig};
+//! use guts_realtime_server::{serve, ServerConfig};
 //! use std::sync::Arc;
 //!
 //! # async fn run() -> std::io::Result<()> {
@@ -55,6 +57,8 @@
 //! .await
 //! # }
 //! ```
+
+#![warn(missing_docs, missing_debug_implementations)]
 
 mod accept;
 mod auth;

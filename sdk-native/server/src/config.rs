@@ -29,7 +29,7 @@ impl RateLimit {
 /// by-value setters.
 ///
 /// ```
-/// use guts_realtime_native::server::ServerConfig;
+/// use guts_realtime_server::ServerConfig;
 /// let config = ServerConfig::default()
 ///     .token_secret("s3cret")
 ///     .publish_key("pubkey")
