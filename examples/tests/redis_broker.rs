@@ -97,10 +97,11 @@ async fn notifications_cross_nodes_and_respect_preferences() {
     let got = next(&mut rx).await;
     assert_eq!((got["type"].as_str(), got["seq"].as_u64()), (Some("notification"), Some(1)));
     assert_eq!(got["notification"]["id"], "n1");
-    // Preferences are the publishing node's.
-    let mut prefs = a.hub().preferences("alice");
+    // Preferences are Redis's, whichever node set them (the engine suite, `engine.rs`, covers
+    // them in full).
+    let mut prefs = b.preferences("alice").await.unwrap();
     prefs.enabled_types.retain(|t| *t != NotificationType::Mention);
-    a.hub().set_preferences(prefs);
+    b.set_preferences(prefs).await.unwrap();
     let out = a.notify(note("n2", NotificationType::Mention)).await.unwrap();
     assert_eq!(out, NotifyOutcome::Suppressed);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -124,6 +125,7 @@ async fn a_broker_started_before_redis_is_honest_then_joins() {
     assert_eq!(next(&mut rx).await["recovered"], false);
     let err = b.publish(push("repo:early/one", 0)).await.unwrap_err();
     assert!(err.to_string().contains("broker unavailable"), "{err}");
+    assert_eq!(err.code(), guts_realtime::ErrorCode::Unavailable);
     assert!(b.metrics().publish_errors >= 1);
 
     // Redis appears: the broker joins, offers its own epoch (Redis has none), and its client's

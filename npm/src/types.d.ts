@@ -243,7 +243,7 @@ actor?: string, };
 /**
  * Machine-readable code of an `error` frame (`"code"` on the wire, snake_case).
  */
-export type ErrorCode = "invalid_message" | "invalid_channel" | "subscription_limit" | "forbidden" | "unauthenticated" | "rate_limited";
+export type ErrorCode = "invalid_message" | "invalid_channel" | "subscription_limit" | "forbidden" | "unauthenticated" | "rate_limited" | "unavailable";
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 

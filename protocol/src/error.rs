@@ -49,6 +49,10 @@ pub enum RealtimeError {
     /// Too many commands in too short a time. Slow down.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// A backend the hub needs is down (the broker, an authorization service): the command was
+    /// not executed. Retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A JSON (de)serialization failure.
     #[cfg(feature = "json")]
     #[error("serialization error: {0}")]
@@ -74,6 +78,7 @@ impl RealtimeError {
             RealtimeError::RateLimited(_) | RealtimeError::ConnectionLimit(_) => {
                 ErrorCode::RateLimited
             }
+            RealtimeError::Unavailable(_) => ErrorCode::Unavailable,
             _ => ErrorCode::InvalidMessage,
         }
     }
@@ -96,17 +101,20 @@ pub enum ErrorCode {
     Unauthenticated,
     /// Too many commands; slow down.
     RateLimited,
+    /// A backend of the hub (broker, authorization service) is down; retry later.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 6] = [
+    pub const ALL: [ErrorCode; 7] = [
         ErrorCode::InvalidMessage,
         ErrorCode::InvalidChannel,
         ErrorCode::SubscriptionLimit,
         ErrorCode::Forbidden,
         ErrorCode::Unauthenticated,
         ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
     ];
 
     /// The wire name (`"invalid_channel"`, …).
@@ -118,6 +126,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 

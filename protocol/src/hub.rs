@@ -832,29 +832,30 @@ impl EventHub {
         self.publish_event(RealtimeEvent::new(channel, kind, data))
     }
 
-    /// Publishes a prepared event (its `seq` is overwritten).
+    /// Publishes a prepared event (its `seq` is overwritten); [`EventHub::subscribe_events`]
+    /// sees it too.
     ///
     /// # Errors
     /// As [`EventHub::publish`].
     pub fn publish_event(&self, mut event: RealtimeEvent) -> Result<Published, RealtimeError> {
         let ch = Channel::parse(&event.channel)?;
         let kind = event.event;
-        self.fan_out(&ch, Some(kind), |seq| {
+        let mut copy = (self.event_tx.receiver_count() > 0).then(|| event.clone());
+        let p = self.fan_out(&ch, Some(kind), |seq| {
             event.seq = Some(seq);
             ServerMessage::Event(event).encode()
-        })
+        })?;
+        if let Some(mut e) = copy.take() {
+            e.seq = Some(p.seq);
+            let _ = self.event_tx.send(e);
+        }
+        Ok(p)
     }
 
     /// Seed API: publishes an event; `None` if its channel is invalid (use
     /// [`EventHub::publish_event`] to get the error).
     pub fn emit(&self, event: RealtimeEvent) -> Option<Published> {
-        let copy = (self.event_tx.receiver_count() > 0).then(|| event.clone());
-        let p = self.publish_event(event).ok()?;
-        if let Some(mut e) = copy {
-            e.seq = Some(p.seq);
-            let _ = self.event_tx.send(e);
-        }
-        Some(p)
+        self.publish_event(event).ok()
     }
 
     /// Seed API: builds and publishes an event; `None` if the channel is invalid.
@@ -867,7 +868,8 @@ impl EventHub {
         self.emit(RealtimeEvent::new(channel, kind, data))
     }
 
-    /// Seed API: every event published through [`EventHub::emit`], unfiltered. A receiver more
+    /// Seed API: every event published on this hub ([`EventHub::emit`], [`EventHub::publish`]),
+    /// unfiltered. A receiver more
     /// than [`BROADCAST_CAPACITY`] events behind gets `Lagged`.
     pub fn subscribe_events(&self) -> broadcast::Receiver<RealtimeEvent> {
         self.event_tx.subscribe()

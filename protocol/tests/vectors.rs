@@ -381,6 +381,13 @@ fn expected_server(file: &str, name: &str) -> Option<ServerFrame> {
         ("error", "rate_limited") => {
             sf(error("rate limited: too many commands", Some(ErrorCode::RateLimited)), None)
         }
+        ("error", "unavailable") => sf(
+            error(
+                "unavailable: broker unavailable: Redis is not reachable; retry later",
+                Some(ErrorCode::Unavailable),
+            ),
+            s("pub-1"),
+        ),
         ("authenticated", "user") => sf(M::Authenticated { user: "alice".into() }, None),
         ("authenticated", "string_id") => {
             sf(M::Authenticated { user: "publisher".into() }, s("auth-1"))

@@ -10,7 +10,7 @@
 
 use clap::Parser;
 use guts_realtime::{EventHub, EventKind, HubConfig};
-use guts_realtime_server::{serve, RateLimit, RedisBroker, RedisConfig, ServerConfig};
+use guts_realtime_server::{serve, Engine, RateLimit, RedisBroker, RedisConfig, ServerConfig};
 use serde_json::json;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -166,8 +166,7 @@ async fn run(args: Args) -> std::io::Result<()> {
     } else {
         tracing::warn!(dir = %args.web_dir.display(), "web dir not found: / serves nothing");
     }
-    let mut broker = None;
-    if let Some(url) = &args.broker {
+    let engine: Arc<dyn Engine> = if let Some(url) = &args.broker {
         let cfg =
             RedisConfig::new(url.clone()).prefix(args.broker_prefix.clone()).unsubscribe_grace(
                 Duration::try_from_secs_f64(args.broker_grace_secs).unwrap_or_default(),
@@ -175,9 +174,10 @@ async fn run(args: Args) -> std::io::Result<()> {
         let b = RedisBroker::connect(hub.clone(), cfg).await.map_err(std::io::Error::other)?;
         let state = if b.is_up() { "connected" } else { "not reachable yet, retrying" };
         let _ = writeln!(out, "guts-hub: broker {} ({state})", redact_url(url));
-        config = config.broker(b.clone());
-        broker = Some(b);
-    }
+        Arc::new(b)
+    } else {
+        hub.clone()
+    };
     let listener = listen(&args.listen, args.backlog).await?;
     let addr = listener.local_addr()?;
     let _ = writeln!(out, "guts-hub listening on http://{addr}");
@@ -185,9 +185,9 @@ async fn run(args: Args) -> std::io::Result<()> {
     drop(out);
     tracing::info!(%addr, epoch = %hub.epoch(), "guts-hub started");
     if args.demo {
-        tokio::spawn(demo(hub.clone(), broker));
+        tokio::spawn(demo(engine.clone()));
     }
-    serve(hub, listener, config, shutdown_signal()).await
+    serve(engine, listener, config, shutdown_signal()).await
 }
 
 /// Binds `addr` (the first of its resolved addresses that binds) with a listen backlog of
@@ -242,8 +242,8 @@ fn redact_url(url: &str) -> String {
 }
 
 /// Synthetic repository activity: one event a second, cycling over channels and kinds (through
-/// the broker when there is one, so every node's clients see it).
-async fn demo(hub: Arc<EventHub>, broker: Option<RedisBroker>) {
+/// the engine, so with a broker every node's clients see it).
+async fn demo(engine: Arc<dyn Engine>) {
     const REPOS: [&str; 3] = ["demo/app", "demo/api", "demo/web"];
     const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -276,15 +276,8 @@ async fn demo(hub: Arc<EventHub>, broker: Option<RedisBroker>) {
             _ => (EventKind::BranchCreated, json!({"ref": format!("refs/heads/feature-{n}")})),
         };
         let event = guts_realtime::RealtimeEvent::new(format!("repo:{repo}"), kind, data);
-        match &broker {
-            Some(b) => {
-                if let Err(e) = b.publish(event).await {
-                    tracing::debug!("demo event not published: {e}");
-                }
-            }
-            None => {
-                hub.emit(event);
-            }
+        if let Err(e) = engine.publish(event).await {
+            tracing::debug!("demo event not published: {e}");
         }
     }
 }

@@ -102,10 +102,6 @@ pub struct ServerConfig {
     /// Who may subscribe to what and who may publish. The default value is
     /// [`DefaultAuthorizer`] (the rules of the protocol).
     pub authorizer: Arc<dyn Authorizer>,
-    /// The engine several hubs share (feature `redis`): publishes, subscribes with recovery and
-    /// health go through it. The default value is `None`: this hub alone, in memory.
-    #[cfg(feature = "redis")]
-    pub broker: Option<super::RedisBroker>,
 }
 
 impl Default for ServerConfig {
@@ -126,8 +122,6 @@ impl Default for ServerConfig {
             write_batch: 64,
             write_interval: Duration::ZERO,
             authorizer: Arc::new(DefaultAuthorizer),
-            #[cfg(feature = "redis")]
-            broker: None,
         }
     }
 }
@@ -151,8 +145,6 @@ impl fmt::Debug for ServerConfig {
             .field("write_buffer_size", &self.write_buffer_size)
             .field("write_batch", &self.write_batch)
             .field("write_interval", &self.write_interval);
-        #[cfg(feature = "redis")]
-        d.field("broker", &self.broker);
         d.finish_non_exhaustive()
     }
 }
@@ -227,12 +219,6 @@ impl ServerConfig {
     /// Sets [`ServerConfig::write_interval`].
     pub fn write_interval(mut self, v: Duration) -> Self {
         self.write_interval = v;
-        self
-    }
-    /// Sets [`ServerConfig::broker`].
-    #[cfg(feature = "redis")]
-    pub fn broker(mut self, v: super::RedisBroker) -> Self {
-        self.broker = Some(v);
         self
     }
     /// Sets [`ServerConfig::authorizer`].

@@ -14,9 +14,8 @@
 //!   queued, so the error reply precedes its close. Each poll writes before it reads, so a
 //!   client that never stops sending still gets its replies.
 //! - **Reading.** Goes on while a write is blocked. Decodes each text frame once, applies the
-//!   rate limit and the [`Authorizer`](super::Authorizer), answers `auth` and `publish` itself
-//!   and hands everything else to
-//!   [`EventHub::handle_frame`](guts_realtime::EventHub::handle_frame); one command at a time.
+//!   rate limit and the [`Authorizer`](super::Authorizer), answers `auth` itself and hands
+//!   subscribe, unsubscribe and publish to the [`Engine`](super::Engine); one command at a time.
 //!   Nothing a client sends can panic it: every failure becomes an `error` frame or a close.
 //! - **Teardown.** Once a close is sent (by either side) the connection waits up to the close
 //!   timeout for the peer's close, then it is dropped and removed from the hub. A socket that
@@ -24,7 +23,7 @@
 
 use super::auth::Identity;
 use super::rate::TokenBucket;
-use super::{broker_subscribe, publish, ServerState, FORCED, GRACEFUL};
+use super::{ServerState, FORCED, GRACEFUL};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
@@ -34,7 +33,7 @@ use futures_util::{Sink, Stream};
 use guts_realtime::client::{ClientMetadata, CloseReason};
 use guts_realtime::{
     decode_client_frame, Channel, Client, ClientCommand, ClientFrame, ClientReceiver, CloseCode,
-    Frame, RealtimeError, RequestId, ServerMessage,
+    Frame, RealtimeError, RealtimeEvent, RequestId, ServerMessage,
 };
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -66,7 +65,7 @@ pub(crate) async fn upgrade(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(256).collect());
-    let (client, rx) = match state.hub.connect_with(metadata) {
+    let (client, rx) = match state.hub().connect_with(metadata) {
         Ok(c) => c,
         Err(e) => {
             state.counters.upgrades_refused.fetch_add(1, Relaxed);
@@ -76,7 +75,7 @@ pub(crate) async fn upgrade(
     };
     let conn = Registered::new(state.clone(), client);
     // Queued before anything else can be: the welcome is always the first frame.
-    state.hub.send(&conn.client, state.hub.welcome(&conn.client).encode());
+    state.hub().send(&conn.client, state.hub().welcome(&conn.client).encode());
     let cfg = &state.config;
     ws.read_buffer_size(cfg.read_buffer_size.max(256))
         .write_buffer_size(cfg.write_buffer_size)
@@ -106,7 +105,7 @@ impl Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.state.hub.disconnect(&self.client.id);
+        self.state.hub().disconnect(&self.client.id);
         self.state.active.fetch_sub(1, Relaxed);
     }
 }
@@ -640,30 +639,34 @@ impl Reader {
     }
 
     async fn dispatch(&mut self, frame: ClientFrame) -> Option<CloseCode> {
-        let id = frame.id.clone();
+        let id = frame.id.as_ref();
+        let engine = &*self.state.engine;
         match &frame.command {
-            ClientCommand::Auth { token } => return self.auth(token, id.as_ref()),
+            ClientCommand::Auth { token } => return self.auth(token, id),
             ClientCommand::Subscribe { channel } => {
                 let allowed = Channel::parse(channel).and_then(|ch| {
                     self.state.config.authorizer.authorize_subscribe(&self.identity, &ch)
                 });
-                if let Err(e) = allowed {
-                    self.refused(id.as_ref(), &e);
-                    return None;
-                }
-                let since = frame.since.as_ref();
-                let state = &self.state;
-                if let Some(r) =
-                    broker_subscribe(state, &self.client, channel, since, id.as_ref()).await
-                {
-                    match r {
-                        Ok(_)
-                        | Err(RealtimeError::SlowConsumer(_) | RealtimeError::ChannelClosed) => {}
-                        Err(e) => self.error(id.as_ref(), &e),
+                let result = match allowed {
+                    // The engine queues the reply and the replay itself, in order with events.
+                    Ok(()) => {
+                        engine.subscribe(&self.client, channel, frame.since.as_ref(), id).await
                     }
-                    return None;
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(_) | Err(RealtimeError::SlowConsumer(_) | RealtimeError::ChannelClosed) => {}
+                    Err(e) => self.refused(id, &e),
                 }
             }
+            ClientCommand::Unsubscribe { channel } => {
+                let reply = match engine.unsubscribe(&self.client, channel) {
+                    Ok((ch, _)) => ServerMessage::Unsubscribed { channel: ch.to_string() },
+                    Err(e) => ServerMessage::error(&e),
+                };
+                self.send(reply.encode_with_id(id));
+            }
+            ClientCommand::Ping => self.send(ServerMessage::Pong.encode_with_id(id)),
             ClientCommand::Publish { channel, event, data } => {
                 let checked = Channel::parse(channel).and_then(|ch| {
                     self.state.config.authorizer.authorize_publish(&self.identity, &ch)?;
@@ -671,7 +674,8 @@ impl Reader {
                 });
                 let result = match checked {
                     Ok(ch) => {
-                        publish(&self.state, &ch, *event, data.clone()).await.map(|p| (ch, p))
+                        let event = RealtimeEvent::new(ch.to_string(), *event, data.clone());
+                        engine.publish(event).await.map(|p| (ch, p))
                     }
                     Err(e) => Err(e),
                 };
@@ -679,15 +683,14 @@ impl Reader {
                     Ok((ch, p)) => {
                         let reply =
                             ServerMessage::Published { channel: ch.to_string(), seq: p.seq };
-                        self.send(reply.encode_with_id(id.as_ref()));
+                        self.send(reply.encode_with_id(id));
                     }
-                    Err(e) => self.refused(id.as_ref(), &e),
+                    Err(e) => self.refused(id, &e),
                 }
-                return None;
             }
-            _ => {}
+            // A command this protocol version added that the server does not serve yet.
+            _ => self.error(id, &RealtimeError::InvalidMessage("unsupported command".into())),
         }
-        self.state.hub.handle_frame(&self.client, frame);
         None
     }
 
@@ -717,7 +720,7 @@ impl Reader {
         for ch in self.client.channels() {
             if authorizer.authorize_subscribe(&self.identity, &ch).is_err() {
                 let name = ch.to_string();
-                if self.state.hub.unsubscribe(&self.client, &name).is_ok() {
+                if self.state.engine.unsubscribe(&self.client, &name).is_ok() {
                     self.send(ServerMessage::Unsubscribed { channel: name }.encode());
                 }
             }
@@ -737,7 +740,7 @@ impl Reader {
 
     fn send(&self, frame: Frame) {
         // A full queue closes the client as a slow consumer; the writer then closes with 4008.
-        self.state.hub.send(&self.client, frame);
+        self.state.hub().send(&self.client, frame);
     }
 }
 

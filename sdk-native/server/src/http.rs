@@ -2,13 +2,15 @@
 //! `/api/notify`. Errors are JSON `{"error":"…","code":"…"}` with the protocol's error codes.
 
 use super::auth::Identity;
-use super::{broker_up, notify as notify_event, publish as publish_event, ServerState};
+use super::ServerState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use guts_realtime::{Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError};
+use guts_realtime::{
+    Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError, RealtimeEvent,
+};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 /// `GET /healthz`: `200 ok`, or `503 broker unavailable` while a configured broker cannot reach
 /// Redis (the node keeps serving its connections; a load balancer sends new ones elsewhere).
 pub(crate) async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
-    if broker_up(&state) {
+    if state.engine.is_up() {
         "ok".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable\n").into_response()
@@ -26,12 +28,12 @@ pub(crate) async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
 
 /// `GET /api/stats`.
 pub(crate) async fn stats(State(state): State<Arc<ServerState>>) -> Json<HubStats> {
-    Json(state.hub.stats())
+    Json(state.engine.stats())
 }
 
 /// `GET /metrics`.
 pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
-    let m = state.hub.metrics();
+    let m = state.engine.metrics();
     let c = &state.counters;
     let mut out = String::with_capacity(4096);
     let mut put = |name: &str, kind: &str, help: &str, value: u64| {
@@ -116,45 +118,8 @@ pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
         "Clients disconnected because events of their streams were lost on the way here.",
         m.gap_disconnects,
     );
-    #[cfg(feature = "redis")]
-    if let Some(broker) = &state.config.broker {
-        let b = broker.metrics();
-        put("broker_up", "gauge", "1 while Redis is reachable, 0 otherwise.", u64::from(b.up));
-        put("broker_sharded", "gauge", "1 when sharded pub/sub is in use.", u64::from(b.sharded));
-        put("broker_topics", "gauge", "Stream topics subscribed on Redis.", b.topics as u64);
-        put("broker_published_total", "counter", "Events published through Redis.", b.published);
-        put(
-            "broker_publish_errors_total",
-            "counter",
-            "Publishes that failed (Redis unreachable, epoch changed, timeout).",
-            b.publish_errors,
-        );
-        put("broker_received_total", "counter", "Events received from Redis.", b.received);
-        put(
-            "broker_topic_subscribes_total",
-            "counter",
-            "Topic subscribe commands sent to Redis.",
-            b.topic_subscribes,
-        );
-        put(
-            "broker_topic_unsubscribes_total",
-            "counter",
-            "Topic unsubscribe commands sent to Redis (after the grace period).",
-            b.topic_unsubscribes,
-        );
-        put("broker_connects_total", "counter", "Successful connections to Redis.", b.connects);
-        put(
-            "broker_epoch_changes_total",
-            "counter",
-            "Cluster epoch changes (Redis lost history).",
-            b.epoch_changes,
-        );
-        put(
-            "broker_unrecovered_subscribes_total",
-            "counter",
-            "Subscribes answered without history because Redis could not be read.",
-            b.unrecovered_subscribes,
-        );
+    for x in state.engine.extra_metrics() {
+        put(x.name, x.kind.as_str(), x.help, x.value);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
@@ -177,9 +142,9 @@ fn status_of(e: &RealtimeError) -> StatusCode {
         }
         RealtimeError::Forbidden(_) => StatusCode::FORBIDDEN,
         RealtimeError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        RealtimeError::RateLimited(_) | RealtimeError::ConnectionLimit(_) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        RealtimeError::RateLimited(_)
+        | RealtimeError::ConnectionLimit(_)
+        | RealtimeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -225,7 +190,9 @@ pub(crate) async fn publish(
         Ok((ch, req))
     });
     let result = match checked {
-        Ok((ch, req)) => publish_event(&state, &ch, req.event, req.data).await,
+        Ok((ch, req)) => {
+            state.engine.publish(RealtimeEvent::new(ch.to_string(), req.event, req.data)).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -250,7 +217,7 @@ pub(crate) async fn notify(
         Ok(note)
     });
     let result = match checked {
-        Ok(note) => notify_event(&state, note).await,
+        Ok(note) => state.engine.notify(note).await,
         Err(e) => Err(e),
     };
     match result {

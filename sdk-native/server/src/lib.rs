@@ -1,14 +1,15 @@
 //! # guts-realtime-server
 //!
-//! The hub server: an [`EventHub`] on the network over WebSocket and HTTP,
-//! with authentication, authorization, limits and graceful shutdown.
+//! The hub server: an [`Engine`] — one node's [`EventHub`], or a cluster of nodes sharing Redis
+//! (`RedisBroker`, feature `redis`) — on the network over WebSocket and HTTP, with
+//! authentication, authorization, limits and graceful shutdown.
 //!
 //! Endpoints of [`router`] / [`serve`]:
 //!
 //! | endpoint | what |
 //! |---|---|
 //! | `GET /ws` | the WebSocket: `welcome` first, then commands and events (`docs/PROTOCOL.md`) |
-//! | `GET /healthz` | `200 ok`; with a [`RedisBroker`] (feature `redis`) that cannot reach Redis, `503 broker unavailable` (the node still serves its connections) |
+//! | `GET /healthz` | `200 ok`; `503 broker unavailable` while the engine cannot do its work ([`Engine::is_up`]: a `RedisBroker` that cannot reach Redis; the node still serves its connections) |
 //! | `GET /metrics` | Prometheus text: connections, subscriptions, events in/out, queue drops, slow-consumer disconnects, history size, rate-limit and auth failures |
 //! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON |
 //! | `POST /api/publish` | `Authorization: Bearer <publish key>`, body `{"channel","event","data"}` → `200 {"seq":N,"delivered":M}` |
@@ -62,28 +63,25 @@
 
 mod accept;
 mod auth;
-#[cfg(feature = "redis")]
-mod broker;
 mod config;
 mod connection;
+mod engine;
 mod http;
 mod rate;
 
 pub use auth::{
     default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer, Identity,
 };
-#[cfg(feature = "redis")]
-pub use broker::{BrokerError, BrokerMetrics, RedisBroker, RedisConfig};
 pub use config::{RateLimit, ServerConfig};
+#[cfg(feature = "redis")]
+pub use engine::redis::{BrokerError, BrokerMetrics, RedisBroker, RedisConfig};
+pub use engine::{Engine, EngineFuture, Metric, MetricKind};
 
 use auth::Verifier;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use guts_realtime::{
-    Channel, Client, EventHub, EventKind, Notification, NotifyOutcome, Published, RealtimeError,
-    RealtimeEvent, Since, Subscription,
-};
+use guts_realtime::EventHub;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -116,7 +114,7 @@ pub(crate) struct ServerCounters {
 
 /// Everything the handlers share.
 pub(crate) struct ServerState {
-    pub(crate) hub: Arc<EventHub>,
+    pub(crate) engine: Arc<dyn Engine>,
     pub(crate) config: ServerConfig,
     pub(crate) verifier: Verifier,
     pub(crate) shutdown: watch::Sender<u8>,
@@ -128,10 +126,10 @@ pub(crate) struct ServerState {
 }
 
 impl ServerState {
-    fn new(hub: Arc<EventHub>, config: ServerConfig) -> ServerState {
+    fn new(engine: Arc<dyn Engine>, config: ServerConfig) -> ServerState {
         let verifier = Verifier::new(config.token_secret.as_deref(), config.publish_key.as_deref());
         ServerState {
-            hub,
+            engine,
             config,
             verifier,
             shutdown: watch::Sender::new(RUNNING),
@@ -139,6 +137,11 @@ impl ServerState {
             http_open: AtomicUsize::new(0),
             counters: ServerCounters::default(),
         }
+    }
+
+    /// This node's connections.
+    pub(crate) fn hub(&self) -> &EventHub {
+        self.engine.hub()
     }
 
     pub(crate) fn phase(&self) -> u8 {
@@ -160,70 +163,10 @@ impl ServerState {
     }
 }
 
-/// Publishes an event: through the broker when there is one, else through [`EventHub::emit`]
-/// (so [`EventHub::subscribe_events`] sees it too).
-pub(crate) async fn publish(
-    state: &ServerState,
-    channel: &Channel,
-    kind: EventKind,
-    data: serde_json::Value,
-) -> Result<Published, RealtimeError> {
-    let event = RealtimeEvent::new(channel.to_string(), kind, data);
-    #[cfg(feature = "redis")]
-    if let Some(broker) = &state.config.broker {
-        return broker.publish(event).await;
-    }
-    let hub = &state.hub;
-    hub.emit(event).ok_or_else(|| {
-        RealtimeError::RateLimited(format!(
-            "stream limit reached: max {} streams",
-            hub.config().max_streams
-        ))
-    })
-}
-
-/// Delivers a notification: through the broker when there is one, else through the hub.
-pub(crate) async fn notify(
-    state: &ServerState,
-    note: Notification,
-) -> Result<NotifyOutcome, RealtimeError> {
-    #[cfg(feature = "redis")]
-    if let Some(broker) = &state.config.broker {
-        return broker.notify(note).await;
-    }
-    state.hub.notify(note)
-}
-
-/// Subscribes through the broker when there is one (`None` without one: the hub handles it).
-pub(crate) async fn broker_subscribe(
-    state: &ServerState,
-    client: &Arc<Client>,
-    channel: &str,
-    since: Option<&Since>,
-    id: Option<&guts_realtime::RequestId>,
-) -> Option<Result<Subscription, RealtimeError>> {
-    #[cfg(feature = "redis")]
-    if let Some(broker) = &state.config.broker {
-        return Some(broker.subscribe(client, channel, since, id).await);
-    }
-    let _ = (state, client, channel, since, id);
-    None
-}
-
-/// Whether the broker (if any) is reachable.
-pub(crate) fn broker_up(state: &ServerState) -> bool {
-    #[cfg(feature = "redis")]
-    if let Some(broker) = &state.config.broker {
-        return broker.is_up();
-    }
-    let _ = state;
-    true
-}
-
-fn build(hub: Arc<EventHub>, config: ServerConfig) -> (Router, Arc<ServerState>) {
+fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> (Router, Arc<ServerState>) {
     let body_limit = config.max_frame_bytes;
     let static_dir = config.static_dir.clone();
-    let state = Arc::new(ServerState::new(hub, config));
+    let state = Arc::new(ServerState::new(engine, config));
     let mut router = Router::new()
         .route("/ws", get(connection::upgrade))
         .route("/healthz", get(http::healthz))
@@ -239,14 +182,16 @@ fn build(hub: Arc<EventHub>, config: ServerConfig) -> (Router, Arc<ServerState>)
     (router, state)
 }
 
-/// The server's routes over `hub`, for embedding in an existing axum application. Serve it with
+/// The server's routes over `engine` (an `Arc<EventHub>`, or a cluster engine such as a
+/// `RedisBroker`), for embedding in an existing axum application. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` to record client addresses. Graceful
 /// shutdown with close 1001 needs [`serve`].
-pub fn router(hub: Arc<EventHub>, config: ServerConfig) -> Router {
-    build(hub, config).0
+pub fn router(engine: Arc<dyn Engine>, config: ServerConfig) -> Router {
+    build(engine, config).0
 }
 
-/// Serves `hub` on `listener` until `shutdown` completes, then shuts down gracefully: stops
+/// Serves `engine` (an `Arc<EventHub>`, or a cluster engine such as a `RedisBroker`) on
+/// `listener` until `shutdown` completes, then shuts down gracefully: stops
 /// accepting, sends every WebSocket client close 1001, lets every HTTP request in flight finish,
 /// waits up to [`ServerConfig::shutdown_timeout`] for all of them to go, drops what remains, and
 /// returns. A connection that has not sent a whole request head within
@@ -256,12 +201,12 @@ pub fn router(hub: Arc<EventHub>, config: ServerConfig) -> Router {
 /// None today: a failed accept (out of file descriptors, a peer that reset first) is logged and
 /// retried; the `Result` leaves room for listener errors that end serving.
 pub async fn serve(
-    hub: Arc<EventHub>,
+    engine: Arc<dyn Engine>,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let (router, state) = build(hub, config);
+    let (router, state) = build(engine, config);
     accept::accept_until(&listener, &router, &state, shutdown).await;
     drop(listener);
     tracing::info!("shutting down: closing every WebSocket with 1001");

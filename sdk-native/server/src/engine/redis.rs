@@ -37,15 +37,20 @@
 //! that cannot be caught up is disconnected so it reconnects and recovers, never left with a silent
 //! hole).
 //!
-//! Keys (one Redis hash slot per stream, so the scripts stay valid on a cluster node):
-//! `<prefix>:{<stream>}:seq` (the stream's last seq; never expires), `<prefix>:{<stream>}:h` (the
-//! history), topic `<prefix>:{<stream>}`. Run Redis with `maxmemory-policy noeviction`: an evicted
+//! **Preferences.** A user's notification preferences are a JSON value in Redis, read by whichever
+//! node publishes the notification, so every node applies the same ones.
+//!
+//! Keys: `<prefix>:epoch`, `<prefix>:{<stream>}:seq` (the stream's last seq; never expires),
+//! `<prefix>:{<stream>}:h` (the history), `<prefix>:{user:<id>}:prefs`, topic
+//! `<prefix>:{<stream>}`. A stream's keys share a hash slot, but the scripts also read the epoch
+//! key, so they do not run on a Redis Cluster. Run Redis with `maxmemory-policy noeviction`: an evicted
 //! seq key would restart a stream's numbering within the same epoch.
 
+use super::{Engine, EngineFuture, Metric, MetricKind};
 use guts_realtime::{
-    Channel, Client, EventHub, EventKind, Frame, Notification, NotifyOutcome, Published,
-    RealtimeError, RealtimeEvent, Recovery, RequestId, Sequenced, ServerMessage, Since,
-    Subscription,
+    Channel, Client, EventHub, EventKind, Frame, HubMetrics, HubStats, Notification,
+    NotificationPreferences, NotifyOutcome, Published, RealtimeError, RealtimeEvent, Recovery,
+    RequestId, Sequenced, ServerMessage, Since, Subscription,
 };
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, RedisError, Script, Value};
@@ -204,6 +209,9 @@ impl Keys {
     fn topic(&self, stream: &str) -> String {
         format!("{}:{{{stream}}}", self.prefix)
     }
+    fn preferences(&self, user_id: &str) -> String {
+        format!("{}:{{user:{user_id}}}:prefs", self.prefix)
+    }
 }
 
 /// KEYS: epoch, seq, history. ARGV: epoch, maxlen, ttl ms, topic, channel, kind, body, sharded.
@@ -290,9 +298,9 @@ impl Drop for StopOnDrop {
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let hub = Arc::new(EventHub::new());
 /// let broker = RedisBroker::connect(hub.clone(), RedisConfig::new("redis://127.0.0.1:6379")).await?;
-/// let config = ServerConfig::default().publish_key("pubkey").broker(broker);
+/// let config = ServerConfig::default().publish_key("pubkey");
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:7800").await?;
-/// serve(hub, listener, config, std::future::pending()).await?;
+/// serve(Arc::new(broker), listener, config, std::future::pending()).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -315,7 +323,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn unavailable(why: impl fmt::Display) -> RealtimeError {
-    RealtimeError::RateLimited(format!("broker unavailable: {why}; retry later"))
+    RealtimeError::Unavailable(format!("broker unavailable: {why}; retry later"))
 }
 
 fn new_epoch() -> String {
@@ -540,15 +548,15 @@ impl RedisBroker {
         self.inner.publish_body(&ch, Some(kind), body).await
     }
 
-    /// Publishes a notification on `user:<user_id>` if that user's preferences (on this node:
-    /// [`EventHub::set_preferences`]) enable its type.
+    /// Publishes a notification on `user:<user_id>` if that user's preferences (shared by every
+    /// node: [`RedisBroker::set_preferences`]) enable its type.
     ///
     /// # Errors
     /// As [`RedisBroker::publish`].
     pub async fn notify(&self, notification: Notification) -> Result<NotifyOutcome, RealtimeError> {
         let ch = Channel::user(&notification.user_id)?;
-        let hub = &self.inner.hub;
-        if !hub.preferences(&notification.user_id).is_enabled(notification.notification_type) {
+        let prefs = self.preferences(&notification.user_id).await?;
+        if !prefs.is_enabled(notification.notification_type) {
             return Ok(NotifyOutcome::Suppressed);
         }
         let body = body_of(&ServerMessage::Notification {
@@ -557,6 +565,41 @@ impl RedisBroker {
             seq: None,
         });
         self.inner.publish_body(&ch, None, body).await.map(NotifyOutcome::Delivered)
+    }
+
+    /// Stores a user's notification preferences in Redis, for every node.
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`] for a user id that is no valid `user:` channel;
+    /// [`RealtimeError::Unavailable`] when Redis cannot be reached.
+    pub async fn set_preferences(
+        &self,
+        preferences: NotificationPreferences,
+    ) -> Result<(), RealtimeError> {
+        Channel::user(&preferences.user_id)?;
+        let key = self.inner.keys.preferences(&preferences.user_id);
+        let value = serde_json::to_string(&preferences)?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value);
+        self.inner.command::<()>(cmd).await
+    }
+
+    /// A user's notification preferences, as stored in Redis (the defaults if never set).
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when Redis cannot be reached.
+    pub async fn preferences(
+        &self,
+        user_id: &str,
+    ) -> Result<NotificationPreferences, RealtimeError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.inner.keys.preferences(user_id));
+        let stored: Option<String> = self.inner.command(cmd).await?;
+        match stored.map(|v| serde_json::from_str::<NotificationPreferences>(&v)) {
+            Some(Ok(p)) => Ok(p),
+            Some(Err(e)) => Err(unavailable(format!("stored preferences of {user_id}: {e}"))),
+            None => Ok(NotificationPreferences::for_user(user_id)),
+        }
     }
 
     /// Subscribes a client of this node, with recovery from the cluster's history: the
@@ -592,9 +635,131 @@ impl RedisBroker {
     }
 }
 
+impl Engine for RedisBroker {
+    fn hub(&self) -> &EventHub {
+        &self.inner.hub
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        client: &'a Arc<Client>,
+        channel: &'a str,
+        since: Option<&'a Since>,
+        id: Option<&'a RequestId>,
+    ) -> EngineFuture<'a, Result<Subscription, RealtimeError>> {
+        Box::pin(RedisBroker::subscribe(self, client, channel, since, id))
+    }
+
+    fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>> {
+        Box::pin(RedisBroker::publish(self, event))
+    }
+
+    fn notify(
+        &self,
+        notification: Notification,
+    ) -> EngineFuture<'_, Result<NotifyOutcome, RealtimeError>> {
+        Box::pin(RedisBroker::notify(self, notification))
+    }
+
+    fn set_preferences(
+        &self,
+        preferences: NotificationPreferences,
+    ) -> EngineFuture<'_, Result<(), RealtimeError>> {
+        Box::pin(RedisBroker::set_preferences(self, preferences))
+    }
+
+    fn preferences<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> EngineFuture<'a, Result<NotificationPreferences, RealtimeError>> {
+        Box::pin(RedisBroker::preferences(self, user_id))
+    }
+
+    fn is_up(&self) -> bool {
+        RedisBroker::is_up(self)
+    }
+
+    /// The hub's counters, with the events and notifications this node published through Redis
+    /// as `total_events` (the hub itself numbers none).
+    fn stats(&self) -> HubStats {
+        let mut stats = self.inner.hub.stats();
+        stats.total_events = self.inner.counters.published.load(Relaxed);
+        stats
+    }
+
+    fn metrics(&self) -> HubMetrics {
+        let mut metrics = self.inner.hub.metrics();
+        metrics.events_published = self.inner.counters.published.load(Relaxed);
+        metrics
+    }
+
+    fn extra_metrics(&self) -> Vec<Metric> {
+        let b = RedisBroker::metrics(self);
+        let m = |name, kind, help, value| Metric { name, kind, help, value };
+        let (gauge, counter) = (MetricKind::Gauge, MetricKind::Counter);
+        vec![
+            m("broker_up", gauge, "1 while Redis is reachable, 0 otherwise.", u64::from(b.up)),
+            m("broker_sharded", gauge, "1 when sharded pub/sub is in use.", u64::from(b.sharded)),
+            m("broker_topics", gauge, "Stream topics subscribed on Redis.", b.topics as u64),
+            m("broker_published_total", counter, "Events published through Redis.", b.published),
+            m(
+                "broker_publish_errors_total",
+                counter,
+                "Publishes that failed (Redis unreachable, epoch changed, timeout).",
+                b.publish_errors,
+            ),
+            m("broker_received_total", counter, "Events received from Redis.", b.received),
+            m(
+                "broker_topic_subscribes_total",
+                counter,
+                "Topic subscribe commands sent to Redis.",
+                b.topic_subscribes,
+            ),
+            m(
+                "broker_topic_unsubscribes_total",
+                counter,
+                "Topic unsubscribe commands sent to Redis (after the grace period).",
+                b.topic_unsubscribes,
+            ),
+            m("broker_connects_total", counter, "Successful connections to Redis.", b.connects),
+            m(
+                "broker_epoch_changes_total",
+                counter,
+                "Cluster epoch changes (Redis lost history).",
+                b.epoch_changes,
+            ),
+            m(
+                "broker_unrecovered_subscribes_total",
+                counter,
+                "Subscribes answered without history because Redis could not be read.",
+                b.unrecovered_subscribes,
+            ),
+        ]
+    }
+}
+
 impl Inner {
     fn cmd(&self) -> Option<MultiplexedConnection> {
         lock(&self.cmd).clone()
+    }
+
+    /// Runs one command on the current link, within [`RedisConfig::command_timeout`].
+    async fn command<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, RealtimeError> {
+        let Some(mut con) = self.cmd().filter(|_| self.up.load(Relaxed)) else {
+            return Err(unavailable("Redis is not reachable"));
+        };
+        match tokio::time::timeout(self.cfg.command_timeout, cmd.query_async::<T>(&mut con)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.failed(&e);
+                Err(unavailable(e))
+            }
+            Err(_) => {
+                self.broken.store(true, Relaxed);
+                self.wake.notify_one();
+                Err(unavailable("Redis did not answer in time"))
+            }
+        }
     }
 
     /// A command failed: if the link is the problem, hand it to the supervisor.

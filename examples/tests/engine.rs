@@ -1,0 +1,363 @@
+//! The engine suite: one set of cases, run against both implementations of
+//! [`Engine`] — the in-memory [`EventHub`] and the [`RedisBroker`] (two nodes on one real
+//! `redis-server` on 127.0.0.1, skipped like `redis_cluster.rs` when it is not installed). Each
+//! case publishes on node `a` and reads on node `b`; in memory both are the same hub.
+//!
+//! What the server asks of an engine gets its test here, once: recovery, gaps, epochs, ordering,
+//! filtered replay, unsubscribe, preferences and counters.
+
+use guts_realtime::client::TryRecvError;
+use guts_realtime::{
+    Client, ClientReceiver, EventHub, EventKind, HubConfig, Notification, NotificationMetadata,
+    NotificationType, NotifyOutcome, RealtimeEvent, Since,
+};
+use guts_realtime_examples::redis_process::{redis_or_skip, RedisServer};
+use guts_realtime_server::{Engine, RedisBroker, RedisConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Memory,
+    Redis,
+}
+
+/// Two nodes of one engine: `a` publishes, `b` serves the subscriber.
+struct Nodes {
+    a: Arc<dyn Engine>,
+    b: Arc<dyn Engine>,
+    _redis: Option<RedisServer>,
+}
+
+async fn broker(url: &str, config: HubConfig) -> Arc<dyn Engine> {
+    let hub = Arc::new(EventHub::with_config(config));
+    let cfg =
+        RedisConfig::new(url).reconnect(Duration::from_millis(20), Duration::from_millis(200));
+    let b = RedisBroker::connect(hub, cfg).await.expect("valid url");
+    assert!(b.is_up(), "redis broker up");
+    Arc::new(b)
+}
+
+/// The nodes of `kind` with `config`; `None` when the Redis run is skipped.
+async fn nodes(kind: Kind, test: &str, config: HubConfig) -> Option<Nodes> {
+    match kind {
+        Kind::Memory => {
+            let hub: Arc<dyn Engine> = Arc::new(EventHub::with_config(config));
+            Some(Nodes { a: hub.clone(), b: hub, _redis: None })
+        }
+        Kind::Redis => {
+            let bin = redis_or_skip(test)?;
+            let redis = RedisServer::start(&bin, false).await.expect("redis-server starts");
+            let a = broker(&redis.url(), config.clone()).await;
+            let b = broker(&redis.url(), config).await;
+            Some(Nodes { a, b, _redis: Some(redis) })
+        }
+    }
+}
+
+impl Nodes {
+    /// A client of node `b`.
+    fn connect(&self) -> (Arc<Client>, ClientReceiver) {
+        self.b.hub().connect().expect("below the connection cap")
+    }
+
+    fn epoch(&self) -> String {
+        self.b.hub().epoch()
+    }
+
+    /// Publishes on node `a`; the seq.
+    async fn publish(&self, channel: &str, kind: EventKind, i: u64) -> u64 {
+        let ev = RealtimeEvent::new(channel, kind, json!({ "i": i, "number": 7 }));
+        self.a.publish(ev).await.expect("published").seq
+    }
+}
+
+async fn next(rx: &mut ClientReceiver) -> Value {
+    let f = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a frame in time")
+        .expect("client open");
+    serde_json::from_str(f.as_str()).expect("JSON frame")
+}
+
+/// Waits a little and asserts nothing more arrived.
+async fn quiet(rx: &mut ClientReceiver) {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    match rx.try_recv() {
+        Err(TryRecvError::Empty) => {}
+        other => panic!("unexpected frame: {:?}", other.map(|f| f.as_str().to_owned())),
+    }
+}
+
+/// `(type, seq, data.i)` of a frame.
+fn key(v: &Value) -> (String, Option<u64>, Option<u64>) {
+    (v["type"].as_str().unwrap_or("").to_owned(), v["seq"].as_u64(), v["data"]["i"].as_u64())
+}
+
+fn event(seq: u64, i: u64) -> (String, Option<u64>, Option<u64>) {
+    ("event".to_owned(), Some(seq), Some(i))
+}
+
+fn note(id: &str, t: NotificationType) -> Notification {
+    Notification {
+        id: id.into(),
+        user_id: "alice".into(),
+        notification_type: t,
+        title: "t".into(),
+        body: "b".into(),
+        url: None,
+        created_at: 1,
+        read: false,
+        metadata: NotificationMetadata::default(),
+    }
+}
+
+/// A subscribe with `since` replays exactly the missed events, in order, then live events follow
+/// with no gap and no duplicate.
+async fn recovery(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_recovery", HubConfig::default()).await else { return };
+    let ch = "repo:eng/recovery";
+    let mut seqs = Vec::new();
+    for i in 1..=5 {
+        seqs.push(n.publish(ch, EventKind::Push, i).await);
+    }
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+    let (c, mut rx) = n.connect();
+    let since = Since { seq: seqs[1], epoch: n.epoch() };
+    let s = n.b.subscribe(&c, ch, Some(&since), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed, s.seq), (Some(true), 3, seqs[4]));
+    let sub = next(&mut rx).await;
+    assert_eq!(
+        (sub["type"].as_str(), sub["recovered"].as_bool()),
+        (Some("subscribed"), Some(true))
+    );
+    assert_eq!(sub["seq"].as_u64(), Some(seqs[4]));
+    for (i, seq) in (3..=5).zip(&seqs[2..]) {
+        assert_eq!(key(&next(&mut rx).await), event(*seq, i));
+    }
+    let live = n.publish(ch, EventKind::Push, 6).await;
+    assert_eq!(key(&next(&mut rx).await), event(live, 6));
+    quiet(&mut rx).await;
+
+    // Up to date: recovered, nothing replayed.
+    let (c2, mut rx2) = n.connect();
+    let since = Since { seq: live, epoch: n.epoch() };
+    let s = n.b.subscribe(&c2, ch, Some(&since), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed), (Some(true), 0));
+    assert_eq!(next(&mut rx2).await["recovered"], true);
+    quiet(&mut rx2).await;
+}
+
+/// Events older than the history window cannot be replayed: `recovered: false`, nothing replayed,
+/// live events still arrive.
+async fn gap_past_the_history(kind: Kind) {
+    let config = HubConfig::default().history_size(3);
+    let Some(n) = nodes(kind, "engine_gap", config).await else { return };
+    let ch = "repo:eng/gap";
+    let mut seqs = Vec::new();
+    for i in 1..=6 {
+        seqs.push(n.publish(ch, EventKind::Push, i).await);
+    }
+    let (c, mut rx) = n.connect();
+    let since = Since { seq: seqs[0], epoch: n.epoch() };
+    let s = n.b.subscribe(&c, ch, Some(&since), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed), (Some(false), 0));
+    let sub = next(&mut rx).await;
+    assert_eq!((sub["recovered"].as_bool(), sub["seq"].as_u64()), (Some(false), Some(seqs[5])));
+    // Still inside the window: recovered.
+    let (c2, mut rx2) = n.connect();
+    let since = Since { seq: seqs[2], epoch: n.epoch() };
+    let s = n.b.subscribe(&c2, ch, Some(&since), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed), (Some(true), 3));
+    let _ = next(&mut rx2).await;
+    for (i, seq) in (4..=6).zip(&seqs[3..]) {
+        assert_eq!(key(&next(&mut rx2).await), event(*seq, i));
+    }
+    let live = n.publish(ch, EventKind::Push, 7).await;
+    assert_eq!(key(&next(&mut rx).await), event(live, 7));
+    assert_eq!(key(&next(&mut rx2).await), event(live, 7));
+}
+
+/// A position from another epoch is a gap, whatever its seq.
+async fn wrong_epoch(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_epoch", HubConfig::default()).await else { return };
+    let ch = "repo:eng/epoch";
+    let first = n.publish(ch, EventKind::Push, 1).await;
+    n.publish(ch, EventKind::Push, 2).await;
+    let (c, mut rx) = n.connect();
+    let since = Since { seq: first, epoch: "not-this-epoch".into() };
+    let s = n.b.subscribe(&c, ch, Some(&since), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed), (Some(false), 0));
+    let sub = next(&mut rx).await;
+    assert_eq!(sub["recovered"], false);
+    quiet(&mut rx).await;
+}
+
+/// Concurrent publishers on both nodes: every subscriber sees every event once, in seq order,
+/// and a stream's seqs are consecutive.
+async fn ordering(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_ordering", HubConfig::default()).await else { return };
+    let ch = "repo:eng/order";
+    let (c, mut rx) = n.connect();
+    n.b.subscribe(&c, ch, None, None).await.unwrap();
+    assert_eq!(next(&mut rx).await["type"], "subscribed");
+    let tasks: Vec<_> = [n.a.clone(), n.b.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(node, engine)| {
+            tokio::spawn(async move {
+                for i in 0..50u64 {
+                    let ev = RealtimeEvent::new(
+                        ch,
+                        EventKind::Push,
+                        json!({ "i": node as u64 * 100 + i }),
+                    );
+                    engine.publish(ev).await.expect("published");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut seqs = Vec::new();
+    let mut per_node = [Vec::new(), Vec::new()];
+    for _ in 0..100 {
+        let (t, seq, i) = key(&next(&mut rx).await);
+        assert_eq!(t, "event");
+        seqs.push(seq.unwrap());
+        let i = i.unwrap();
+        per_node[(i / 100) as usize].push(i % 100);
+    }
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "consecutive, in order: {seqs:?}");
+    for got in per_node {
+        assert_eq!(got, (0..50).collect::<Vec<_>>(), "each publisher's events in its order");
+    }
+    quiet(&mut rx).await;
+}
+
+/// A filtered channel's replay holds only what it receives; one copy per client across
+/// overlapping subscriptions.
+async fn filtered_replay(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_filtered", HubConfig::default()).await else { return };
+    let base = "repo:eng/filter";
+    let start = n.publish(base, EventKind::Push, 0).await;
+    let pr = n.publish(base, EventKind::PrOpened, 1).await;
+    n.publish(base, EventKind::IssueOpened, 2).await;
+    let pr2 = n.publish(&format!("{base}/prs"), EventKind::PrMerged, 3).await;
+    let (c, mut rx) = n.connect();
+    let since = Since { seq: start, epoch: n.epoch() };
+    let s = n.b.subscribe(&c, &format!("{base}/prs"), Some(&since), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed), (Some(true), 2));
+    assert_eq!(next(&mut rx).await["type"], "subscribed");
+    assert_eq!(key(&next(&mut rx).await), event(pr, 1));
+    assert_eq!(key(&next(&mut rx).await), event(pr2, 3));
+    // The base channel too: a PR event still arrives once.
+    n.b.subscribe(&c, base, None, None).await.unwrap();
+    assert_eq!(next(&mut rx).await["type"], "subscribed");
+    let live = n.publish(base, EventKind::PrClosed, 4).await;
+    assert_eq!(key(&next(&mut rx).await), event(live, 4));
+    quiet(&mut rx).await;
+}
+
+/// After unsubscribe, nothing of the channel arrives; the subscription gauge goes back.
+async fn unsubscribe(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_unsubscribe", HubConfig::default()).await else { return };
+    let ch = "repo:eng/unsub";
+    let (c, mut rx) = n.connect();
+    n.b.subscribe(&c, ch, None, None).await.unwrap();
+    assert_eq!(next(&mut rx).await["type"], "subscribed");
+    assert_eq!(n.b.metrics().subscriptions, 1);
+    let (canonical, held) = n.b.unsubscribe(&c, ch).unwrap();
+    assert_eq!((canonical.to_string().as_str(), held), (ch, true));
+    assert!(!n.b.unsubscribe(&c, ch).unwrap().1, "no longer held");
+    assert_eq!(n.b.metrics().subscriptions, 0);
+    n.publish(ch, EventKind::Push, 1).await;
+    quiet(&mut rx).await;
+}
+
+/// Preferences set through one node apply to notifications published by any node.
+async fn preferences(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_preferences", HubConfig::default()).await else { return };
+    let (c, mut rx) = n.connect();
+    n.b.subscribe(&c, "user:alice", None, None).await.unwrap();
+    assert_eq!(next(&mut rx).await["type"], "subscribed");
+    let out = n.a.notify(note("n1", NotificationType::Mention)).await.unwrap();
+    assert!(matches!(out, NotifyOutcome::Delivered(_)), "{out:?}");
+    let got = next(&mut rx).await;
+    assert_eq!(
+        (got["type"].as_str(), got["notification"]["id"].as_str()),
+        (Some("notification"), Some("n1"))
+    );
+    // Off by default: never published.
+    let out = n.a.notify(note("n2", NotificationType::Push)).await.unwrap();
+    assert_eq!(out, NotifyOutcome::Suppressed);
+
+    let mut prefs = n.b.preferences("alice").await.unwrap();
+    prefs.enabled_types.retain(|t| *t != NotificationType::Mention);
+    prefs.enabled_types.push(NotificationType::Push);
+    n.b.set_preferences(prefs.clone()).await.unwrap();
+    assert_eq!(n.a.preferences("alice").await.unwrap().enabled_types, prefs.enabled_types);
+    let out = n.a.notify(note("n3", NotificationType::Mention)).await.unwrap();
+    assert_eq!(out, NotifyOutcome::Suppressed, "preferences set on b hold on a");
+    let out = n.a.notify(note("n4", NotificationType::Push)).await.unwrap();
+    assert!(matches!(out, NotifyOutcome::Delivered(_)), "{out:?}");
+    assert_eq!(next(&mut rx).await["notification"]["id"], "n4");
+    quiet(&mut rx).await;
+    // Someone else keeps the defaults.
+    assert!(n.a.preferences("bob").await.unwrap().is_enabled(NotificationType::Mention));
+}
+
+/// `total_events` and `events_published` count what the node published, events and
+/// notifications alike.
+async fn counters(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_counters", HubConfig::default()).await else { return };
+    let (c, mut rx) = n.connect();
+    n.b.subscribe(&c, "repo:eng/count", None, None).await.unwrap();
+    let _ = next(&mut rx).await;
+    for i in 0..3 {
+        n.publish("repo:eng/count", EventKind::Push, i).await;
+    }
+    n.a.notify(note("n1", NotificationType::Mention)).await.unwrap();
+    assert_eq!(n.a.stats().total_events, 4);
+    assert_eq!(n.a.metrics().events_published, 4);
+    for _ in 0..3 {
+        assert_eq!(next(&mut rx).await["type"], "event");
+    }
+    let s = n.b.stats();
+    assert_eq!((s.current_connections, s.total_subscriptions), (1, 1));
+    assert_eq!(n.b.metrics().frames_delivered, 3);
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Kind::Memory).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Kind::Redis).await
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    recovery,
+    gap_past_the_history,
+    wrong_epoch,
+    ordering,
+    filtered_replay,
+    unsubscribe,
+    preferences,
+    counters
+);

@@ -1,0 +1,159 @@
+//! The engine seam: everything that differs between one hub and a cluster of hubs goes through
+//! [`Engine`] — subscribe (with `since`, replay and the `recovered` decision), unsubscribe,
+//! publish, notify and notification preferences, health, stats and metrics. The server talks to
+//! nothing else, so a capability added here is written once for both implementations:
+//!
+//! - [`EventHub`] (`memory.rs`): one node, in memory, the embedded default;
+//! - [`RedisBroker`](crate::RedisBroker) (`redis.rs`, feature `redis`): several nodes sharing
+//!   numbering, history, fan-out and preferences through Redis.
+//!
+//! Both keep the node's own connections in an [`EventHub`] ([`Engine::hub`]): its client queues
+//! and its local fan-out are the same code on every node.
+
+mod memory;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
+use guts_realtime::{
+    Channel, Client, EventHub, HubMetrics, HubStats, Notification, NotificationPreferences,
+    NotifyOutcome, Published, RealtimeError, RealtimeEvent, RequestId, Since, Subscription,
+};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The future an [`Engine`] method returns (boxed, so the server holds any engine as
+/// `Arc<dyn Engine>`).
+pub type EngineFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the server asks of the engine that delivers events: one node's [`EventHub`], or a cluster
+/// of them ([`RedisBroker`](crate::RedisBroker)). Pass either to [`serve`](crate::serve) or
+/// [`router`](crate::router).
+///
+/// ```
+/// use guts_realtime::{EventHub, EventKind, RealtimeEvent};
+/// use guts_realtime_server::Engine;
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let engine: Arc<dyn Engine> = Arc::new(EventHub::new());
+/// let event = RealtimeEvent::new("repo:alice/app", EventKind::Push, serde_json::json!({}));
+/// let published = engine.publish(event).await.unwrap();
+/// assert_eq!((published.seq, published.delivered), (1, 0));
+/// assert_eq!(engine.stats().total_events, 1);
+/// # });
+/// ```
+pub trait Engine: Send + Sync + fmt::Debug + 'static {
+    /// This node's connections: their queues, subscriptions and local fan-out.
+    fn hub(&self) -> &EventHub;
+
+    /// Subscribes `client` to `channel` and queues, before any live event of the stream, the
+    /// `subscribed` reply (echoing `id`) and, with `since`, the replay of every missed event —
+    /// or `recovered: false` when they cannot all be replayed.
+    ///
+    /// # Errors
+    /// As [`EventHub::subscribe`].
+    fn subscribe<'a>(
+        &'a self,
+        client: &'a Arc<Client>,
+        channel: &'a str,
+        since: Option<&'a Since>,
+        id: Option<&'a RequestId>,
+    ) -> EngineFuture<'a, Result<Subscription, RealtimeError>>;
+
+    /// Unsubscribes `client` from `channel`; `true` if it was held.
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`].
+    fn unsubscribe(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+    ) -> Result<(Channel, bool), RealtimeError> {
+        self.hub().unsubscribe(client, channel)
+    }
+
+    /// Publishes an event (its `seq` is assigned here) to every node's subscribers.
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`]; [`RealtimeError::RateLimited`] at the stream limit;
+    /// [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>>;
+
+    /// Publishes a notification on `user:<user_id>` unless that user's preferences disable its
+    /// type.
+    ///
+    /// # Errors
+    /// As [`Engine::publish`].
+    fn notify(
+        &self,
+        notification: Notification,
+    ) -> EngineFuture<'_, Result<NotifyOutcome, RealtimeError>>;
+
+    /// Stores a user's notification preferences (for every node of a cluster).
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn set_preferences(
+        &self,
+        preferences: NotificationPreferences,
+    ) -> EngineFuture<'_, Result<(), RealtimeError>>;
+
+    /// A user's notification preferences (the defaults if never set).
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn preferences<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> EngineFuture<'a, Result<NotificationPreferences, RealtimeError>>;
+
+    /// Whether the engine can do its work now (a cluster engine: its backend is reachable).
+    fn is_up(&self) -> bool {
+        true
+    }
+
+    /// The counters of `GET /api/stats`.
+    fn stats(&self) -> HubStats;
+
+    /// The hub's counters, for `/metrics`.
+    fn metrics(&self) -> HubMetrics;
+
+    /// The engine's own `/metrics` lines beyond [`Engine::metrics`] (a broker's link state).
+    fn extra_metrics(&self) -> Vec<Metric> {
+        Vec::new()
+    }
+}
+
+/// One Prometheus sample an engine adds to `/metrics` (`guts_hub_<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// The name after `guts_hub_`.
+    pub name: &'static str,
+    /// `gauge` or `counter`.
+    pub kind: MetricKind,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// The value.
+    pub value: u64,
+}
+
+/// The type of a [`Metric`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A value that goes up and down.
+    Gauge,
+    /// A value that only goes up.
+    Counter,
+}
+
+impl MetricKind {
+    /// The Prometheus `# TYPE` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Counter => "counter",
+        }
+    }
+}
