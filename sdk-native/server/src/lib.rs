@@ -13,7 +13,7 @@
 //! | `GET /metrics` | Prometheus text: connections, subscriptions, events in/out, queue drops, slow-consumer disconnects, history size, rate-limit and auth failures |
 //! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON |
 //! | `POST /api/publish` | `Authorization: Bearer <publish key>`, body `{"channel","event","data"}` → `200 {"seq":N,"delivered":M}` |
-//! | `POST /api/notify` | same auth, body a [`Notification`] → `200 {"seq":N,"delivered":M}`, or `200 {"suppressed":true,"delivered":0}` when the user's preferences disable its type |
+//! | `POST /api/notify` | same auth, body a [`Notification`](guts_realtime::Notification) → `200 {"seq":N,"delivered":M}`, or `200 {"suppressed":true,"delivered":0}` when the user's preferences disable its type |
 //! | `GET /*` | files of [`ServerConfig::static_dir`], if set |
 //!
 //! HTTP errors are `{"error":"…","code":"…"}` with the protocol's error codes: 400 for bad JSON,
