@@ -89,9 +89,13 @@ pub mod wire;
 #[cfg(feature = "hub")]
 pub mod client;
 #[cfg(feature = "hub")]
+pub mod engine;
+#[cfg(feature = "hub")]
 pub mod hub;
 #[cfg(feature = "hub")]
 mod queue;
+#[cfg(feature = "hub")]
+pub mod server;
 
 pub use close::{CloseAction, CloseCode};
 pub use error::{ErrorCode, RealtimeError};
@@ -118,6 +122,8 @@ pub use wire::{decode_client_frame, decode_server_frame, DecodeError, ServerFram
 
 #[cfg(feature = "hub")]
 pub use client::{Client, ClientId, ClientReceiver};
+#[cfg(feature = "hub")]
+pub use engine::Engine;
 #[cfg(feature = "hub")]
 pub use hub::{
     Delivered, EventHub, HubConfig, HubMetrics, HubStats, NotifyOutcome, Published, Recovery,

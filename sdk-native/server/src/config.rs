@@ -2,28 +2,11 @@
 //! [`EventHub`](guts_realtime::EventHub)), with its default and why. Limits of the hub itself
 //! (connection cap, queue capacity, history) live in [`HubConfig`](guts_realtime::HubConfig).
 
-use super::auth::{Authorizer, DefaultAuthorizer};
+use guts_realtime::server::{Authorizer, ConnectionConfig, DefaultAuthorizer, RateLimit};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A per-connection command rate limit: a token bucket refilled at `per_second` tokens a second
-/// that holds at most `burst` tokens. Every inbound data frame costs one token.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    /// Tokens added per second.
-    pub per_second: f64,
-    /// Bucket size: the most commands accepted back to back.
-    pub burst: f64,
-}
-
-impl RateLimit {
-    /// A limit of `per_second` commands a second with bursts of `burst`.
-    pub fn new(per_second: f64, burst: f64) -> Self {
-        RateLimit { per_second, burst }
-    }
-}
 
 /// Configuration of the hub server. Build with `ServerConfig::default()` and the chained
 /// by-value setters.
@@ -220,6 +203,15 @@ impl ServerConfig {
     pub fn write_interval(mut self, v: Duration) -> Self {
         self.write_interval = v;
         self
+    }
+    /// The rules' part of this config.
+    pub(crate) fn connection_config(&self) -> ConnectionConfig {
+        let mut c = ConnectionConfig::default();
+        c.ping_interval = self.ping_interval;
+        c.idle_timeout = self.idle_timeout;
+        c.close_timeout = self.close_timeout;
+        c.rate_limit = self.rate_limit;
+        c
     }
     /// Sets [`ServerConfig::authorizer`].
     pub fn authorizer(mut self, v: impl Authorizer) -> Self {

@@ -1,13 +1,13 @@
 //! The HTTP endpoints: `/healthz`, `/metrics` (Prometheus text), `/api/stats`, `/api/publish` and
 //! `/api/notify`. Errors are JSON `{"error":"…","code":"…"}` with the protocol's error codes.
 
-use super::auth::Identity;
 use super::ServerState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use guts_realtime::server::Identity;
 use guts_realtime::{
     Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError, RealtimeEvent,
 };
@@ -35,6 +35,7 @@ pub(crate) async fn stats(State(state): State<Arc<ServerState>>) -> Json<HubStat
 pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
     let m = state.engine.metrics();
     let c = &state.counters;
+    let k = &state.connections.counters;
     let mut out = String::with_capacity(4096);
     let mut put = |name: &str, kind: &str, help: &str, value: u64| {
         let _ = write!(
@@ -80,37 +81,37 @@ pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
     );
     put("streams", "gauge", "Streams (repositories, users, orgs) held now.", m.streams as u64);
     put("history_size", "gauge", "Events held in history now, over all streams.", m.history_size);
-    put("commands_total", "counter", "WebSocket text frames received.", c.commands.load(Relaxed));
+    put("commands_total", "counter", "WebSocket text frames received.", k.commands.load(Relaxed));
     put(
         "invalid_messages_total",
         "counter",
         "Frames answered with invalid_message.",
-        c.invalid_messages.load(Relaxed),
+        k.invalid_messages.load(Relaxed),
     );
     put(
         "rate_limited_total",
         "counter",
         "Commands refused by the rate limit.",
-        c.rate_limited.load(Relaxed),
+        k.rate_limited.load(Relaxed),
     );
-    put("forbidden_total", "counter", "Commands refused as forbidden.", c.forbidden.load(Relaxed));
+    put("forbidden_total", "counter", "Commands refused as forbidden.", k.forbidden.load(Relaxed));
     put(
         "auth_failures_total",
         "counter",
         "Refused tokens (each closed with 4001).",
-        c.auth_failures.load(Relaxed),
+        k.auth_failures.load(Relaxed),
     );
     put(
         "oversized_closes_total",
         "counter",
         "Connections closed with 1009 for an oversized frame.",
-        c.oversized_closes.load(Relaxed),
+        k.oversized_closes.load(Relaxed),
     );
     put(
         "idle_closes_total",
         "counter",
         "Connections closed for silence past the idle timeout (4009).",
-        c.idle_closes.load(Relaxed),
+        k.idle_closes.load(Relaxed),
     );
     put(
         "gap_disconnects_total",

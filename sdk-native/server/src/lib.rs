@@ -63,24 +63,26 @@
 
 mod accept;
 mod auth;
+#[cfg(feature = "redis")]
+mod broker;
 mod config;
 mod connection;
-mod engine;
 mod http;
-mod rate;
 
-pub use auth::{
-    default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer, Identity,
-};
-pub use config::{RateLimit, ServerConfig};
 #[cfg(feature = "redis")]
-pub use engine::redis::{BrokerError, BrokerMetrics, RedisBroker, RedisConfig};
-pub use engine::{Engine, EngineFuture, Metric, MetricKind};
+pub use broker::{BrokerError, BrokerMetrics, RedisBroker, RedisConfig};
+pub use config::ServerConfig;
+pub use guts_realtime::engine::{Engine, EngineFuture, Metric, MetricKind};
+pub use guts_realtime::server::{
+    default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer,
+    Identity, RateLimit,
+};
 
 use auth::Verifier;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use guts_realtime::server::{ConnectionCounters, ConnectionShared};
 use guts_realtime::EventHub;
 use std::future::Future;
 use std::io;
@@ -98,16 +100,9 @@ pub(crate) const GRACEFUL: u8 = 1;
 /// Drop every remaining connection now.
 pub(crate) const FORCED: u8 = 2;
 
-/// Counters of the transport (the hub counts the rest).
+/// Counters of the HTTP side (the connections and the engine count the rest).
 #[derive(Debug, Default)]
 pub(crate) struct ServerCounters {
-    pub(crate) commands: AtomicU64,
-    pub(crate) invalid_messages: AtomicU64,
-    pub(crate) rate_limited: AtomicU64,
-    pub(crate) forbidden: AtomicU64,
-    pub(crate) auth_failures: AtomicU64,
-    pub(crate) oversized_closes: AtomicU64,
-    pub(crate) idle_closes: AtomicU64,
     pub(crate) upgrades_refused: AtomicU64,
     pub(crate) http_published: AtomicU64,
 }
@@ -123,12 +118,19 @@ pub(crate) struct ServerState {
     /// Connections of [`serve`] still speaking HTTP (not upgraded, not closed).
     pub(crate) http_open: AtomicUsize,
     pub(crate) counters: ServerCounters,
+    /// The config and counters of every connection's rules.
+    pub(crate) connections: Arc<ConnectionShared>,
 }
 
 impl ServerState {
     fn new(engine: Arc<dyn Engine>, config: ServerConfig) -> ServerState {
         let verifier = Verifier::new(config.token_secret.as_deref(), config.publish_key.as_deref());
+        let connections = Arc::new(ConnectionShared {
+            config: config.connection_config(),
+            counters: ConnectionCounters::default(),
+        });
         ServerState {
+            connections,
             engine,
             config,
             verifier,

@@ -3,23 +3,22 @@
 //! publish, notify and notification preferences, health, stats and metrics. The server talks to
 //! nothing else, so a capability added here is written once for both implementations:
 //!
-//! - [`EventHub`] (`memory.rs`): one node, in memory, the embedded default;
-//! - [`RedisBroker`](crate::RedisBroker) (`redis.rs`, feature `redis`): several nodes sharing
+//! - [`EventHub`] (below): one node, in memory, the embedded default;
+//! - `RedisBroker` (crate `guts-realtime-server`, feature `redis`): several nodes sharing
 //!   numbering, history, fan-out and preferences through Redis.
 //!
 //! Both keep the node's own connections in an [`EventHub`] ([`Engine::hub`]): its client queues
 //! and its local fan-out are the same code on every node.
 
-mod memory;
-#[cfg(feature = "redis")]
-pub(crate) mod redis;
-
-use guts_realtime::{
-    Channel, Client, EventHub, HubMetrics, HubStats, Notification, NotificationPreferences,
-    NotifyOutcome, Published, RealtimeError, RealtimeEvent, RequestId, Since, Subscription,
-};
+use crate::client::Client;
+use crate::error::RealtimeError;
+use crate::event::RealtimeEvent;
+use crate::hub::{EventHub, HubMetrics, HubStats, NotifyOutcome, Published, Subscription};
+use crate::notification::{Notification, NotificationPreferences};
+use crate::subscription::Channel;
+use crate::wire::{RequestId, Since};
 use std::fmt;
-use std::future::Future;
+use std::future::{ready, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -28,21 +27,19 @@ use std::sync::Arc;
 pub type EngineFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the server asks of the engine that delivers events: one node's [`EventHub`], or a cluster
-/// of them ([`RedisBroker`](crate::RedisBroker)). Pass either to [`serve`](crate::serve) or
-/// [`router`](crate::router).
+/// of them (`RedisBroker` in crate `guts-realtime-server`), which the server (`serve`, `router`)
+/// puts on the network.
 ///
 /// ```
-/// use guts_realtime::{EventHub, EventKind, RealtimeEvent};
-/// use guts_realtime_server::Engine;
+/// use guts_realtime::{Engine, EventHub, EventKind, RealtimeEvent};
 /// use std::sync::Arc;
 ///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let engine: Arc<dyn Engine> = Arc::new(EventHub::new());
 /// let event = RealtimeEvent::new("repo:alice/app", EventKind::Push, serde_json::json!({}));
-/// let published = engine.publish(event).await.unwrap();
+/// // The in-memory engine answers at once: its futures are ready when made.
+/// let published = guts_realtime::engine::now_or_never(engine.publish(event)).unwrap().unwrap();
 /// assert_eq!((published.seq, published.delivered), (1, 0));
 /// assert_eq!(engine.stats().total_events, 1);
-/// # });
 /// ```
 pub trait Engine: Send + Sync + fmt::Debug + 'static {
     /// This node's connections: their queues, subscriptions and local fan-out.
@@ -155,5 +152,68 @@ impl MetricKind {
             MetricKind::Gauge => "gauge",
             MetricKind::Counter => "counter",
         }
+    }
+}
+
+/// Polls `future` once: its output if it is ready at once (every [`EventHub`] future is), `None`
+/// otherwise. For drivers in virtual time and examples; a runtime awaits engine futures instead.
+pub fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// [`EventHub`] as an [`Engine`]: one node in memory. Every method is the hub's own, answered
+/// at once.
+impl Engine for EventHub {
+    fn hub(&self) -> &EventHub {
+        self
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        client: &'a Arc<Client>,
+        channel: &'a str,
+        since: Option<&'a Since>,
+        id: Option<&'a RequestId>,
+    ) -> EngineFuture<'a, Result<Subscription, RealtimeError>> {
+        Box::pin(ready(EventHub::subscribe(self, client, channel, since, id)))
+    }
+
+    fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>> {
+        Box::pin(ready(self.publish_event(event)))
+    }
+
+    fn notify(
+        &self,
+        notification: Notification,
+    ) -> EngineFuture<'_, Result<NotifyOutcome, RealtimeError>> {
+        Box::pin(ready(EventHub::notify(self, notification)))
+    }
+
+    fn set_preferences(
+        &self,
+        preferences: NotificationPreferences,
+    ) -> EngineFuture<'_, Result<(), RealtimeError>> {
+        EventHub::set_preferences(self, preferences);
+        Box::pin(ready(Ok(())))
+    }
+
+    fn preferences<'a>(
+        &'a self,
+        user_id: &'a str,
+    ) -> EngineFuture<'a, Result<NotificationPreferences, RealtimeError>> {
+        Box::pin(ready(Ok(EventHub::preferences(self, user_id))))
+    }
+
+    fn stats(&self) -> HubStats {
+        EventHub::stats(self)
+    }
+
+    fn metrics(&self) -> HubMetrics {
+        EventHub::metrics(self)
     }
 }

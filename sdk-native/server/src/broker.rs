@@ -46,7 +46,7 @@
 //! key, so they do not run on a Redis Cluster. Run Redis with `maxmemory-policy noeviction`: an evicted
 //! seq key would restart a stream's numbering within the same epoch.
 
-use super::{Engine, EngineFuture, Metric, MetricKind};
+use guts_realtime::engine::{Engine, EngineFuture, Metric, MetricKind};
 use guts_realtime::{
     Channel, Client, EventHub, EventKind, Frame, HubMetrics, HubStats, Notification,
     NotificationPreferences, NotifyOutcome, Published, RealtimeError, RealtimeEvent, Recovery,

@@ -1,0 +1,21 @@
+//! The hub side of a connection, without I/O (feature `hub`): who a connection is
+//! ([`Identity`], proved by a [`TokenVerifier`]), what it may do ([`Authorizer`]), its rate limit
+//! ([`RateLimit`]) and the rules of the connection itself ([`ServerConnection`], whose requests
+//! [`execute`] carries out against an [`Engine`](crate::Engine)). The hub server
+//! (`guts-realtime-server`) drives it over WebSocket, the tests in virtual time.
+
+mod authorize;
+mod connection;
+mod identity;
+mod rate;
+
+pub use authorize::{
+    default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer,
+};
+pub use connection::{
+    execute, Close, ConnectionConfig, ConnectionCounters, ConnectionShared, Outcome, Request,
+    ServerConnection,
+};
+pub use identity::{Identity, TokenVerifier};
+pub use rate::RateLimit;
+pub(crate) use rate::TokenBucket;
