@@ -1,239 +1,19 @@
-//! The session driven against the real in-memory `EventHub` in simulated time: no sockets, no
-//! sleeps. A tiny harness plays the transport (and the server's auth step); every rule under test
-//! is the session's own.
+//! The session driven against the real server connection rules and the real in-memory
+//! `EventHub` in simulated time: no sockets, no sleeps. The pair (`support/mod.rs`) plays the
+//! transport and the token verifier; every rule under test is the session's own.
 
-use guts_realtime::client::ClientReceiver;
+mod support;
+
 use guts_realtime::session::{
     backoff_ceiling, Action, ConnectionState, Event, GapReason, Inbound, Session, SessionConfig,
-    SubId, SubState, TokenError,
+    SubId, SubState,
 };
-use guts_realtime::{
-    decode_client_frame, decode_server_frame, Client, ClientCommand, EventHub, EventKind,
-    HubConfig, ServerMessage,
-};
+use guts_realtime::{EventHub, EventKind, HubConfig, ServerMessage};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-
-const S: Duration = Duration::from_secs(1);
-const MS: Duration = Duration::from_millis(1);
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TokenPolicy {
-    Good,
-    Bad,
-    Unauthorized,
-    Transient,
-}
-
-struct Harness {
-    hub: Arc<EventHub>,
-    s: Session<ServerMessage>,
-    now: Duration,
-    conn: Option<(Arc<Client>, ClientReceiver)>,
-    /// Frames the server sent that the transport holds (stalled link).
-    stalled: bool,
-    server_up: bool,
-    token: TokenPolicy,
-    events: Vec<(Duration, Event<ServerMessage>)>,
-    connects: usize,
-    sockets_open: usize,
-    max_sockets_open: usize,
-}
-
-impl Harness {
-    fn new(cfg: SessionConfig) -> Harness {
-        Harness::with_hub(cfg, Arc::new(EventHub::new()))
-    }
-
-    fn with_hub(cfg: SessionConfig, hub: Arc<EventHub>) -> Harness {
-        Harness {
-            hub,
-            s: Session::new(cfg),
-            now: Duration::ZERO,
-            conn: None,
-            stalled: false,
-            server_up: true,
-            token: TokenPolicy::Good,
-            events: Vec::new(),
-            connects: 0,
-            sockets_open: 0,
-            max_sockets_open: 0,
-        }
-    }
-
-    fn drop_socket(&mut self) {
-        if let Some((c, _)) = self.conn.take() {
-            self.hub.disconnect(&c.id);
-            self.sockets_open -= 1;
-        }
-    }
-
-    /// Runs every input to quiescence at the current time.
-    fn settle(&mut self) {
-        for _ in 0..10_000 {
-            let mut progressed = false;
-            while let Some(a) = self.s.poll_action() {
-                progressed = true;
-                match a {
-                    Action::FetchToken => {
-                        let t = match self.token {
-                            TokenPolicy::Good => Ok(Some("good".into())),
-                            TokenPolicy::Bad => Ok(Some("bad".into())),
-                            TokenPolicy::Unauthorized => Err(TokenError::Unauthorized("no".into())),
-                            TokenPolicy::Transient => Err(TokenError::Transient("down".into())),
-                        };
-                        self.s.handle_token(self.now, t);
-                    }
-                    Action::Connect => {
-                        self.connects += 1;
-                        assert!(self.conn.is_none(), "a second socket while one is open");
-                        if self.server_up {
-                            let (c, rx) = self.hub.connect().unwrap();
-                            let welcome = self.hub.welcome(&c).encode();
-                            c.send(welcome).unwrap();
-                            self.conn = Some((c, rx));
-                            self.sockets_open += 1;
-                            self.max_sockets_open = self.max_sockets_open.max(self.sockets_open);
-                            self.s.handle_open(self.now);
-                        } else {
-                            self.s.handle_close(self.now, 1006, "connection refused");
-                        }
-                    }
-                    Action::Close { .. } => self.drop_socket(),
-                }
-            }
-            while let Some(text) = self.s.poll_transmit() {
-                progressed = true;
-                let Some((c, _)) = &self.conn else { continue };
-                let c = c.clone();
-                let f = decode_client_frame(&text).expect("session sent an invalid frame");
-                if let ClientCommand::Auth { token } = &f.command {
-                    let msg = if token == "good" {
-                        ServerMessage::Authenticated { user: "alice".into() }
-                    } else {
-                        ServerMessage::Error {
-                            message: "unauthenticated: bad token".into(),
-                            code: Some(guts_realtime::ErrorCode::Unauthenticated),
-                        }
-                    };
-                    c.send(msg.encode_with_id(f.id.as_ref())).unwrap();
-                } else {
-                    self.hub.handle_frame(&c, f);
-                }
-            }
-            if !self.stalled {
-                if let Some((_, rx)) = &mut self.conn {
-                    let mut frames = Vec::new();
-                    let mut closed = false;
-                    loop {
-                        match rx.try_recv() {
-                            Ok(f) => frames.push(f),
-                            Err(guts_realtime::client::TryRecvError::Empty) => break,
-                            Err(_) => {
-                                closed = true;
-                                break;
-                            }
-                        }
-                    }
-                    for f in frames {
-                        progressed = true;
-                        let frame = decode_server_frame(f.as_str()).unwrap();
-                        self.s.handle_frame(self.now, Inbound::from_server_frame(frame));
-                    }
-                    if closed {
-                        progressed = true;
-                        self.conn = None;
-                        self.sockets_open -= 1;
-                        self.s.handle_close(self.now, 4008, "slow consumer");
-                    }
-                }
-            }
-            while let Some(e) = self.s.poll_event() {
-                progressed = true;
-                self.events.push((self.now, e));
-            }
-            if !progressed {
-                return;
-            }
-        }
-        panic!("livelock: the session never settled");
-    }
-
-    /// Advances virtual time to `until`, firing every timer on the way.
-    fn run_until(&mut self, until: Duration) {
-        self.settle();
-        loop {
-            match self.s.poll_timeout() {
-                Some(t) if t <= until => {
-                    self.now = self.now.max(t);
-                    self.s.handle_timeout(self.now);
-                    self.settle();
-                }
-                _ => break,
-            }
-        }
-        self.now = self.now.max(until);
-        self.settle();
-    }
-
-    fn advance(&mut self, d: Duration) {
-        let t = self.now + d;
-        self.run_until(t);
-    }
-
-    /// The server side kills the connection (TCP drop: code 1006).
-    fn cut(&mut self) {
-        if self.conn.is_some() {
-            self.drop_socket();
-            self.s.handle_close(self.now, 1006, "");
-            self.settle();
-        }
-    }
-
-    fn close_with(&mut self, code: u16, reason: &str) {
-        if self.conn.is_some() {
-            self.drop_socket();
-            self.s.handle_close(self.now, code, reason);
-            self.settle();
-        }
-    }
-
-    fn publish(&self, ch: &str, kind: EventKind) -> u64 {
-        self.hub.publish(ch, kind, serde_json::json!({})).unwrap().seq
-    }
-
-    fn messages(&self, sub: SubId) -> Vec<u64> {
-        self.events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Message { sub: s, seq, .. } if *s == sub => *seq,
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn gaps(&self, sub: SubId) -> Vec<GapReason> {
-        self.events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Gap { sub: s, reason, .. } if *s == sub => Some(*reason),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn states(&self) -> Vec<String> {
-        self.events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::State { state, .. } => Some(state.name().to_owned()),
-                _ => None,
-            })
-            .collect()
-    }
-}
+use support::{Pair as Harness, TokenPolicy, MS, S};
 
 fn cfg() -> SessionConfig {
     SessionConfig::default()
@@ -262,21 +42,15 @@ fn auth_is_first_frame_and_states_go_through_authenticating() {
     assert_eq!(h.s.poll_action(), Some(Action::FetchToken));
     h.s.handle_token(h.now, Ok(Some("good".into())));
     assert_eq!(h.s.poll_action(), Some(Action::Connect));
-    let (c, rx) = h.hub.connect().unwrap();
-    c.send(h.hub.welcome(&c).encode()).unwrap();
-    h.conn = Some((c, rx));
-    h.sockets_open = 1;
+    h.accept();
     h.s.handle_open(h.now);
     let first = h.s.poll_transmit().unwrap();
     assert_eq!(first, r#"{"type":"auth","token":"good","id":1}"#);
     let second = h.s.poll_transmit().unwrap();
     assert_eq!(second, r#"{"type":"subscribe","channel":"user:alice","id":2}"#);
-    // Feed them back through the harness.
-    let (c, _) = h.conn.as_ref().unwrap();
-    let c = c.clone();
-    c.send(ServerMessage::Authenticated { user: "alice".into() }.encode_with_id(Some(&1.into())))
-        .unwrap();
-    h.hub.handle_frame(&c, decode_client_frame(&second).unwrap());
+    // Feed them to the server's rules, in order: the auth reply comes from there.
+    h.send_text(&first);
+    h.send_text(&second);
     h.settle();
     assert_eq!(h.states(), ["connecting", "authenticating", "connected"]);
 }
@@ -582,7 +356,7 @@ fn subscribe_while_disconnected_is_kept_and_reconciled() {
     let confirmed: Vec<&str> = h.s.confirmed_channels().collect();
     assert_eq!(confirmed, ["repo:o/b"]);
     assert_eq!(h.s.sub_state(b), Some(SubState::Subscribed { recovered: None }));
-    let client = h.conn.as_ref().unwrap().0.clone();
+    let client = h.conn.as_ref().unwrap().client.clone();
     let held: Vec<String> = client.channels().iter().map(|c| c.to_string()).collect();
     assert_eq!(held, ["repo:o/b"]);
 }
@@ -759,7 +533,8 @@ proptest! {
 
     #[test]
     fn invariants_hold_under_random_inputs(ops in proptest::collection::vec(op(), 1..60), seed in any::<u64>()) {
-        let mut h = Harness::new(cfg().rng_seed(seed));
+        // Authenticated as alice, a member of org acme: every channel of CHANNELS is hers.
+        let mut h = Harness::new(cfg().auth(true).rng_seed(seed));
         h.s.connect(h.now);
         h.settle();
         let mut handles: Vec<SubId> = Vec::new();
@@ -799,7 +574,7 @@ proptest! {
         prop_assert_eq!(&desired, &confirmed);
         let wanted: BTreeSet<String> = handles.iter().map(|s| h.s.channel_of(*s).unwrap().to_owned()).collect();
         prop_assert_eq!(&desired, &wanted);
-        let client = h.conn.as_ref().unwrap().0.clone();
+        let client = h.conn.as_ref().unwrap().client.clone();
         let on_hub: BTreeSet<String> = client.channels().iter().map(|c| c.to_string()).collect();
         prop_assert_eq!(&on_hub, &wanted, "the hub holds exactly the desired channels, once");
 

@@ -311,15 +311,18 @@ async fn a_client_flooding_commands_still_gets_every_reply() {
     send.await.unwrap();
 }
 
+/// The driver's side of the pings and the idle close: that the rules' decisions reach the wire
+/// through its timer. The rules themselves (timing to the millisecond, rate limit, drain, close
+/// timeout) are tested in virtual time in `protocol/tests/server_rules.rs`.
 #[tokio::test]
 async fn silent_clients_are_closed_4009_and_answering_ones_stay() {
     let cfg =
-        config().ping_interval(Duration::from_millis(100)).idle_timeout(Duration::from_millis(350));
+        config().ping_interval(Duration::from_millis(100)).idle_timeout(Duration::from_millis(250));
     let s = TestServer::start(HubConfig::default(), cfg).await;
     let mut silent = s.ws().await;
     let mut alive = s.ws().await;
     // `alive` keeps reading, so tungstenite answers every ping with a pong.
-    let until = Instant::now() + Duration::from_millis(1200);
+    let until = Instant::now() + Duration::from_millis(600);
     let mut pings = 0;
     while let Ok(msg) = tokio::time::timeout_at(until, alive.ws.next()).await {
         match msg {
@@ -327,7 +330,7 @@ async fn silent_clients_are_closed_4009_and_answering_ones_stay() {
             other => panic!("the answering client got {other:?}"),
         }
     }
-    assert!(pings >= 5, "server pings arrive every 100 ms: {pings}");
+    assert!(pings >= 3, "server pings arrive every 100 ms: {pings}");
     alive.still_open().await;
     // `silent` never read, so it never answered: it was closed.
     let (code, reason) = silent.closed(WAIT).await;

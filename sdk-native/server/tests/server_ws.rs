@@ -1,15 +1,13 @@
 //! The WebSocket endpoint against the real server on 127.0.0.1: welcome, id echo, replies,
 //! routing, and every bad input (malformed JSON, unknown type, missing field, binary frame,
-//! oversized frame, 101st subscription, rate limit). Bounded in time.
+//! oversized frame, 101st subscription). The rate limit is tested in virtual time
+//! (`protocol/tests/server_rules.rs`). Bounded in time.
 
 mod server_support;
 
 use futures_util::SinkExt;
-use guts_realtime::HubConfig;
-use guts_realtime_server::RateLimit;
 use serde_json::json;
 use server_support::*;
-use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -138,48 +136,6 @@ async fn the_101st_subscription_is_refused_and_held_channels_still_resubscribe()
     c.subscribe(&format!("repo:{o}/r7")).await;
     c.still_open().await;
     assert_eq!(s.hub.metrics().subscriptions, 100);
-}
-
-#[tokio::test]
-async fn commands_over_the_rate_limit_are_refused_and_publishers_are_exempt() {
-    let cfg = config().rate_limit(Some(RateLimit::new(5.0, 10.0)));
-    let s = TestServer::start(HubConfig::default(), cfg).await;
-    let mut c = s.ws().await;
-    for i in 0..30 {
-        c.send(&json!({"type": "ping", "id": i}).to_string()).await;
-    }
-    let mut pongs = 0;
-    let mut limited = Vec::new();
-    for _ in 0..30 {
-        let r = c.recv().await;
-        match r["type"].as_str() {
-            Some("pong") => pongs += 1,
-            Some("error") => {
-                assert_eq!(r["code"], "rate_limited", "{r}");
-                limited.push(r["id"].as_u64().unwrap());
-            }
-            _ => panic!("unexpected {r}"),
-        }
-    }
-    // The burst of 10, plus what refilled while the 30 frames were read (5/s).
-    assert!((10..=15).contains(&pongs), "{pongs} pongs");
-    assert_eq!(pongs + limited.len(), 30);
-    assert!(limited.iter().all(|&i| i >= 10), "the burst goes through first: {limited:?}");
-    // The connection stays open and the bucket refills.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    c.still_open().await;
-    assert!(metric(s.addr, "rate_limited_total").await >= 15);
-    // A publisher is not limited.
-    let mut p = s.ws().await;
-    assert_eq!(p.auth(KEY).await["type"], "authenticated");
-    let ch = uniq("repo:o/rate");
-    for i in 0..40 {
-        p.send_json(json!({"type": "publish", "channel": ch, "event": "push", "data": {"i": i}}))
-            .await;
-    }
-    for _ in 0..40 {
-        assert_eq!(p.recv().await["type"], "published");
-    }
 }
 
 #[tokio::test]

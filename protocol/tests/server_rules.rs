@@ -1,0 +1,195 @@
+//! The server connection's timing and limits in virtual time: the real client session, the real
+//! server connection rules and the real in-memory hub (the pair of `support/mod.rs`). Idle close,
+//! pings, the rate limit, the draining shutdown, the close timeout and re-auth — each to the
+//! millisecond, with no sleep.
+
+mod support;
+
+use guts_realtime::server::{ConnectionConfig, RateLimit};
+use guts_realtime::session::{ConnectionState, SessionConfig, SubState};
+use guts_realtime::{EventHub, EventKind};
+use serde_json::Value;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use support::{Pair, MS, S};
+
+fn server(f: impl FnOnce(&mut ConnectionConfig)) -> ConnectionConfig {
+    let mut c = ConnectionConfig::default();
+    f(&mut c);
+    c
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+/// The frames the client received since `from`, parsed.
+fn since(p: &Pair, from: usize) -> Vec<Value> {
+    p.received[from..].iter().map(|t| json(t)).collect()
+}
+
+#[test]
+fn a_silent_client_is_closed_4009_at_the_idle_timeout_and_an_answering_one_stays() {
+    // A session whose own heartbeat is slower than the server's idle timeout, so the server
+    // decides first.
+    let slow_heartbeat = SessionConfig::default().ping_interval(300 * S);
+    let mut p = Pair::new(slow_heartbeat);
+    p.s.connect(p.now);
+    p.settle();
+    assert_eq!(p.s.state(), &ConnectionState::Connected);
+    // Answering the server's pings: open for ten minutes, one connection.
+    p.advance(600 * S);
+    assert_eq!((p.connects, p.server_closes.len()), (1, 0));
+
+    // The client's bytes stop reaching the server: closed with 4009 exactly 60 s after the last
+    // pong (the ping at 600 s was answered), and the session reconnects.
+    p.mute = true;
+    let last_pong = *p.pings.last().unwrap();
+    p.advance(120 * S);
+    assert_eq!(p.server_closes.first(), Some(&(last_pong + 60 * S, 4009)));
+    assert_eq!(p.shared.counters.idle_closes.load(Relaxed), 1);
+    p.mute = false;
+    p.advance(30 * S);
+    assert_eq!(p.s.state(), &ConnectionState::Connected);
+}
+
+#[test]
+fn the_server_pings_every_interval() {
+    let cfg = server(|c| c.ping_interval = 7 * S);
+    let mut p = Pair::with(SessionConfig::default(), cfg, Arc::new(EventHub::new()));
+    p.s.connect(p.now);
+    p.advance(50 * S);
+    let want: Vec<_> = (1..=7).map(|i| i * 7 * S).collect();
+    assert_eq!(p.pings, want);
+}
+
+#[test]
+fn commands_over_the_rate_limit_are_refused_and_refill_and_publishers_are_exempt() {
+    let cfg = server(|c| c.rate_limit = Some(RateLimit::new(5.0, 10.0)));
+    let mut p = Pair::with(SessionConfig::default(), cfg, Arc::new(EventHub::new()));
+    p.accept();
+    p.settle();
+    let start = p.received.len();
+    for i in 0..15 {
+        p.send_text(&format!(r#"{{"type":"ping","id":{i}}}"#));
+    }
+    p.settle();
+    let got = since(&p, start);
+    assert_eq!(got.len(), 15);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r["id"], i as u64, "{r}");
+        let want = if i < 10 { "pong" } else { "error" };
+        assert_eq!(r["type"], want, "{r}");
+        if i >= 10 {
+            assert_eq!(r["code"], "rate_limited", "{r}");
+        }
+    }
+    assert_eq!(p.shared.counters.rate_limited.load(Relaxed), 5);
+    // 400 ms later two tokens are back, not three.
+    p.advance(400 * MS);
+    let start = p.received.len();
+    for _ in 0..3 {
+        p.send_text(r#"{"type":"ping"}"#);
+    }
+    p.settle();
+    let kinds: Vec<_> = since(&p, start).iter().map(|r| r["type"].clone()).collect();
+    assert_eq!(kinds, ["pong", "pong", "error"]);
+    // With publish rights (the auth itself still costs a token), no limit.
+    p.advance(S);
+    p.send_text(r#"{"type":"auth","token":"publisher"}"#);
+    p.settle();
+    let start = p.received.len();
+    for _ in 0..50 {
+        p.send_text(r#"{"type":"ping"}"#);
+    }
+    p.settle();
+    assert!(since(&p, start).iter().all(|r| r["type"] == "pong"));
+}
+
+#[test]
+fn shutdown_closes_1001_after_the_queued_events_and_the_client_recovers() {
+    let mut p = Pair::new(SessionConfig::default());
+    let sub = p.s.subscribe("repo:o/n").unwrap();
+    p.s.connect(p.now);
+    p.settle();
+    let first = p.publish("repo:o/n", EventKind::Push);
+    p.settle();
+    // Three events queued and not yet written when the shutdown comes.
+    p.stalled = true;
+    let queued: Vec<u64> = (0..3).map(|_| p.publish("repo:o/n", EventKind::Push)).collect();
+    p.shutdown();
+    p.stalled = false;
+    p.settle();
+    assert_eq!(p.server_closes.len(), 1);
+    assert_eq!(p.server_closes[0].1, 1001);
+    assert_eq!(
+        p.messages(sub),
+        [vec![first], queued.clone()].concat(),
+        "the events, then the close"
+    );
+    // 1001 is a reconnect code: the session comes back and resumes from its position.
+    let during = p.publish("repo:o/n", EventKind::Push);
+    p.advance(30 * S);
+    assert_eq!(p.connects, 2);
+    assert_eq!(p.s.sub_state(sub), Some(SubState::Subscribed { recovered: Some(true) }));
+    assert_eq!(p.messages(sub), [vec![first], queued, vec![during]].concat());
+    assert!(p.gaps(sub).is_empty());
+}
+
+#[test]
+fn a_close_the_peer_never_reads_ends_the_connection_at_the_close_timeout() {
+    let cfg = server(|c| c.close_timeout = 3 * S);
+    let mut p = Pair::with(SessionConfig::default(), cfg, Arc::new(EventHub::new()));
+    p.s.connect(p.now);
+    p.settle();
+    p.stalled = true;
+    let at = p.now;
+    p.shutdown();
+    p.run_until(at + 3 * S - MS);
+    assert_eq!(p.hub.connection_count(), 1, "still waiting for the peer");
+    p.run_until(at + 3 * S);
+    assert_eq!(p.hub.connection_count(), 0, "dropped at the close timeout");
+    assert!(p.server_closes.is_empty(), "the close never reached the client");
+}
+
+#[test]
+fn a_refused_token_is_answered_then_closed_4001() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.accept();
+    p.settle();
+    let start = p.received.len();
+    p.send_text(r#"{"type":"auth","token":"forged","id":"a1"}"#);
+    p.send_text(r#"{"type":"ping"}"#); // after the close was asked for: not read
+    p.settle();
+    let got = since(&p, start);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0]["code"].as_str(), got[0]["id"].as_str()),
+        (Some("unauthenticated"), Some("a1"))
+    );
+    assert_eq!(p.server_closes.iter().map(|c| c.1).collect::<Vec<_>>(), [4001]);
+    assert_eq!(p.shared.counters.auth_failures.load(Relaxed), 1);
+}
+
+#[test]
+fn re_auth_as_another_user_drops_what_the_new_identity_may_not_read() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.accept();
+    p.settle();
+    p.send_text(r#"{"type":"auth","token":"good"}"#);
+    p.send_text(r#"{"type":"subscribe","channel":"user:alice"}"#);
+    p.send_text(r#"{"type":"subscribe","channel":"repo:o/n"}"#);
+    p.settle();
+    let start = p.received.len();
+    p.send_text(r#"{"type":"auth","token":"bob","id":9}"#);
+    p.settle();
+    let got = since(&p, start);
+    assert_eq!(got[0]["type"], "authenticated");
+    assert_eq!((got[0]["user"].as_str(), got[0]["id"].as_u64()), (Some("bob"), Some(9)));
+    assert_eq!(got[1]["type"], "unsubscribed");
+    assert_eq!(got[1]["channel"], "user:alice");
+    assert_eq!(got.len(), 2, "repo:o/n is kept: {got:?}");
+    let held: Vec<String> =
+        p.conn.as_ref().unwrap().client.channels().iter().map(|c| c.to_string()).collect();
+    assert_eq!(held, ["repo:o/n"]);
+}
