@@ -1,0 +1,110 @@
+//! The hub's limits ([`HubConfig`]) and what it counts ([`HubStats`], [`HubMetrics`]).
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// Limits of an [`EventHub`]. Every field has a default; setters chain.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HubConfig {
+    /// Most connections at once. The default value is 10 000, the seed's cap.
+    pub max_connections: usize,
+    /// Frames a client's outbound queue holds before the client is disconnected as a slow
+    /// consumer. The default value is 4096: far above one replay ([`HubConfig::history_size`])
+    /// plus live traffic, small enough that a stalled client costs at most a few MB.
+    pub queue_capacity: usize,
+    /// Events kept per stream for recovery. The default value is 512.
+    pub history_size: usize,
+    /// How long an event stays recoverable. The default value is 10 minutes.
+    pub history_ttl: Duration,
+    /// Streams (repositories, users, orgs) kept at once. When full, a new stream evicts the
+    /// stream without subscribers that was published to least recently (its history is lost:
+    /// `since` into it answers `recovered:false`); if every stream has subscribers, the publish
+    /// fails. The default value is 100 000.
+    pub max_streams: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            max_connections: 10_000,
+            queue_capacity: 4096,
+            history_size: 512,
+            history_ttl: Duration::from_secs(600),
+            max_streams: 100_000,
+        }
+    }
+}
+
+impl HubConfig {
+    /// Sets [`HubConfig::max_connections`].
+    pub fn max_connections(mut self, v: usize) -> Self {
+        self.max_connections = v;
+        self
+    }
+    /// Sets [`HubConfig::queue_capacity`].
+    pub fn queue_capacity(mut self, v: usize) -> Self {
+        self.queue_capacity = v.max(1);
+        self
+    }
+    /// Sets [`HubConfig::history_size`].
+    pub fn history_size(mut self, v: usize) -> Self {
+        self.history_size = v;
+        self
+    }
+    /// Sets [`HubConfig::history_ttl`].
+    pub fn history_ttl(mut self, v: Duration) -> Self {
+        self.history_ttl = v;
+        self
+    }
+    /// Sets [`HubConfig::max_streams`].
+    pub fn max_streams(mut self, v: usize) -> Self {
+        self.max_streams = v.max(1);
+        self
+    }
+}
+
+/// The seed's counters, as served by `GET /api/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HubStats {
+    /// Connections now.
+    pub current_connections: usize,
+    /// Connections ever accepted.
+    pub total_connections: u64,
+    /// New subscriptions ever made (a duplicate subscribe does not count).
+    pub total_subscriptions: u64,
+    /// Events and notifications ever published.
+    pub total_events: u64,
+}
+
+/// Everything the hub counts, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HubMetrics {
+    /// Connections now.
+    pub connections: usize,
+    /// Connections ever accepted.
+    pub total_connections: u64,
+    /// Connections refused at the cap.
+    pub rejected_connections: u64,
+    /// Subscriptions held now.
+    pub subscriptions: u64,
+    /// New subscriptions ever made.
+    pub total_subscriptions: u64,
+    /// Events and notifications published.
+    pub events_published: u64,
+    /// Frames queued to clients by fan-out (one per recipient).
+    pub frames_delivered: u64,
+    /// Frames replayed by recovery.
+    pub frames_replayed: u64,
+    /// Frames refused because a queue was full (each also disconnects its client).
+    pub queue_drops: u64,
+    /// Clients disconnected as slow consumers.
+    pub slow_consumer_disconnects: u64,
+    /// Streams held now.
+    pub streams: usize,
+    /// Events held in history now, over all streams.
+    pub history_size: u64,
+    /// Clients disconnected because events of a stream they read were lost on the way to this
+    /// hub ([`EventHub::deliver`] saw a seq jump); each reconnects and recovers.
+    pub gap_disconnects: u64,
+}

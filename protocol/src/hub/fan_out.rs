@@ -1,0 +1,212 @@
+//! Publishing: one encoding per event, queued to every subscription that receives it (one copy
+//! per client), recorded in the history; notifications by preference; and the fan-out of events a
+//! broker numbered ([`EventHub::deliver`]).
+
+use super::streams::{slot, HistoryEntry, Stream};
+use super::*;
+
+/// What a fan-out left to do once the stream's lock is released.
+#[derive(Default)]
+pub(super) struct FanOut {
+    pub(super) delivered: usize,
+    pub(super) failed: Vec<(Arc<Client>, PushError)>,
+    pub(super) lagging: Vec<Arc<Client>>,
+}
+
+impl EventHub {
+    /// Publishes an event on a channel: stamps its seq, serializes it once, records it in the
+    /// stream's history and queues it to every subscription that receives it (one copy per
+    /// client).
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`]; [`RealtimeError::RateLimited`] if the stream limit is
+    /// reached and no idle stream can be evicted.
+    pub fn publish(
+        &self,
+        channel: &str,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<Published, RealtimeError> {
+        self.publish_event(RealtimeEvent::new(channel, kind, data))
+    }
+
+    /// Publishes a prepared event (its `seq` is overwritten); [`EventHub::subscribe_events`]
+    /// sees it too.
+    ///
+    /// # Errors
+    /// As [`EventHub::publish`].
+    pub fn publish_event(&self, mut event: RealtimeEvent) -> Result<Published, RealtimeError> {
+        let ch = Channel::parse(&event.channel)?;
+        let kind = event.event;
+        let mut copy = (self.event_tx.receiver_count() > 0).then(|| event.clone());
+        let p = self.fan_out(&ch, Some(kind), |seq| {
+            event.seq = Some(seq);
+            ServerMessage::Event(event).encode()
+        })?;
+        if let Some(mut e) = copy.take() {
+            e.seq = Some(p.seq);
+            let _ = self.event_tx.send(e);
+        }
+        Ok(p)
+    }
+
+    /// Sets a user's notification preferences.
+    pub fn set_preferences(&self, prefs: NotificationPreferences) {
+        self.preferences.write().insert(prefs.user_id.clone(), prefs);
+    }
+
+    /// A user's notification preferences (the defaults if never set).
+    pub fn preferences(&self, user_id: &str) -> NotificationPreferences {
+        self.preferences
+            .read()
+            .get(user_id)
+            .cloned()
+            .unwrap_or_else(|| NotificationPreferences::for_user(user_id))
+    }
+
+    /// Delivers a notification on `user:<user_id>` if that user's preferences enable its type.
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`] if `user_id` is not a valid channel name.
+    pub fn notify(&self, notification: Notification) -> Result<NotifyOutcome, RealtimeError> {
+        let ch = Channel::user(&notification.user_id)?;
+        if !self.preferences(&notification.user_id).is_enabled(notification.notification_type) {
+            return Ok(NotifyOutcome::Suppressed);
+        }
+        let channel = ch.to_string();
+        let p = self.fan_out(&ch, None, move |seq| {
+            ServerMessage::Notification { channel, notification, seq: Some(seq) }.encode()
+        })?;
+        Ok(NotifyOutcome::Delivered(p))
+    }
+
+    pub(super) fn fan_out(
+        &self,
+        ch: &Channel,
+        kind: Option<EventKind>,
+        encode: impl FnOnce(u64) -> Frame,
+    ) -> Result<Published, RealtimeError> {
+        let mut out = FanOut::default();
+        let mut s = self.lock_stream(&ch.stream())?;
+        let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
+        let seq = self.next_seq.fetch_add(1, Relaxed) + 1;
+        let frame = encode(seq);
+        self.push_locked(&mut s, ch, kind, seq, frame, false, &mut out);
+        drop(s); // settle() runs without the stream's lock
+        self.counters.events.fetch_add(1, Relaxed);
+        let delivered = out.delivered;
+        self.settle(&stream, out);
+        Ok(Published { seq, delivered })
+    }
+
+    /// Queues `frame` (seq `seq`) to every subscriber of the stream that receives it and has not
+    /// had it yet, records it in the history and advances the stream's head. With `jump` (events
+    /// before `seq` were lost), a subscriber that has not had the events just before `seq` is
+    /// set aside in `out.lagging` instead.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push_locked(
+        &self,
+        s: &mut Stream,
+        ch: &Channel,
+        kind: Option<EventKind>,
+        seq: u64,
+        frame: Frame,
+        jump: bool,
+        out: &mut FanOut,
+    ) {
+        s.head = seq;
+        let now = Instant::now();
+        s.last_publish = now;
+        let mut routes = ch.routes(kind);
+        let first = routes.next().map(|c| slot(&c)).unwrap_or(0);
+        let second = routes.next().map(|c| slot(&c));
+        for (i, slot_ix) in std::iter::once(first).chain(second).enumerate() {
+            for (key, member) in &s.slots[slot_ix] {
+                if i == 1 && s.slots[first].contains_key(key) {
+                    continue;
+                }
+                if member.min_seq >= seq {
+                    continue;
+                }
+                if jump && member.min_seq + 1 < seq {
+                    out.lagging.push(member.client.clone());
+                    continue;
+                }
+                match member.client.queue().push(frame.clone()) {
+                    Ok(()) => out.delivered += 1,
+                    Err(e) => out.failed.push((member.client.clone(), e)),
+                }
+            }
+        }
+        if self.config.history_size > 0 {
+            s.history.push_back(HistoryEntry { seq, at: now, channel: ch.clone(), kind, frame });
+            self.counters.history.fetch_add(1, Relaxed);
+        } else {
+            s.floor = seq;
+        }
+        let removed = s.trim(now, &self.config);
+        self.counters.history.fetch_sub(removed as u64, Relaxed);
+    }
+
+    /// After a fan-out, with the stream's lock released: counts, and disconnects the clients
+    /// whose queue was full or closed and those that missed events.
+    pub(super) fn settle(&self, stream: &Arc<Mutex<Stream>>, out: FanOut) {
+        self.counters.delivered.fetch_add(out.delivered as u64, Relaxed);
+        let lagging = out.lagging.into_iter().map(|c| (c, None));
+        for (client, e) in out.failed.into_iter().map(|(c, e)| (c, Some(e))).chain(lagging) {
+            match e {
+                Some(PushError::Full) => {
+                    self.counters.queue_drops.fetch_add(1, Relaxed);
+                    self.counters.slow_consumers.fetch_add(1, Relaxed);
+                }
+                Some(PushError::Closed) => {}
+                None => {
+                    self.counters.gap_disconnects.fetch_add(1, Relaxed);
+                }
+            }
+            self.disconnect(&client.id);
+            // A client closed by another path may linger in this stream; drop it here too.
+            stream.lock().slots.iter_mut().for_each(|m| {
+                m.remove(&client.key);
+            });
+        }
+    }
+
+    /// Fans out an event numbered by a broker, encoded once by its publisher: queues the frame to
+    /// every local subscription that receives it, in seq order, and keeps it in the stream's
+    /// local history (which covers the short window between a subscriber's history read and its
+    /// first live event). The hub assigns no seq.
+    ///
+    /// Within a stream, seqs must arrive in order and consecutively. An event at or below the
+    /// stream's position here is a duplicate and is ignored (`stale`). An event after a jump
+    /// (events were lost on the way, e.g. the broker connection dropped) is still delivered to
+    /// subscribers that already had everything before it (their replay went that far); every
+    /// other subscriber of the stream is disconnected, so it reconnects and recovers the missing
+    /// events from the broker's history — never a silent hole.
+    ///
+    /// Mixing this with [`EventHub::publish`] on one hub is not supported: with a broker, every
+    /// publish goes through the broker.
+    ///
+    /// # Errors
+    /// [`RealtimeError::RateLimited`] if the stream limit is reached and no idle stream can be
+    /// evicted.
+    pub fn deliver(&self, event: Sequenced) -> Result<Delivered, RealtimeError> {
+        let Sequenced { seq, channel: ch, kind, frame } = event;
+        let mut out = FanOut::default();
+        let mut s = self.lock_stream(&ch.stream())?;
+        let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
+        if seq <= s.head {
+            return Ok(Delivered { stale: true, ..Delivered::default() });
+        }
+        let jump = seq > s.head + 1;
+        self.push_locked(&mut s, &ch, kind, seq, frame, jump, &mut out);
+        drop(s); // settle() runs without the stream's lock
+        let d = Delivered {
+            delivered: out.delivered,
+            gap_disconnects: out.lagging.len(),
+            stale: false,
+        };
+        self.settle(&stream, out);
+        Ok(d)
+    }
+}

@@ -1,0 +1,80 @@
+//! What the hub's operations answer: [`Published`], [`Subscription`], [`NotifyOutcome`], and the
+//! units a broker hands it ([`Sequenced`], [`Recovery`], [`Delivered`]).
+
+use crate::event::EventKind;
+use crate::frame::Frame;
+use crate::subscription::Channel;
+use serde::Serialize;
+
+/// The outcome of a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Published {
+    /// The seq the event got in its stream.
+    pub seq: u64,
+    /// How many clients it was queued to.
+    pub delivered: usize,
+}
+
+/// The outcome of a subscribe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The canonical channel.
+    pub channel: Channel,
+    /// Whether the channel is new for this client.
+    pub new: bool,
+    /// The stream's last seq when the subscription took effect.
+    pub seq: u64,
+    /// With `since`: whether every missed event is being replayed.
+    pub recovered: Option<bool>,
+    /// Events replayed.
+    pub replayed: usize,
+}
+
+/// The outcome of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOutcome {
+    /// Published on `user:<id>`.
+    Delivered(Published),
+    /// The user's preferences disable this type; nothing was published.
+    Suppressed,
+}
+
+/// An event numbered outside this hub (by a broker), already encoded: the unit of
+/// [`EventHub::deliver`] and of a [`Recovery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequenced {
+    /// Its seq in its stream. Within one stream a broker numbers events consecutively
+    /// (`n`, `n + 1`, ...), so a jump means events were lost.
+    pub seq: u64,
+    /// The channel it was published on.
+    pub channel: Channel,
+    /// Its kind (`None` for notifications), for routing to filtered channels.
+    pub kind: Option<EventKind>,
+    /// The complete frame, `seq` included.
+    pub frame: Frame,
+}
+
+/// What a history source (a broker) answered for a subscribe, read **after** this hub started
+/// receiving the stream's live events (so every event after `head` reaches
+/// [`EventHub::deliver`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The stream's last seq in the source.
+    pub head: u64,
+    /// For a subscribe with `since`: whether `events` holds every event of the stream with a seq
+    /// in `(since.seq, head]` (false: some are gone, the client has a gap).
+    pub complete: bool,
+    /// Those events, in seq order.
+    pub events: Vec<Sequenced>,
+}
+
+/// The outcome of [`EventHub::deliver`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Clients the frame was queued to.
+    pub delivered: usize,
+    /// Clients disconnected because they missed events before this one (a seq jump).
+    pub gap_disconnects: usize,
+    /// Whether the event was older than the stream's position here (a duplicate) and ignored.
+    pub stale: bool,
+}

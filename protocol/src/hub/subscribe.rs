@@ -1,0 +1,235 @@
+//! Subscribe and unsubscribe, with recovery: the `subscribed` reply and the replay queued under
+//! the stream's lock, before any live event, or `recovered: false` when the replay cannot be
+//! whole — for the hub's own numbering and for a broker's ([`EventHub::subscribe_sequenced`]).
+
+use super::streams::{slot, HistoryEntry, Member, StreamGuard};
+use super::*;
+
+impl EventHub {
+    /// Subscribes a client and queues the `subscribed` reply (echoing `id`) followed, with
+    /// `since`, by the replay of every missed event — all before any live event of the stream.
+    ///
+    /// Recovery succeeds (`recovered: true`) when `since.epoch` is this hub's epoch, the history
+    /// still holds every event after `since.seq`, and the replay fits in the client's queue;
+    /// otherwise nothing is replayed and the reply says `recovered: false` (the client has a gap).
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`], [`RealtimeError::SubscriptionLimit`], or
+    /// [`RealtimeError::ChannelClosed`] / [`RealtimeError::SlowConsumer`] if the client is gone.
+    pub fn subscribe(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+        since: Option<&Since>,
+        id: Option<&RequestId>,
+    ) -> Result<Subscription, RealtimeError> {
+        self.subscribe_inner(client, channel, since, Some(id))
+    }
+
+    /// Registers `channel` for `client` and locks the stream it reads, re-fetching a stream that
+    /// was evicted in between; a new channel counts as a new subscription.
+    pub(super) fn enter_stream(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+    ) -> Result<(Channel, bool, StreamGuard), RealtimeError> {
+        let ch = Channel::parse(channel)?;
+        if !client.is_open() {
+            return Err(RealtimeError::ChannelClosed);
+        }
+        let new = client.subscribe(ch.clone())?;
+        // Counted as soon as it is in the client's set: whoever takes it out again (this
+        // function's undo, `unsubscribe` or `disconnect`) uncounts it, exactly once.
+        if new {
+            self.counters.subscriptions.fetch_add(1, Relaxed);
+        }
+        let undo = || {
+            if new && client.unsubscribe(&ch) {
+                self.counters.subscriptions.fetch_sub(1, Relaxed);
+            }
+        };
+        match self.lock_stream(&ch.stream()) {
+            // Checked again under the stream's lock: a `disconnect` that closed the client after
+            // the first check either took this channel from its set (and removes the member once
+            // it gets the lock) or closed the queue before this check (caught here), so no member
+            // outlives its client.
+            Ok(s) if client.is_open() => {
+                if new {
+                    self.counters.total_subscriptions.fetch_add(1, Relaxed);
+                }
+                Ok((ch, new, s))
+            }
+            Ok(s) => {
+                drop(s);
+                undo();
+                Err(RealtimeError::ChannelClosed)
+            }
+            Err(e) => {
+                undo();
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) fn subscribe_inner(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+        since: Option<&Since>,
+        reply: Option<Option<&RequestId>>,
+    ) -> Result<Subscription, RealtimeError> {
+        let (ch, new, mut s) = self.enter_stream(client, channel)?;
+        s.slots[slot(&ch)].insert(client.key, Member { client: client.clone(), min_seq: 0 });
+        let head = s.head;
+        let mut recovered = None;
+        let mut replay: Vec<Frame> = Vec::new();
+        if let Some(since) = since {
+            let removed = s.trim(Instant::now(), &self.config);
+            self.counters.history.fetch_sub(removed as u64, Relaxed);
+            let ok = since.epoch == *self.epoch.read()
+                && since.seq >= s.floor
+                && since.seq <= head.max(s.floor);
+            if ok {
+                replay = s
+                    .history
+                    .iter()
+                    .filter(|e| e.seq > since.seq && ch.receives(&e.channel, e.kind))
+                    .map(|e| e.frame.clone())
+                    .collect();
+            }
+            recovered = Some(ok);
+        }
+        let result = Subscription { channel: ch.clone(), new, seq: head, recovered, replayed: 0 };
+        self.reply_subscribed(s, client, result, replay, reply)
+    }
+
+    /// Queues the `subscribed` reply and the replay to `client` while the stream's lock is held
+    /// (so they precede any live event), or the reply alone with `recovered: false` when the
+    /// replay does not fit in the client's queue.
+    pub(super) fn reply_subscribed(
+        &self,
+        s: StreamGuard,
+        client: &Arc<Client>,
+        mut result: Subscription,
+        replay: Vec<Frame>,
+        reply: Option<Option<&RequestId>>,
+    ) -> Result<Subscription, RealtimeError> {
+        let Some(id) = reply else { return Ok(result) };
+        let (channel, head) = (result.channel.to_string(), result.seq);
+        let msg = ServerMessage::Subscribed {
+            channel: channel.clone(),
+            seq: Some(head),
+            recovered: result.recovered,
+        };
+        let mut frames = Vec::with_capacity(replay.len() + 1);
+        frames.push(msg.encode_with_id(id));
+        frames.extend(replay);
+        match client.queue().push_all_or_none(&frames) {
+            Ok(true) => result.replayed = frames.len() - 1,
+            Ok(false) if frames.len() > 1 => {
+                // The replay does not fit: tell the truth (a gap) instead of overflowing.
+                result.recovered = Some(false);
+                let msg =
+                    ServerMessage::Subscribed { channel, seq: Some(head), recovered: Some(false) };
+                if let Err(e) = client.queue().push(msg.encode_with_id(id)) {
+                    drop(s);
+                    return Err(self.push_failed(client, e));
+                }
+            }
+            Ok(false) => {
+                drop(s);
+                return Err(self.push_failed(client, PushError::Full));
+            }
+            Err(e) => {
+                drop(s);
+                return Err(self.push_failed(client, e));
+            }
+        }
+        self.counters.replayed.fetch_add(result.replayed as u64, Relaxed);
+        Ok(result)
+    }
+
+    /// Unsubscribes a client; `Ok(true)` if the channel was held. Unheld channels are a no-op.
+    ///
+    /// # Errors
+    /// [`RealtimeError::InvalidChannel`].
+    pub fn unsubscribe(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+    ) -> Result<(Channel, bool), RealtimeError> {
+        let ch = Channel::parse(channel)?;
+        let held = client.unsubscribe(&ch);
+        if held {
+            self.remove_from_stream(client, &ch);
+            self.counters.subscriptions.fetch_sub(1, Relaxed);
+        }
+        Ok((ch, held))
+    }
+
+    /// Subscribes a client to a stream whose events are numbered by a broker, with the history
+    /// the broker returned (`recovery`, read after this hub started receiving the stream's live
+    /// events through [`EventHub::deliver`]; `None` when the broker is unreachable).
+    ///
+    /// Under the stream's lock it queues the `subscribed` reply (seq: the later of the broker's
+    /// head and this hub's position) and, with `since`, the replay: the broker's events after
+    /// `since.seq`, then the events this hub delivered after the broker's head. Later live events
+    /// reach the client only above that seq, so there is no gap and no duplicate between the
+    /// replay and the live events. `recovered` is `true` only when the epoch matches, the broker
+    /// had every missed event (`recovery.complete`), this hub's history bridges the rest, and the
+    /// replay fits in the client's queue; otherwise nothing is replayed and it is `false`.
+    ///
+    /// # Errors
+    /// As [`EventHub::subscribe`].
+    pub fn subscribe_sequenced(
+        &self,
+        client: &Arc<Client>,
+        channel: &str,
+        since: Option<&Since>,
+        id: Option<&RequestId>,
+        recovery: Option<Recovery>,
+    ) -> Result<Subscription, RealtimeError> {
+        let (ch, new, mut s) = self.enter_stream(client, channel)?;
+        let local = s.head;
+        let (head, recovered, replay) = match (recovery, since) {
+            (None, since) => (local, since.map(|_| false), Vec::new()),
+            (Some(r), None) => (r.head.max(local), None, Vec::new()),
+            (Some(r), Some(since)) => {
+                let head = r.head.max(local);
+                let mut replay = Vec::new();
+                let mut ok = r.complete && since.epoch == *self.epoch.read() && since.seq <= head;
+                if ok {
+                    replay.extend(
+                        r.events
+                            .iter()
+                            .filter(|e| e.seq > since.seq && e.seq <= r.head)
+                            .filter(|e| ch.receives(&e.channel, e.kind))
+                            .map(|e| e.frame.clone()),
+                    );
+                    if local > r.head {
+                        // Events delivered here after the broker's read: bridge them from the
+                        // local history, which must hold every one of them.
+                        let from = r.head.max(since.seq);
+                        let window: Vec<&HistoryEntry> =
+                            s.history.iter().filter(|e| e.seq > from && e.seq <= local).collect();
+                        if window.len() as u64 == local - from {
+                            replay.extend(
+                                window
+                                    .into_iter()
+                                    .filter(|e| ch.receives(&e.channel, e.kind))
+                                    .map(|e| e.frame.clone()),
+                            );
+                        } else {
+                            ok = false;
+                            replay.clear();
+                        }
+                    }
+                }
+                (head, Some(ok), replay)
+            }
+        };
+        s.slots[slot(&ch)].insert(client.key, Member { client: client.clone(), min_seq: head });
+        let result = Subscription { channel: ch, new, seq: head, recovered, replayed: 0 };
+        self.reply_subscribed(s, client, result, replay, Some(id))
+    }
+}
