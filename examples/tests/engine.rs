@@ -8,7 +8,7 @@
 
 use guts_realtime::client::TryRecvError;
 use guts_realtime::{
-    Client, ClientReceiver, EventHub, EventKind, HubConfig, Notification, NotificationMetadata,
+    ClientReceiver, EventHub, EventKind, HubClient, HubConfig, Notification, NotificationMetadata,
     NotificationType, NotifyOutcome, RealtimeEvent, Since,
 };
 use guts_realtime_examples::redis_process::{redis_or_skip, RedisServer};
@@ -58,7 +58,7 @@ async fn nodes(kind: Kind, test: &str, config: HubConfig) -> Option<Nodes> {
 
 impl Nodes {
     /// A client of node `b`.
-    fn connect(&self) -> (Arc<Client>, ClientReceiver) {
+    fn connect(&self) -> (Arc<HubClient>, ClientReceiver) {
         self.b.hub().connect().expect("below the connection cap")
     }
 

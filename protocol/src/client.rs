@@ -38,9 +38,11 @@ impl ClientMetadata {
     }
 }
 
-/// One connection held by the hub. Shared as `Arc<Client>` between the hub and the transport.
+/// One connection held by the hub: its id, metadata, outbound queue and channels. Shared as
+/// `Arc<HubClient>` between the hub and the transport. (The client SDKs' `Client` is the other
+/// end of the socket.)
 #[derive(Debug)]
-pub struct Client {
+pub struct HubClient {
     /// The connection id.
     pub id: ClientId,
     /// What is known about the connection.
@@ -50,9 +52,12 @@ pub struct Client {
     subscriptions: Mutex<ClientSubscriptions>,
 }
 
+/// The seed's name of [`HubClient`], kept so seed-era code compiles unchanged.
+pub type Client = HubClient;
+
 /// A client and its receiver with an outbound queue of `capacity` frames (for tests and custom
 /// hubs; [`EventHub::connect`](crate::EventHub::connect) is the usual way).
-pub fn create_client(id: impl Into<ClientId>, capacity: usize) -> (Arc<Client>, ClientReceiver) {
+pub fn create_client(id: impl Into<ClientId>, capacity: usize) -> (Arc<HubClient>, ClientReceiver) {
     create_client_with(id.into(), 0, capacity, ClientMetadata::now())
 }
 
@@ -61,9 +66,9 @@ pub(crate) fn create_client_with(
     key: u64,
     capacity: usize,
     metadata: ClientMetadata,
-) -> (Arc<Client>, ClientReceiver) {
+) -> (Arc<HubClient>, ClientReceiver) {
     let queue = Queue::new(capacity);
-    let client = Arc::new(Client {
+    let client = Arc::new(HubClient {
         id,
         metadata,
         key,
@@ -73,7 +78,7 @@ pub(crate) fn create_client_with(
     (client, ClientReceiver::new(queue))
 }
 
-impl Client {
+impl HubClient {
     /// Queues one frame for this client.
     ///
     /// # Errors

@@ -10,7 +10,7 @@
 //! Both keep the node's own connections in an [`EventHub`] ([`Engine::hub`]): its client queues
 //! and its local fan-out are the same code on every node.
 
-use crate::client::Client;
+use crate::client::HubClient;
 use crate::error::RealtimeError;
 use crate::event::RealtimeEvent;
 use crate::hub::{EventHub, HubMetrics, HubStats, NotifyOutcome, Published, Subscription};
@@ -53,7 +53,7 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     /// As [`EventHub::subscribe`].
     fn subscribe<'a>(
         &'a self,
-        client: &'a Arc<Client>,
+        client: &'a Arc<HubClient>,
         channel: &'a str,
         since: Option<&'a Since>,
         id: Option<&'a RequestId>,
@@ -65,7 +65,7 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     /// [`RealtimeError::InvalidChannel`].
     fn unsubscribe(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         channel: &str,
     ) -> Result<(Channel, bool), RealtimeError> {
         self.hub().unsubscribe(client, channel)
@@ -175,7 +175,7 @@ impl Engine for EventHub {
 
     fn subscribe<'a>(
         &'a self,
-        client: &'a Arc<Client>,
+        client: &'a Arc<HubClient>,
         channel: &'a str,
         since: Option<&'a Since>,
         id: Option<&'a RequestId>,

@@ -121,7 +121,7 @@ pub use event::RealtimeEvent;
 pub use wire::{decode_client_frame, decode_server_frame, DecodeError, ServerFrame, ServerMessage};
 
 #[cfg(feature = "hub")]
-pub use client::{Client, ClientId, ClientReceiver};
+pub use client::{Client, ClientId, ClientReceiver, HubClient};
 #[cfg(feature = "hub")]
 pub use engine::Engine;
 #[cfg(feature = "hub")]

@@ -6,7 +6,7 @@
 
 use guts_realtime::client::{CloseReason, TryRecvError};
 use guts_realtime::{
-    decode_client_frame, Channel, Client, ClientReceiver, EventHub, EventKind, Frame, HubConfig,
+    decode_client_frame, Channel, ClientReceiver, EventHub, EventKind, Frame, HubClient, HubConfig,
     Notification, NotificationMetadata, NotificationPreferences, NotificationType, NotifyOutcome,
     Published, RealtimeError, RealtimeEvent, ServerMessage,
 };
@@ -63,12 +63,17 @@ fn ev_text(channel: &str, kind: EventKind, n: u64, seq: u64) -> String {
 }
 
 /// Sends a client frame text through `handle_frame`.
-fn send(hub: &EventHub, client: &Arc<Client>, text: &str) {
+fn send(hub: &EventHub, client: &Arc<HubClient>, text: &str) {
     hub.handle_frame(client, decode_client_frame(text).unwrap_or_else(|e| panic!("{text}: {e:?}")));
 }
 
 /// Sends a frame and returns every frame queued to the client afterwards.
-fn ask(hub: &EventHub, client: &Arc<Client>, rx: &mut ClientReceiver, text: &str) -> Vec<String> {
+fn ask(
+    hub: &EventHub,
+    client: &Arc<HubClient>,
+    rx: &mut ClientReceiver,
+    text: &str,
+) -> Vec<String> {
     send(hub, client, text);
     drain(rx)
 }

@@ -238,7 +238,7 @@ mod hub {
 
     struct Sub {
         name: String,
-        client: Arc<guts_realtime::Client>,
+        client: Arc<guts_realtime::HubClient>,
         rx: ClientReceiver,
     }
 

@@ -9,8 +9,8 @@ use super::*;
 #[derive(Default)]
 pub(super) struct FanOut {
     pub(super) delivered: usize,
-    pub(super) failed: Vec<(Arc<Client>, PushError)>,
-    pub(super) lagging: Vec<Arc<Client>>,
+    pub(super) failed: Vec<(Arc<HubClient>, PushError)>,
+    pub(super) lagging: Vec<Arc<HubClient>>,
 }
 
 impl EventHub {

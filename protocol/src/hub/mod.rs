@@ -41,7 +41,7 @@ pub use config::{HubConfig, HubMetrics, HubStats};
 pub use outcome::{Delivered, NotifyOutcome, Published, Recovery, Sequenced, Subscription};
 
 use crate::client::{
-    create_client_with, Client, ClientId, ClientMetadata, ClientReceiver, CloseReason,
+    create_client_with, ClientId, ClientMetadata, ClientReceiver, CloseReason, HubClient,
 };
 use crate::error::RealtimeError;
 use crate::event::{EventKind, RealtimeEvent};
@@ -92,7 +92,7 @@ struct Counters {
 pub struct EventHub {
     config: HubConfig,
     epoch: RwLock<String>,
-    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+    clients: RwLock<HashMap<ClientId, Arc<HubClient>>>,
     streams: RwLock<HashMap<String, Arc<Mutex<Stream>>>>,
     preferences: RwLock<HashMap<String, NotificationPreferences>>,
     connections: AtomicUsize,

@@ -5,7 +5,7 @@ use super::*;
 
 impl EventHub {
     /// The `welcome` frame for a client.
-    pub fn welcome(&self, client: &Client) -> ServerMessage {
+    pub fn welcome(&self, client: &HubClient) -> ServerMessage {
         ServerMessage::Welcome { epoch: self.epoch(), client_id: client.id.clone() }
     }
 
@@ -13,7 +13,7 @@ impl EventHub {
     ///
     /// # Errors
     /// [`RealtimeError::ConnectionLimit`] at [`HubConfig::max_connections`].
-    pub fn connect(&self) -> Result<(Arc<Client>, ClientReceiver), RealtimeError> {
+    pub fn connect(&self) -> Result<(Arc<HubClient>, ClientReceiver), RealtimeError> {
         self.connect_with(ClientMetadata::now())
     }
 
@@ -24,7 +24,7 @@ impl EventHub {
     pub fn connect_with(
         &self,
         metadata: ClientMetadata,
-    ) -> Result<(Arc<Client>, ClientReceiver), RealtimeError> {
+    ) -> Result<(Arc<HubClient>, ClientReceiver), RealtimeError> {
         let max = self.config.max_connections;
         if self.connections.fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1)).is_err()
         {
@@ -55,7 +55,7 @@ impl EventHub {
     }
 
     /// The client with this id.
-    pub fn get_client(&self, id: &str) -> Option<Arc<Client>> {
+    pub fn get_client(&self, id: &str) -> Option<Arc<HubClient>> {
         self.clients.read().get(id).cloned()
     }
 
@@ -66,7 +66,7 @@ impl EventHub {
 
     /// Queues a frame to one client, disconnecting it as a slow consumer if its queue is full.
     /// Returns whether the frame was queued.
-    pub fn send(&self, client: &Arc<Client>, frame: Frame) -> bool {
+    pub fn send(&self, client: &Arc<HubClient>, frame: Frame) -> bool {
         match client.queue().push(frame) {
             Ok(()) => true,
             Err(e) => {
@@ -76,7 +76,7 @@ impl EventHub {
         }
     }
 
-    pub(super) fn push_failed(&self, client: &Arc<Client>, e: PushError) -> RealtimeError {
+    pub(super) fn push_failed(&self, client: &Arc<HubClient>, e: PushError) -> RealtimeError {
         if e == PushError::Full {
             client.queue().close(CloseReason::SlowConsumer);
             self.counters.queue_drops.fetch_add(1, Relaxed);

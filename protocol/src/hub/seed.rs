@@ -11,7 +11,7 @@ impl EventHub {
     /// The error to report to the client (its `error` frame is `ServerMessage::error(&e)`).
     pub fn handle_command(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         command: ClientCommand,
     ) -> Result<ServerMessage, RealtimeError> {
         match command {
@@ -42,7 +42,7 @@ impl EventHub {
     /// Handles one decoded client frame and queues its reply (echoing the frame's `id`) to the
     /// client, in order with events. Subscribe honours `since`. Auth and publish rights are the
     /// transport's to check before calling this.
-    pub fn handle_frame(&self, client: &Arc<Client>, frame: ClientFrame) {
+    pub fn handle_frame(&self, client: &Arc<HubClient>, frame: ClientFrame) {
         let id = frame.id.as_ref();
         let result = match frame.command {
             ClientCommand::Subscribe { channel } => {
@@ -85,7 +85,7 @@ impl EventHub {
     /// subscriptions. Returns how many got it.
     pub fn broadcast_all(&self, message: &str) -> usize {
         let frame = Frame::from_string(message.to_owned());
-        let clients: Vec<Arc<Client>> = self.clients.read().values().cloned().collect();
+        let clients: Vec<Arc<HubClient>> = self.clients.read().values().cloned().collect();
         clients.iter().filter(|c| self.send(c, frame.clone())).count()
     }
 }

@@ -13,7 +13,7 @@ pub(super) struct HistoryEntry {
 
 /// A subscriber of a stream slot.
 pub(super) struct Member {
-    pub(super) client: Arc<Client>,
+    pub(super) client: Arc<HubClient>,
     /// Live events up to this seq were already queued to it (by the `subscribed` reply and its
     /// replay); [`EventHub::deliver`] skips them. 0 for the hub's own publishes.
     pub(super) min_seq: u64,
@@ -146,7 +146,7 @@ impl EventHub {
         self.stream(&channel.stream(), false).map(|s| s.lock().head)
     }
 
-    pub(super) fn remove_from_stream(&self, client: &Client, ch: &Channel) {
+    pub(super) fn remove_from_stream(&self, client: &HubClient, ch: &Channel) {
         if let Some(s) = self.stream(&ch.stream(), false) {
             s.lock().slots[slot(ch)].remove(&client.key);
         }

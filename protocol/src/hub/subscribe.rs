@@ -18,7 +18,7 @@ impl EventHub {
     /// [`RealtimeError::ChannelClosed`] / [`RealtimeError::SlowConsumer`] if the client is gone.
     pub fn subscribe(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         channel: &str,
         since: Option<&Since>,
         id: Option<&RequestId>,
@@ -30,7 +30,7 @@ impl EventHub {
     /// was evicted in between; a new channel counts as a new subscription.
     pub(super) fn enter_stream(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         channel: &str,
     ) -> Result<(Channel, bool, StreamGuard), RealtimeError> {
         let ch = Channel::parse(channel)?;
@@ -73,7 +73,7 @@ impl EventHub {
 
     pub(super) fn subscribe_inner(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         channel: &str,
         since: Option<&Since>,
         reply: Option<Option<&RequestId>>,
@@ -109,7 +109,7 @@ impl EventHub {
     pub(super) fn reply_subscribed(
         &self,
         s: StreamGuard,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         mut result: Subscription,
         replay: Vec<Frame>,
         reply: Option<Option<&RequestId>>,
@@ -155,7 +155,7 @@ impl EventHub {
     /// [`RealtimeError::InvalidChannel`].
     pub fn unsubscribe(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         channel: &str,
     ) -> Result<(Channel, bool), RealtimeError> {
         let ch = Channel::parse(channel)?;
@@ -183,7 +183,7 @@ impl EventHub {
     /// As [`EventHub::subscribe`].
     pub fn subscribe_sequenced(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         channel: &str,
         since: Option<&Since>,
         id: Option<&RequestId>,

@@ -18,7 +18,7 @@
 //! is read and the connection is done at [`ConnectionConfig::close_timeout`].
 
 use super::{Authorizer, Identity, RateLimit, TokenBucket, TokenVerifier};
-use crate::client::Client;
+use crate::client::HubClient;
 use crate::close::CloseCode;
 use crate::engine::Engine;
 use crate::error::RealtimeError;
@@ -153,7 +153,7 @@ pub async fn execute(
     engine: &dyn Engine,
     authorizer: &dyn Authorizer,
     verifier: &dyn TokenVerifier,
-    client: &Arc<Client>,
+    client: &Arc<HubClient>,
     identity: &Identity,
     request: Request,
     id: Option<&RequestId>,

@@ -17,7 +17,7 @@ use guts_realtime::session::{
     Action, Event, GapReason, Inbound, Session, SessionConfig, SubId, TokenError,
 };
 use guts_realtime::{
-    decode_server_frame, Client, EventHub, EventKind, RealtimeError, ServerMessage,
+    decode_server_frame, EventHub, EventKind, HubClient, RealtimeError, ServerMessage,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,7 @@ impl TokenVerifier for Tokens {
 
 /// One socket, as the hub's side sees it.
 pub struct Conn {
-    pub client: Arc<Client>,
+    pub client: Arc<HubClient>,
     pub rx: ClientReceiver,
     pub rules: ServerConnection,
     /// The close being written: frames still to write before it (draining).

@@ -48,7 +48,7 @@
 
 use guts_realtime::engine::{Engine, EngineFuture, Metric, MetricKind};
 use guts_realtime::{
-    Channel, Client, EventHub, EventKind, Frame, HubMetrics, HubStats, Notification,
+    Channel, EventHub, EventKind, Frame, HubClient, HubMetrics, HubStats, Notification,
     NotificationPreferences, NotifyOutcome, Published, RealtimeError, RealtimeEvent, Recovery,
     RequestId, Sequenced, ServerMessage, Since, Subscription,
 };
@@ -610,7 +610,7 @@ impl RedisBroker {
     /// As [`EventHub::subscribe`].
     pub async fn subscribe(
         &self,
-        client: &Arc<Client>,
+        client: &Arc<HubClient>,
         channel: &str,
         since: Option<&Since>,
         id: Option<&RequestId>,
@@ -642,7 +642,7 @@ impl Engine for RedisBroker {
 
     fn subscribe<'a>(
         &'a self,
-        client: &'a Arc<Client>,
+        client: &'a Arc<HubClient>,
         channel: &'a str,
         since: Option<&'a Since>,
         id: Option<&'a RequestId>,

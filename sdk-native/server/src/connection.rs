@@ -31,7 +31,7 @@ use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
 use guts_realtime::client::{ClientMetadata, CloseReason};
 use guts_realtime::server::{execute, Close, Outcome, ServerConnection};
-use guts_realtime::{Client, ClientReceiver, CloseCode, Frame};
+use guts_realtime::{ClientReceiver, CloseCode, Frame, HubClient};
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
@@ -93,11 +93,11 @@ fn refuse(why: &str) -> Response {
 /// whether the upgrade failed, the socket died or the connection closed.
 struct Registered {
     state: Arc<ServerState>,
-    client: Arc<Client>,
+    client: Arc<HubClient>,
 }
 
 impl Registered {
-    fn new(state: Arc<ServerState>, client: Arc<Client>) -> Registered {
+    fn new(state: Arc<ServerState>, client: Arc<HubClient>) -> Registered {
         state.active.fetch_add(1, Relaxed);
         Registered { state, client }
     }
@@ -153,7 +153,7 @@ fn instant(d: Duration) -> Instant {
 static ORIGIN: OnceLock<Instant> = OnceLock::new();
 
 /// Hands what the rules produced on: frames to the client's queue (in order with events).
-fn pump(state: &ServerState, client: &Arc<Client>, rules: &mut ServerConnection) {
+fn pump(state: &ServerState, client: &Arc<HubClient>, rules: &mut ServerConnection) {
     while let Some(frame) = rules.poll_transmit() {
         // A full queue closes the client as a slow consumer; the writer then closes with 4008.
         state.hub().send(client, frame);
