@@ -3,7 +3,7 @@
 use serde::Serialize;
 use std::time::Duration;
 
-/// Limits of an [`EventHub`]. Every field has a default; setters chain.
+/// Limits of an [`EventHub`](super::EventHub). Every field has a default; setters chain.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HubConfig {
@@ -105,6 +105,6 @@ pub struct HubMetrics {
     /// Events held in history now, over all streams.
     pub history_size: u64,
     /// Clients disconnected because events of a stream they read were lost on the way to this
-    /// hub ([`EventHub::deliver`] saw a seq jump); each reconnects and recovers.
+    /// hub ([`EventHub::deliver`](super::EventHub::deliver) saw a seq jump); each reconnects and recovers.
     pub gap_disconnects: u64,
 }

@@ -40,7 +40,7 @@ pub enum NotifyOutcome {
 }
 
 /// An event numbered outside this hub (by a broker), already encoded: the unit of
-/// [`EventHub::deliver`] and of a [`Recovery`].
+/// [`EventHub::deliver`](super::EventHub::deliver) and of a [`Recovery`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sequenced {
     /// Its seq in its stream. Within one stream a broker numbers events consecutively
@@ -56,7 +56,7 @@ pub struct Sequenced {
 
 /// What a history source (a broker) answered for a subscribe, read **after** this hub started
 /// receiving the stream's live events (so every event after `head` reaches
-/// [`EventHub::deliver`]).
+/// [`EventHub::deliver`](super::EventHub::deliver)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// The stream's last seq in the source.
@@ -68,7 +68,7 @@ pub struct Recovery {
     pub events: Vec<Sequenced>,
 }
 
-/// The outcome of [`EventHub::deliver`].
+/// The outcome of [`EventHub::deliver`](super::EventHub::deliver).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivered {
     /// Clients the frame was queued to.
