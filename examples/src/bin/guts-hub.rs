@@ -34,38 +34,38 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_PUBLISH_KEY", hide_env_values = true)]
     publish_key: Option<String>,
     /// Most WebSocket connections at once; more are refused with HTTP 503.
-    #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS", default_value_t = HubConfig::default().max_connections)]
     max_connections: usize,
     /// Emit synthetic events every second on a few `repo:demo/…` channels.
     #[arg(long, env = "GUTS_HUB_DEMO")]
     demo: bool,
     /// Events kept per stream for recovery.
-    #[arg(long, env = "GUTS_HUB_HISTORY_SIZE", default_value_t = 512)]
+    #[arg(long, env = "GUTS_HUB_HISTORY_SIZE", default_value_t = HubConfig::default().history_size)]
     history_size: usize,
     /// Seconds an event stays recoverable.
-    #[arg(long, env = "GUTS_HUB_HISTORY_TTL_SECS", default_value_t = 600)]
+    #[arg(long, env = "GUTS_HUB_HISTORY_TTL_SECS", default_value_t = HubConfig::default().history_ttl.as_secs())]
     history_ttl_secs: u64,
     /// Frames a client's outbound queue holds before it is closed as a slow consumer (4008).
-    #[arg(long, env = "GUTS_HUB_QUEUE_CAPACITY", default_value_t = 4096)]
+    #[arg(long, env = "GUTS_HUB_QUEUE_CAPACITY", default_value_t = HubConfig::default().queue_capacity)]
     queue_capacity: usize,
     /// Largest inbound WebSocket message and HTTP body in bytes (bigger: close 1009 / 413).
-    #[arg(long, env = "GUTS_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "GUTS_HUB_MAX_FRAME_BYTES", default_value_t = ServerConfig::default().max_frame_bytes)]
     max_frame_bytes: usize,
     /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame; every idle
     /// connection pays it).
     #[arg(long, env = "GUTS_HUB_READ_BUFFER_BYTES", default_value_t = ServerConfig::default().read_buffer_size)]
     read_buffer_bytes: usize,
     /// Commands per second per connection (0 disables the limit; publishers are exempt).
-    #[arg(long, env = "GUTS_HUB_COMMANDS_PER_SEC", default_value_t = 50.0)]
+    #[arg(long, env = "GUTS_HUB_COMMANDS_PER_SEC", default_value_t = ServerConfig::default().rate_limit.map_or(0.0, |r| r.per_second))]
     commands_per_sec: f64,
     /// Command burst per connection.
-    #[arg(long, env = "GUTS_HUB_COMMAND_BURST", default_value_t = 200.0)]
+    #[arg(long, env = "GUTS_HUB_COMMAND_BURST", default_value_t = ServerConfig::default().rate_limit.map_or(0.0, |r| r.burst))]
     command_burst: f64,
     /// Seconds between server pings.
-    #[arg(long, env = "GUTS_HUB_PING_INTERVAL_SECS", default_value_t = 20.0)]
+    #[arg(long, env = "GUTS_HUB_PING_INTERVAL_SECS", default_value_t = ServerConfig::default().ping_interval.as_secs_f64())]
     ping_interval_secs: f64,
     /// Seconds of silence (no frame, no pong) after which a client is closed with 4009.
-    #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", default_value_t = 60.0)]
+    #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", default_value_t = ServerConfig::default().idle_timeout.as_secs_f64())]
     idle_timeout_secs: f64,
     /// Seconds a new connection may take to send its whole request head (the WebSocket
     /// handshake included) before it is closed.
@@ -77,11 +77,11 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_BROKER")]
     broker: Option<String>,
     /// Prefix of the broker's Redis keys and topics (hubs sharing a prefix form one cluster).
-    #[arg(long, env = "GUTS_HUB_BROKER_PREFIX", default_value = "guts")]
+    #[arg(long, env = "GUTS_HUB_BROKER_PREFIX", default_value_t = RedisConfig::new("").prefix)]
     broker_prefix: String,
     /// Seconds a node stays subscribed to a stream's Redis topic after its last local subscriber
     /// left.
-    #[arg(long, env = "GUTS_HUB_BROKER_GRACE_SECS", default_value_t = 5.0)]
+    #[arg(long, env = "GUTS_HUB_BROKER_GRACE_SECS", default_value_t = RedisConfig::new("").unsubscribe_grace.as_secs_f64())]
     broker_grace_secs: f64,
     /// Listen backlog: connections the kernel holds before they are accepted (a reconnect storm
     /// arrives at once; the kernel caps it at `net.core.somaxconn`).
@@ -90,7 +90,7 @@ struct Args {
     /// Least milliseconds between two writes to one connection (0: write at once). Frames queued
     /// meanwhile share one write: less CPU per delivery on a busy hub, up to this much latency
     /// for a connection that gets more than one frame per interval.
-    #[arg(long, env = "GUTS_HUB_WRITE_INTERVAL_MS", default_value_t = 0.0)]
+    #[arg(long, env = "GUTS_HUB_WRITE_INTERVAL_MS", default_value_t = ServerConfig::default().write_interval.as_secs_f64() * 1000.0)]
     write_interval_ms: f64,
     /// Directory served at `/`.
     #[arg(long, env = "GUTS_HUB_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
