@@ -16,6 +16,18 @@ impl Rng {
         Rng(seed)
     }
 
+    /// A generator seeded by the operating system (feature `json`): the one source of
+    /// randomness of the native drivers (client jitter, the broker's epochs and reconnects).
+    #[cfg(feature = "json")]
+    pub fn from_os() -> Rng {
+        // The OS source does not fail on the platforms this runs on; the clock is a last resort.
+        let seed = getrandom::u64().unwrap_or_else(|_| {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            t.map_or(0, |d| d.as_nanos() as u64)
+        });
+        Rng(seed)
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -47,6 +47,7 @@
 //! seq key would restart a stream's numbering within the same epoch.
 
 use guts_realtime::engine::{Engine, EngineFuture, Metric, MetricKind};
+use guts_realtime::session::{backoff_delay, Rng};
 use guts_realtime::{
     Channel, EventHub, EventKind, Frame, HubClient, HubMetrics, HubStats, Notification,
     NotificationPreferences, NotifyOutcome, Published, RealtimeError, RealtimeEvent, Recovery,
@@ -77,8 +78,8 @@ pub struct RedisConfig {
     pub unsubscribe_grace: Duration,
     /// Longest wait for one Redis command (and to connect). The default value is 2 s.
     pub command_timeout: Duration,
-    /// First reconnect delay; it doubles up to [`RedisConfig::reconnect_max`] (with jitter). The
-    /// default value is 100 ms.
+    /// Least reconnect delay; attempts back off with the client session's full jitter, up to
+    /// [`RedisConfig::reconnect_max`]. The default value is 100 ms.
     pub reconnect_min: Duration,
     /// Longest reconnect delay. The default value is 5 s.
     pub reconnect_max: Duration,
@@ -327,25 +328,12 @@ fn unavailable(why: impl fmt::Display) -> RealtimeError {
 }
 
 fn new_epoch() -> String {
+    let n = Rng::from_os().next_u64();
     let mut s = String::with_capacity(16);
-    let n = rand_u64() ^ (rand_u64() << 1);
     for i in 0..16 {
         s.push(char::from(b"0123456789abcdef"[((n >> (i * 4)) & 0xf) as usize]));
     }
     s
-}
-
-/// Randomness without another dependency: std's per-process random hasher keys.
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.finish()
 }
 
 /// `url` with `protocol=resp3` (the broker needs RESP3 push messages).
@@ -1189,6 +1177,8 @@ async fn supervise(
     up_tx: watch::Sender<bool>,
 ) {
     let mut delay = Duration::ZERO;
+    let mut attempt = 0;
+    let mut rng = Rng::from_os();
     let mut down_logged = false;
     loop {
         if !delay.is_zero() {
@@ -1208,7 +1198,7 @@ async fn supervise(
                 tracing::info!(epoch = %inner.hub.epoch(), sharded = inner.sharded.load(Relaxed), "redis broker: connected");
                 up_tx.send_replace(true);
                 down_logged = false;
-                delay = Duration::ZERO;
+                attempt = 0;
                 let stopped = inner.run(&mut sub, &mut subscribe_rx, &mut stop).await;
                 inner.set_down();
                 up_tx.send_replace(false);
@@ -1229,10 +1219,9 @@ async fn supervise(
         }
         let (min, max) = (inner.cfg.reconnect_min, inner.cfg.reconnect_max);
         drop(inner);
-        let next = if delay.is_zero() { min } else { (delay * 2).min(max) };
-        // Full jitter on the upper half, so nodes do not retry in step.
-        let jitter = next.mul_f64(0.5 + (rand_u64() % 1000) as f64 / 2000.0);
-        delay = jitter.max(min);
+        // The session's full-jitter backoff, floored at `min`, so nodes do not retry in step.
+        delay = backoff_delay(min, max, attempt, &mut rng).max(min);
+        attempt = attempt.saturating_add(1);
     }
 }
 

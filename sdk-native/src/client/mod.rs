@@ -39,7 +39,7 @@ pub use guts_realtime::session::{ConnectionState, GapReason, SessionConfig, Toke
 pub use subscription::{Item, Subscription};
 
 use driver::{Command, Driver};
-use guts_realtime::session::Session;
+use guts_realtime::session::{Rng, Session};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -183,7 +183,7 @@ impl ClientBuilder {
         let shared = Arc::new(Shared::default());
         let mut config = self.config;
         if config.rng_seed == SessionConfig::default().rng_seed {
-            config.rng_seed = seed_from_os();
+            config.rng_seed = Rng::from_os().next_u64();
         }
         let driver = Driver {
             url: self.url,
@@ -198,18 +198,6 @@ impl ClientBuilder {
         tokio::spawn(driver.run());
         Ok(Client { commands: tx, state: state_rx, buffer: self.buffer, shared })
     }
-}
-
-fn seed_from_os() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 /// A reconnecting client. Cheap to clone; all clones share one connection. The connection is
