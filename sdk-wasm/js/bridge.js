@@ -6,14 +6,26 @@
 // are generated from `sdk-wasm/src/api.rs`). Doing this in JS, not through a wasm export per
 // method and a wasm→JS call per property, keeps the wasm small.
 //
-// Tags of `h(tag, a, b)` (the same constants are in `sdk-wasm/src/driver.rs`):
-//   0 socket open · 1 message (a: the parsed frame, undefined if not JSON) · 2 close (a: code,
-//   b: reason) · 3 socket error · 4 timer · 5 page event (a: 1 online, 2 offline, 3 resumed,
-//   4 hidden) · 6 token (a: generation, b: token or undefined) · 7 token failed (a: generation,
-//   b: message) · 8 token refused for good · 9 start · 10 unsubscribe (a: handle id) ·
-//   11 a handle's state (a: handle id; returns the state name) · 12 subscribe (a: channel, b: the
-//   checked callbacks; returns the handle id) · 13 onState (a: listener) · 14 onError (a:
-//   listener) · 15 the client's state (returns its name) · 16 connect() · 17 close().
+// Tags of `h(tag, a, b)`: the same names and values as the constants in
+// `sdk-wasm/src/driver.rs` (checked by `sdk-wasm/tests/handler_tags.rs`; terser inlines them).
+const OPEN = 0; // socket open
+const MESSAGE = 1; // a: the parsed frame, undefined if not JSON
+const CLOSE = 2; // a: code, b: reason
+const ERROR = 3; // socket error
+const TIMER = 4; // the timer fired
+const PAGE = 5; // a: 1 online, 2 offline, 3 resumed, 4 hidden
+const TOKEN = 6; // a: generation, b: token or undefined
+const TOKEN_FAILED = 7; // a: generation, b: message
+const TOKEN_REFUSED = 8; // a: generation, b: message (refused for good)
+const START = 9; // the first connect
+const UNSUBSCRIBE = 10; // a: handle id
+const SUB_STATE = 11; // a: handle id; returns the state name
+const SUBSCRIBE = 12; // a: channel, b: the checked callbacks; returns the handle id
+const ON_STATE = 13; // a: listener
+const ON_ERROR = 14; // a: listener
+const STATE = 15; // returns the client's state name
+const CONNECT = 16; // connect()
+const CLOSE_CLIENT = 17; // close()
 
 /** Calls an application callback; what it throws is logged, never propagated into the driver. */
 function call(f, v) {
@@ -52,29 +64,29 @@ export function text(e) {
 
 /** Sets (or, with `h` null, clears) the socket's four handlers. */
 export function wire(ws, h) {
-  ws.onopen = h && (() => h(0));
+  ws.onopen = h && (() => h(OPEN));
   ws.onmessage = h && ((e) => {
     let frame;
     try {
       frame = JSON.parse(e.data);
     } catch {}
-    h(1, frame);
+    h(MESSAGE, frame);
   });
-  ws.onclose = h && ((e) => h(2, e.code, e.reason));
-  ws.onerror = h && (() => h(3));
+  ws.onclose = h && ((e) => h(CLOSE, e.code, e.reason));
+  ws.onerror = h && (() => h(ERROR));
 }
 
 /** `setTimeout` for the driver's one timer. */
 export function timer(h, ms) {
-  return setTimeout(() => h(4), ms);
+  return setTimeout(() => h(TIMER), ms);
 }
 
 /** The start tick, on the next microtask. */
 export function soon(h) {
-  queueMicrotask(() => h(9));
+  queueMicrotask(() => h(START));
 }
 
-const PAGE = { online: 1, offline: 2, pageshow: 3, pagehide: 4 };
+const PAGE_EVENTS = { online: 1, offline: 2, pageshow: 3, pagehide: 4 };
 
 /** Listens to the page lifecycle where there is a page; returns the function that stops it. */
 export function page(h) {
@@ -82,25 +94,25 @@ export function page(h) {
   const d = g.document;
   if (typeof g.addEventListener != "function") return;
   const f = (e) => {
-    const k = PAGE[e.type] ?? (d?.visibilityState == "visible" ? 3 : 0);
-    if (k) h(5, k);
+    const k = PAGE_EVENTS[e.type] ?? (d?.visibilityState == "visible" ? 3 : 0);
+    if (k) h(PAGE, k);
   };
-  for (const t in PAGE) g.addEventListener(t, f);
+  for (const t in PAGE_EVENTS) g.addEventListener(t, f);
   d?.addEventListener("visibilitychange", f);
   return () => {
-    for (const t in PAGE) g.removeEventListener(t, f);
+    for (const t in PAGE_EVENTS) g.removeEventListener(t, f);
     d?.removeEventListener("visibilitychange", f);
   };
 }
 
-/** Asks the token provider; the answer comes back as tag 6, 7 or 8 with generation `g`. */
+/** Asks the token provider; the answer comes back as TOKEN, TOKEN_FAILED or TOKEN_REFUSED with generation `g`. */
 export function token(p, h, g) {
   new Promise((ok) => ok(p())).then(
     (v) =>
       typeof v == "string" || v == null
-        ? h(6, g, v || undefined)
-        : h(7, g, "token provider returned a non-string"),
-    (e) => h(e?.unauthorized || e?.name == "UnauthorizedError" ? 8 : 7, g, text(e)),
+        ? h(TOKEN, g, v || undefined)
+        : h(TOKEN_FAILED, g, "token provider returned a non-string"),
+    (e) => h(e?.unauthorized || e?.name == "UnauthorizedError" ? TOKEN_REFUSED : TOKEN_FAILED, g, text(e)),
   );
 }
 
@@ -151,22 +163,22 @@ export class RealtimeClient {
   subscribe(channel, callback, opts) {
     const h = this[H];
     const checked = handlers(callback, opts);
-    return handle(h, h(12, channel, checked), channel);
+    return handle(h, h(SUBSCRIBE, channel, checked), channel);
   }
   onState(f) {
-    this[H](13, f);
+    this[H](ON_STATE, f);
   }
   onError(f) {
-    this[H](14, f);
+    this[H](ON_ERROR, f);
   }
   get state() {
-    return this[H](15);
+    return this[H](STATE);
   }
   connect() {
-    this[H](16);
+    this[H](CONNECT);
   }
   close() {
-    this[H](17);
+    this[H](CLOSE_CLIENT);
   }
 }
 
@@ -182,10 +194,10 @@ export function handle(h, id, channel) {
   return {
     channel,
     get state() {
-      return h(11, id);
+      return h(SUB_STATE, id);
     },
     unsubscribe() {
-      h(10, id);
+      h(UNSUBSCRIBE, id);
     },
   };
 }

@@ -28,6 +28,9 @@
 //! `driver` (the handler and the I/O loop), `decode` (server frames), `js` (bindings).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
+// All of this crate is in the bundle: no formatting macros (clippy.toml). The `ts` derives
+// (native only, for the generated TypeScript) format; the bundle never has them.
+#![cfg_attr(not(feature = "ts"), warn(clippy::disallowed_macros))]
 
 extern crate alloc;
 

@@ -156,7 +156,8 @@ pub struct SubId(pub u64);
 
 impl fmt::Display for SubId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sub#{}", self.0)
+        f.write_str("sub#")?;
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -292,18 +293,38 @@ pub enum Event<P> {
 }
 
 /// Why a subscribe or unsubscribe call failed at once.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionError {
     /// The channel does not follow the grammar.
-    #[error("invalid channel: {0}")]
     InvalidChannel(ChannelError),
     /// Too many channels or handles.
-    #[error("subscription limit exceeded: max {0}")]
     SubscriptionLimit(usize),
     /// No such handle.
-    #[error("unknown subscription {0}")]
     UnknownSubscription(SubId),
 }
+
+/// `invalid channel: …`, `subscription limit exceeded: max N`, `unknown subscription sub#N`
+/// (written piece by piece: no formatting macro in the bundle's modules).
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::InvalidChannel(e) => {
+                f.write_str("invalid channel: ")?;
+                fmt::Display::fmt(e, f)
+            }
+            SessionError::SubscriptionLimit(max) => {
+                f.write_str("subscription limit exceeded: max ")?;
+                fmt::Display::fmt(max, f)
+            }
+            SessionError::UnknownSubscription(sub) => {
+                f.write_str("unknown subscription ")?;
+                fmt::Display::fmt(sub, f)
+            }
+        }
+    }
+}
+
+impl core::error::Error for SessionError {}
 
 impl SessionError {
     /// The `Display` text built without `core::fmt` (see [`ChannelError::message`]: the same

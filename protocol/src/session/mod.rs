@@ -52,6 +52,9 @@
 //!   [`SessionConfig::max_handles`] handles; the outbox holds at most one command per channel plus
 //!   auth and ping; the event queue holds what one input produced (drain it after every input).
 
+// In the browser bundle: no formatting macros (clippy.toml).
+#![warn(clippy::disallowed_macros)]
+
 mod backoff;
 mod config;
 mod io;

@@ -149,6 +149,7 @@ impl<'a, K: Ord> IntoIterator for &'a VecSet<K> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_macros)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
