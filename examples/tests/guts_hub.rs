@@ -256,3 +256,30 @@ async fn a_busy_port_is_an_error_exit() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("guts-hub:"));
 }
+
+#[tokio::test]
+async fn a_value_out_of_bounds_exits_2_naming_the_field() {
+    for (flag, value, field) in [
+        ("--ping-interval-secs", "0.001", "ServerConfig.ping_interval"),
+        ("--queue-capacity", "0", "HubConfig.queue_capacity"),
+        ("--read-buffer-bytes", "100", "ServerConfig.read_buffer_size"),
+    ] {
+        let out = timeout(
+            WAIT,
+            Command::new(HUB)
+                .args(["--listen", "127.0.0.1:0", "--token-secret", "s", "--publish-key", "k"])
+                .args([flag, value])
+                .env("RUST_LOG", "off")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("exits in time")
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(field), "{flag} {value}: {stderr}");
+    }
+}

@@ -78,6 +78,7 @@ mod prelude {
 }
 
 pub mod close;
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod frame;
@@ -98,6 +99,7 @@ mod queue;
 pub mod server;
 
 pub use close::{CloseAction, CloseCode};
+pub use config::InvalidConfig;
 pub use error::{ErrorCode, RealtimeError};
 pub use event::{
     CommentEventData, EventKind, IssueEventData, KindFamily, PullRequestEventData, PushEventData,

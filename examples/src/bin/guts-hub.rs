@@ -101,6 +101,10 @@ fn secs(v: f64) -> Duration {
     Duration::try_from_secs_f64(v).unwrap_or(Duration::from_secs(1))
 }
 
+fn invalid(e: guts_realtime::InvalidConfig) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
+}
+
 fn generated() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -121,6 +125,10 @@ async fn main() -> ExitCode {
         .init();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("guts-hub: invalid configuration: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("guts-hub: {e}");
             ExitCode::FAILURE
@@ -140,13 +148,13 @@ async fn run(args: Args) -> std::io::Result<()> {
         let _ = writeln!(out, "guts-hub: generated publish key: {k}");
         k
     });
-    let hub = Arc::new(EventHub::with_config(
-        HubConfig::default()
-            .max_connections(args.max_connections)
-            .history_size(args.history_size)
-            .history_ttl(Duration::from_secs(args.history_ttl_secs))
-            .queue_capacity(args.queue_capacity),
-    ));
+    let hub_config = HubConfig::default()
+        .max_connections(args.max_connections)
+        .history_size(args.history_size)
+        .history_ttl(Duration::from_secs(args.history_ttl_secs))
+        .queue_capacity(args.queue_capacity);
+    hub_config.validate().map_err(invalid)?;
+    let hub = Arc::new(EventHub::with_config(hub_config));
     let rate = (args.commands_per_sec > 0.0)
         .then(|| RateLimit::new(args.commands_per_sec, args.command_burst));
     let mut config = ServerConfig::default()
@@ -161,6 +169,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         .write_interval(
             Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
         );
+    config.validate().map_err(invalid)?;
     if args.web_dir.is_dir() {
         config = config.static_dir(&args.web_dir);
     } else {

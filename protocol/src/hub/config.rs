@@ -3,7 +3,8 @@
 use serde::Serialize;
 use std::time::Duration;
 
-/// Limits of an [`EventHub`](super::EventHub). Every field has a default; setters chain.
+/// Limits of an [`EventHub`](super::EventHub). Every field has a default; setters chain;
+/// [`HubConfig::validate`] checks the bounds.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HubConfig {
@@ -36,31 +37,23 @@ impl Default for HubConfig {
     }
 }
 
+crate::config_setters!(HubConfig {
+    max_connections: usize,
+    queue_capacity: usize,
+    history_size: usize,
+    history_ttl: Duration,
+    max_streams: usize,
+});
+
 impl HubConfig {
-    /// Sets [`HubConfig::max_connections`].
-    pub fn max_connections(mut self, v: usize) -> Self {
-        self.max_connections = v;
-        self
-    }
-    /// Sets [`HubConfig::queue_capacity`].
-    pub fn queue_capacity(mut self, v: usize) -> Self {
-        self.queue_capacity = v.max(1);
-        self
-    }
-    /// Sets [`HubConfig::history_size`].
-    pub fn history_size(mut self, v: usize) -> Self {
-        self.history_size = v;
-        self
-    }
-    /// Sets [`HubConfig::history_ttl`].
-    pub fn history_ttl(mut self, v: Duration) -> Self {
-        self.history_ttl = v;
-        self
-    }
-    /// Sets [`HubConfig::max_streams`].
-    pub fn max_streams(mut self, v: usize) -> Self {
-        self.max_streams = v.max(1);
-        self
+    /// Checks every bound: a queue of at least one frame, room for at least one stream.
+    ///
+    /// # Errors
+    /// The first field out of bounds.
+    pub fn validate(&self) -> Result<(), crate::InvalidConfig> {
+        use crate::InvalidConfig as E;
+        E::check(self.queue_capacity >= 1, "HubConfig.queue_capacity", "at least 1")?;
+        E::check(self.max_streams >= 1, "HubConfig.max_streams", "at least 1")
     }
 }
 

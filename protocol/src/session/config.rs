@@ -54,33 +54,36 @@ impl Default for SessionConfig {
     }
 }
 
-macro_rules! setters {
-    ($($(#[$m:meta])* $name:ident: $t:ty),* $(,)?) => {
-        impl SessionConfig {
-            $($(#[$m])* pub fn $name(mut self, v: $t) -> Self { self.$name = v; self })*
-        }
-    };
-}
-
-setters! {
-    /// Sets [`SessionConfig::backoff_base`].
+crate::config_setters!(SessionConfig {
     backoff_base: Duration,
-    /// Sets [`SessionConfig::backoff_max`].
     backoff_max: Duration,
-    /// Sets [`SessionConfig::stable_after`].
     stable_after: Duration,
-    /// Sets [`SessionConfig::ping_interval`].
     ping_interval: Duration,
-    /// Sets [`SessionConfig::pong_timeout`].
     pong_timeout: Duration,
-    /// Sets [`SessionConfig::connect_timeout`].
     connect_timeout: Duration,
-    /// Sets [`SessionConfig::auth`].
     auth: bool,
-    /// Sets [`SessionConfig::max_channels`].
     max_channels: usize,
-    /// Sets [`SessionConfig::max_handles`].
     max_handles: usize,
-    /// Sets [`SessionConfig::rng_seed`].
     rng_seed: u64,
+});
+
+impl SessionConfig {
+    /// Checks every bound: backoff base and ping interval at least 1 ms, the backoff ceiling
+    /// at least its base, at least one channel and one handle.
+    ///
+    /// # Errors
+    /// The first field out of bounds.
+    pub fn validate(&self) -> Result<(), crate::InvalidConfig> {
+        use crate::InvalidConfig as E;
+        let ms = core::time::Duration::from_millis(1);
+        E::check(self.backoff_base >= ms, "SessionConfig.backoff_base", "at least 1 ms")?;
+        E::check(
+            self.backoff_max >= self.backoff_base,
+            "SessionConfig.backoff_max",
+            "at least backoff_base",
+        )?;
+        E::check(self.ping_interval >= ms, "SessionConfig.ping_interval", "at least 1 ms")?;
+        E::check(self.max_channels >= 1, "SessionConfig.max_channels", "at least 1")?;
+        E::check(self.max_handles >= 1, "SessionConfig.max_handles", "at least 1")
+    }
 }

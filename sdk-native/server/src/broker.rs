@@ -48,6 +48,7 @@
 
 use guts_realtime::engine::{Engine, EngineFuture, Metric, MetricKind};
 use guts_realtime::session::{backoff_delay, Rng};
+use guts_realtime::InvalidConfig;
 use guts_realtime::{
     Channel, EventHub, EventKind, Frame, HubClient, HubMetrics, HubStats, Notification,
     NotificationPreferences, NotifyOutcome, Published, RealtimeError, RealtimeEvent, Recovery,
@@ -109,33 +110,36 @@ impl RedisConfig {
         self.prefix = v.into();
         self
     }
-    /// Sets [`RedisConfig::unsubscribe_grace`].
-    pub fn unsubscribe_grace(mut self, v: Duration) -> Self {
-        self.unsubscribe_grace = v;
-        self
-    }
-    /// Sets [`RedisConfig::command_timeout`] (at least 10 ms).
-    pub fn command_timeout(mut self, v: Duration) -> Self {
-        self.command_timeout = v.max(Duration::from_millis(10));
-        self
-    }
     /// Sets [`RedisConfig::reconnect_min`] and [`RedisConfig::reconnect_max`].
     pub fn reconnect(mut self, min: Duration, max: Duration) -> Self {
-        self.reconnect_min = min.max(Duration::from_millis(1));
-        self.reconnect_max = max.max(self.reconnect_min);
+        self.reconnect_min = min;
+        self.reconnect_max = max;
         self
     }
-    /// Sets [`RedisConfig::health_interval`] (at least 10 ms).
-    pub fn health_interval(mut self, v: Duration) -> Self {
-        self.health_interval = v.max(Duration::from_millis(10));
-        self
-    }
-    /// Sets [`RedisConfig::sharded`].
-    pub fn sharded(mut self, v: Option<bool>) -> Self {
-        self.sharded = v;
-        self
+
+    /// Checks every bound: command timeout and health interval at least 10 ms, reconnect delays
+    /// at least 1 ms and the longest at least the least. [`RedisBroker::connect`] refuses a
+    /// config that fails it.
+    ///
+    /// # Errors
+    /// The first field out of bounds.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        use InvalidConfig as E;
+        let (ms, ten_ms) = (Duration::from_millis(1), Duration::from_millis(10));
+        E::check(self.command_timeout >= ten_ms, "RedisConfig.command_timeout", "at least 10 ms")?;
+        E::check(self.health_interval >= ten_ms, "RedisConfig.health_interval", "at least 10 ms")?;
+        E::check(self.reconnect_min >= ms, "RedisConfig.reconnect_min", "at least 1 ms")?;
+        let max_ok = self.reconnect_max >= self.reconnect_min;
+        E::check(max_ok, "RedisConfig.reconnect_max", "at least reconnect_min")
     }
 }
+
+guts_realtime::config_setters!(RedisConfig {
+    unsubscribe_grace: Duration,
+    command_timeout: Duration,
+    health_interval: Duration,
+    sharded: Option<bool>,
+});
 
 /// Why [`RedisBroker::connect`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -456,8 +460,9 @@ impl RedisBroker {
     /// the broker starts anyway, unhealthy, and the hub serves its local connections meanwhile.
     ///
     /// # Errors
-    /// An invalid URL.
+    /// An invalid URL, or a config that fails [`RedisConfig::validate`].
     pub async fn connect(hub: Arc<EventHub>, cfg: RedisConfig) -> Result<RedisBroker, BrokerError> {
+        cfg.validate().map_err(|e| BrokerError(e.to_string()))?;
         let client = redis::Client::open(resp3_url(&cfg.url))
             .map_err(|e| BrokerError(format!("invalid url: {e}")))?;
         let (subscribe_tx, subscribe_rx) = mpsc::unbounded_channel();

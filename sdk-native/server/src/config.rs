@@ -3,13 +3,14 @@
 //! (connection cap, queue capacity, history) live in [`HubConfig`](guts_realtime::HubConfig).
 
 use guts_realtime::server::{Authorizer, ConnectionConfig, DefaultAuthorizer, RateLimit};
+use guts_realtime::InvalidConfig;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Configuration of the hub server. Build with `ServerConfig::default()` and the chained
-/// by-value setters.
+/// by-value setters; [`ServerConfig::validate`] checks the bounds.
 ///
 /// ```
 /// use guts_realtime_server::ServerConfig;
@@ -143,67 +144,34 @@ impl ServerConfig {
         self.publish_key = Some(v.into());
         self
     }
-    /// Sets [`ServerConfig::max_frame_bytes`] (at least 1 KiB).
-    pub fn max_frame_bytes(mut self, v: usize) -> Self {
-        self.max_frame_bytes = v.max(1024);
-        self
-    }
-    /// Sets [`ServerConfig::rate_limit`].
-    pub fn rate_limit(mut self, v: Option<RateLimit>) -> Self {
-        self.rate_limit = v;
-        self
-    }
-    /// Sets [`ServerConfig::ping_interval`] (at least 10 ms).
-    pub fn ping_interval(mut self, v: Duration) -> Self {
-        self.ping_interval = v.max(Duration::from_millis(10));
-        self
-    }
-    /// Sets [`ServerConfig::idle_timeout`].
-    pub fn idle_timeout(mut self, v: Duration) -> Self {
-        self.idle_timeout = v;
-        self
-    }
-    /// Sets [`ServerConfig::close_timeout`].
-    pub fn close_timeout(mut self, v: Duration) -> Self {
-        self.close_timeout = v;
-        self
-    }
-    /// Sets [`ServerConfig::request_head_timeout`].
-    pub fn request_head_timeout(mut self, v: Duration) -> Self {
-        self.request_head_timeout = v;
-        self
-    }
 
-    /// Sets [`ServerConfig::shutdown_timeout`].
-    pub fn shutdown_timeout(mut self, v: Duration) -> Self {
-        self.shutdown_timeout = v;
-        self
-    }
     /// Sets [`ServerConfig::static_dir`].
     pub fn static_dir(mut self, v: impl Into<PathBuf>) -> Self {
         self.static_dir = Some(v.into());
         self
     }
-    /// Sets [`ServerConfig::read_buffer_size`] (at least 256 bytes).
-    pub fn read_buffer_size(mut self, v: usize) -> Self {
-        self.read_buffer_size = v.max(256);
-        self
+    /// Checks every bound: messages of at least 1 KiB, pings at least 10 ms apart, a read
+    /// buffer of at least 256 bytes, batches of at least one frame, a rate limit (if any) with
+    /// a positive rate and a burst of at least one. [`serve`](crate::serve) and
+    /// [`router`](crate::router) refuse a config that fails it.
+    ///
+    /// # Errors
+    /// The first field out of bounds.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        use InvalidConfig as E;
+        E::check(self.max_frame_bytes >= 1024, "ServerConfig.max_frame_bytes", "at least 1024")?;
+        let ten_ms = Duration::from_millis(10);
+        E::check(self.ping_interval >= ten_ms, "ServerConfig.ping_interval", "at least 10 ms")?;
+        E::check(self.read_buffer_size >= 256, "ServerConfig.read_buffer_size", "at least 256")?;
+        E::check(self.write_batch >= 1, "ServerConfig.write_batch", "at least 1")?;
+        if let Some(r) = self.rate_limit {
+            let rate_ok = r.per_second.is_finite() && r.per_second > 0.0;
+            E::check(rate_ok, "ServerConfig.rate_limit.per_second", "a positive number")?;
+            E::check(r.burst >= 1.0, "ServerConfig.rate_limit.burst", "at least 1")?;
+        }
+        Ok(())
     }
-    /// Sets [`ServerConfig::write_buffer_size`].
-    pub fn write_buffer_size(mut self, v: usize) -> Self {
-        self.write_buffer_size = v;
-        self
-    }
-    /// Sets [`ServerConfig::write_batch`] (at least 1).
-    pub fn write_batch(mut self, v: usize) -> Self {
-        self.write_batch = v.max(1);
-        self
-    }
-    /// Sets [`ServerConfig::write_interval`].
-    pub fn write_interval(mut self, v: Duration) -> Self {
-        self.write_interval = v;
-        self
-    }
+
     /// The rules' part of this config.
     pub(crate) fn connection_config(&self) -> ConnectionConfig {
         let mut c = ConnectionConfig::default();
@@ -219,3 +187,17 @@ impl ServerConfig {
         self
     }
 }
+
+guts_realtime::config_setters!(ServerConfig {
+    max_frame_bytes: usize,
+    rate_limit: Option<RateLimit>,
+    ping_interval: Duration,
+    idle_timeout: Duration,
+    close_timeout: Duration,
+    request_head_timeout: Duration,
+    shutdown_timeout: Duration,
+    read_buffer_size: usize,
+    write_buffer_size: usize,
+    write_batch: usize,
+    write_interval: Duration,
+});

@@ -77,7 +77,7 @@ pub(crate) async fn upgrade(
     // Queued before anything else can be: the welcome is always the first frame.
     pump(&state, &conn.client, &mut rules);
     let cfg = &state.config;
-    ws.read_buffer_size(cfg.read_buffer_size.max(256))
+    ws.read_buffer_size(cfg.read_buffer_size)
         .write_buffer_size(cfg.write_buffer_size)
         .max_message_size(cfg.max_frame_bytes)
         .max_frame_size(frame_limit(cfg.max_frame_bytes))
@@ -464,7 +464,7 @@ impl Connection {
     /// Writes queued frames in batches (all of a batch, then one flush), pings and the close;
     /// `Ready` when the socket failed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let limit = self.conn.state.config.write_batch.max(1);
+        let limit = self.conn.state.config.write_batch;
         let interval = self.conn.state.config.write_interval;
         loop {
             if self.held {

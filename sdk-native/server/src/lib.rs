@@ -41,7 +41,7 @@
 //! embedder that bridges `log` should cap target `tungstenite` at debug, as `guts-hub` does.
 //!
 //! ```no_run
-//! use guts_realtime::EventHub;
+//! use guts_realtime::{EventHub, InvalidConfig};
 //! use guts_realtime_server::{serve, ServerConfig};
 //! use std::sync::Arc;
 //!
@@ -83,7 +83,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use guts_realtime::server::{ConnectionCounters, ConnectionShared};
-use guts_realtime::EventHub;
+use guts_realtime::{EventHub, InvalidConfig};
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -188,8 +188,12 @@ fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> (Router, Arc<ServerSt
 /// `RedisBroker`), for embedding in an existing axum application. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` to record client addresses. Graceful
 /// shutdown with close 1001 needs [`serve`].
-pub fn router(engine: Arc<dyn Engine>, config: ServerConfig) -> Router {
-    build(engine, config).0
+///
+/// # Errors
+/// A config that fails [`ServerConfig::validate`].
+pub fn router(engine: Arc<dyn Engine>, config: ServerConfig) -> Result<Router, InvalidConfig> {
+    config.validate()?;
+    Ok(build(engine, config).0)
 }
 
 /// Serves `engine` (an `Arc<EventHub>`, or a cluster engine such as a `RedisBroker`) on
@@ -200,14 +204,15 @@ pub fn router(engine: Arc<dyn Engine>, config: ServerConfig) -> Router {
 /// [`ServerConfig::request_head_timeout`] is closed.
 ///
 /// # Errors
-/// None today: a failed accept (out of file descriptors, a peer that reset first) is logged and
-/// retried; the `Result` leaves room for listener errors that end serving.
+/// [`io::ErrorKind::InvalidInput`] for a config that fails [`ServerConfig::validate`]. A failed
+/// accept (out of file descriptors, a peer that reset first) is logged and retried.
 pub async fn serve(
     engine: Arc<dyn Engine>,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let (router, state) = build(engine, config);
     accept::accept_until(&listener, &router, &state, shutdown).await;
     drop(listener);
