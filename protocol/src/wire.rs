@@ -450,9 +450,42 @@ mod json {
                     .ok()
                     .and_then(|x| x.id)
                     .filter(|id| !matches!(id, RequestId::Str(s) if s.len() > RequestId::MAX_LEN));
-                Err(DecodeError { id, error: e.to_string() })
+                Err(DecodeError { id, error: quote_at_most(&e.to_string(), QUOTE_MAX) })
             }
         }
+    }
+
+    /// The most bytes of the input an error message quotes.
+    const QUOTE_MAX: usize = 128;
+
+    /// `message` with every quoted stretch (between backticks or double quotes, as serde quotes
+    /// the input) cut to `max` bytes and an ellipsis, so an error reply never echoes a big frame.
+    fn quote_at_most(message: &str, max: usize) -> String {
+        let mut out = String::with_capacity(message.len().min(512));
+        // Inside a quote: its closing character, the bytes kept, whether it was cut.
+        let mut quote: Option<(char, usize, bool)> = None;
+        for c in message.chars() {
+            quote = match quote {
+                Some((q, ..)) if c == q => {
+                    out.push(c);
+                    None
+                }
+                Some((q, n, false)) if n + c.len_utf8() <= max => {
+                    out.push(c);
+                    Some((q, n + c.len_utf8(), false))
+                }
+                Some((q, n, false)) => {
+                    out.push('…');
+                    Some((q, n, true))
+                }
+                Some(cut) => Some(cut),
+                None => {
+                    out.push(c);
+                    (c == '`' || c == '"').then_some((c, 0, false))
+                }
+            };
+        }
+        out
     }
 
     /// Decodes one server frame (replies, events, notifications, welcome).
