@@ -198,6 +198,14 @@ pub async fn execute(
     }
 }
 
+/// A command in flight.
+#[derive(Debug)]
+struct Pending {
+    /// Until the driver takes it.
+    request: Option<Request>,
+    id: Option<RequestId>,
+}
+
 /// The identity of a connection that never authenticated.
 static ANONYMOUS: Identity = Identity::Anonymous;
 
@@ -210,12 +218,11 @@ pub struct ServerConnection {
     identity: Option<Box<Identity>>,
     bucket: TokenBucket,
     last_seen: Duration,
-    next_ping: Duration,
-    /// When a closing connection is done.
-    deadline: Duration,
-    /// The request to hand out, and the id of the one in flight (until its outcome).
-    request: Option<Box<Request>>,
-    in_flight: Option<Option<RequestId>>,
+    /// Open: when the next ping is due. Closing: when the connection is done.
+    timer: Duration,
+    /// The command in flight (until its outcome): its request until handed out, and its id.
+    pending: Option<Box<Pending>>,
+    /// Frames for the client's queue; emptied (and its storage given back) by the driver.
     out: Vec<Frame>,
     close: Option<Close>,
     closing: bool,
@@ -231,10 +238,8 @@ impl ServerConnection {
             shared,
             identity: None,
             last_seen: now,
-            next_ping: now.saturating_add(ping_interval(&cfg)),
-            deadline: Duration::MAX,
-            request: None,
-            in_flight: None,
+            timer: now.saturating_add(ping_interval(&cfg)),
+            pending: None,
             out: vec![welcome],
             close: None,
             closing: false,
@@ -249,7 +254,7 @@ impl ServerConnection {
 
     /// A request is in flight: hand nothing more in (stop reading) until its outcome.
     pub fn is_busy(&self) -> bool {
-        self.in_flight.is_some()
+        self.pending.is_some()
     }
 
     /// Whether the connection is closing (a close was asked for or received).
@@ -337,7 +342,7 @@ impl ServerConnection {
 
     /// The result of the request in flight.
     pub fn handle_outcome(&mut self, now: Duration, outcome: Outcome) {
-        let id = self.in_flight.take().flatten();
+        let id = self.pending.take().and_then(|p| p.id);
         let id = id.as_ref();
         match outcome {
             Outcome::Auth(Ok(identity)) => {
@@ -386,21 +391,26 @@ impl ServerConnection {
             );
             return;
         }
-        if now >= self.next_ping {
+        if now >= self.timer {
             self.ping_due = true;
-            self.next_ping = now.saturating_add(ping_interval(cfg));
+            self.timer = now.saturating_add(ping_interval(cfg));
         }
     }
 
     /// The next frame for the client's queue (in order with the events the engine queues).
     pub fn poll_transmit(&mut self) -> Option<Frame> {
-        (!self.out.is_empty()).then(|| self.out.remove(0))
+        if self.out.is_empty() {
+            // An idle connection keeps no buffer.
+            self.out = Vec::new();
+            return None;
+        }
+        Some(self.out.remove(0))
     }
 
     /// The request to carry out (one at a time), with the command's id.
     pub fn poll_request(&mut self) -> Option<(Request, Option<RequestId>)> {
-        let request = self.request.take()?;
-        Some((*request, self.in_flight.clone().flatten()))
+        let pending = self.pending.as_mut()?;
+        Some((pending.request.take()?, pending.id.clone()))
     }
 
     /// The close to write, once.
@@ -421,26 +431,25 @@ impl ServerConnection {
     /// When to call [`ServerConnection::handle_timeout`] next (or, closing, when it is done).
     pub fn poll_timeout(&self) -> Duration {
         if self.closing {
-            return self.deadline;
+            return self.timer;
         }
-        self.next_ping.min(self.last_seen.saturating_add(self.shared.config.idle_timeout))
+        self.timer.min(self.last_seen.saturating_add(self.shared.config.idle_timeout))
     }
 
     /// Whether a closing connection's time is up: the driver drops it.
     pub fn is_done(&self, now: Duration) -> bool {
-        self.closing && now >= self.deadline
+        self.closing && now >= self.timer
     }
 
     fn start(&mut self, request: Request, id: Option<RequestId>) {
-        self.request = Some(Box::new(request));
-        self.in_flight = Some(id);
+        self.pending = Some(Box::new(Pending { request: Some(request), id }));
     }
 
     fn start_closing(&mut self, now: Duration) {
         if !self.closing {
             self.closing = true;
             self.ping_due = false;
-            self.deadline = now.saturating_add(self.shared.config.close_timeout);
+            self.timer = now.saturating_add(self.shared.config.close_timeout);
         }
     }
 
