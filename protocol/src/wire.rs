@@ -450,13 +450,32 @@ mod json {
                     .ok()
                     .and_then(|x| x.id)
                     .filter(|id| !matches!(id, RequestId::Str(s) if s.len() > RequestId::MAX_LEN));
-                Err(DecodeError { id, error: quote_at_most(&e.to_string(), QUOTE_MAX) })
+                Err(DecodeError { id, error: bounded(&e.to_string()) })
             }
         }
     }
 
     /// The most bytes of the input an error message quotes.
     const QUOTE_MAX: usize = 128;
+
+    /// The longest error message: serde's text around one quote of at most [`QUOTE_MAX`].
+    const MESSAGE_MAX: usize = 2 * QUOTE_MAX + 64;
+
+    /// A decode error's message, short whatever the input: each quote cut to [`QUOTE_MAX`]
+    /// bytes, and the whole cut to [`MESSAGE_MAX`] (a quote character inside the input ends a
+    /// quote early, so the quote cut alone is not a bound).
+    fn bounded(message: &str) -> String {
+        let mut out = quote_at_most(message, QUOTE_MAX);
+        if out.len() > MESSAGE_MAX {
+            let mut end = MESSAGE_MAX;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
+        }
+        out
+    }
 
     /// `message` with every quoted stretch (between backticks or double quotes, as serde quotes
     /// the input) cut to `max` bytes and an ellipsis, so an error reply never echoes a big frame.

@@ -193,3 +193,47 @@ fn re_auth_as_another_user_drops_what_the_new_identity_may_not_read() {
         p.conn.as_ref().unwrap().client.channels().iter().map(|c| c.to_string()).collect();
     assert_eq!(held, ["repo:o/n"]);
 }
+
+#[test]
+fn a_connection_that_keeps_exceeding_the_limit_is_closed_4029_with_a_hint() {
+    let cfg = server(|c| c.rate_limit = Some(RateLimit::new(5.0, 10.0)));
+    let mut p = Pair::with(SessionConfig::default(), cfg, Arc::new(EventHub::new()));
+    p.s.connect(p.now);
+    p.settle();
+    let start = p.received.len();
+    let t0 = p.now;
+    for _ in 0..100 {
+        p.send_text(r#"{"type":"ping"}"#);
+    }
+    p.settle();
+    let kinds: Vec<String> =
+        since(&p, start).iter().map(|r| r["type"].as_str().unwrap_or("").to_owned()).collect();
+    // The burst, then 19 answered refusals; the 20th refusal closes instead of answering.
+    let want: Vec<&str> = [["pong"; 10].as_slice(), ["error"; 19].as_slice()].concat();
+    assert_eq!(kinds, want);
+    assert_eq!(p.server_closes.iter().map(|c| c.1).collect::<Vec<_>>(), [4029]);
+    // The hint is the time the bucket takes to fill again: 10 tokens at 5/s.
+    assert_eq!(p.close_reasons, ["rate limited; retry_after_ms=2000"]);
+    // The session honours it: no reconnect before 2 s.
+    p.run_until(t0 + 2 * S - MS);
+    assert_eq!(p.connects, 1);
+    p.run_until(t0 + 13 * S);
+    assert_eq!((p.connects, p.s.state()), (2, &ConnectionState::Connected));
+}
+
+#[test]
+fn websocket_pings_cost_tokens_too() {
+    let cfg = server(|c| c.rate_limit = Some(RateLimit::new(5.0, 10.0)));
+    let mut p = Pair::with(SessionConfig::default(), cfg, Arc::new(EventHub::new()));
+    p.accept();
+    p.settle();
+    for _ in 0..29 {
+        p.send_ping();
+    }
+    p.settle();
+    assert!(p.server_closes.is_empty(), "10 allowed, 19 refused: still open");
+    p.send_ping();
+    p.settle();
+    assert_eq!(p.server_closes.iter().map(|c| c.1).collect::<Vec<_>>(), [4029]);
+    assert_eq!(p.shared.counters.rate_limited.load(Relaxed), 20);
+}

@@ -33,6 +33,12 @@ struct Args {
     /// printed when absent.
     #[arg(long, env = "GUTS_HUB_PUBLISH_KEY", hide_env_values = true)]
     publish_key: Option<String>,
+    /// When set, a client token's `iss` claim must be this.
+    #[arg(long, env = "GUTS_HUB_TOKEN_ISSUER")]
+    token_issuer: Option<String>,
+    /// When set, a client token's `aud` claim must be (or contain) this.
+    #[arg(long, env = "GUTS_HUB_TOKEN_AUDIENCE")]
+    token_audience: Option<String>,
     /// Most WebSocket connections at once; more are refused with HTTP 503.
     #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS", default_value_t = HubConfig::default().max_connections)]
     max_connections: usize,
@@ -160,6 +166,8 @@ async fn run(args: Args) -> std::io::Result<()> {
     let mut config = ServerConfig::default()
         .token_secret(token_secret)
         .publish_key(publish_key)
+        .token_issuer(args.token_issuer.clone())
+        .token_audience(args.token_audience.clone())
         .max_frame_bytes(args.max_frame_bytes)
         .read_buffer_size(args.read_buffer_bytes)
         .rate_limit(rate)

@@ -50,7 +50,9 @@ impl EventHub {
         Ok(p)
     }
 
-    /// Sets a user's notification preferences.
+    /// Sets a user's notification preferences on this hub. Behind a broker, notifications
+    /// follow the preferences the broker stores for every node: set them through
+    /// [`Engine::set_preferences`](crate::Engine::set_preferences) instead.
     pub fn set_preferences(&self, prefs: NotificationPreferences) {
         self.preferences.write().insert(prefs.user_id.clone(), prefs);
     }

@@ -128,7 +128,9 @@ impl EventHub {
         Self::with_config(HubConfig::default())
     }
 
-    /// A hub with this configuration.
+    /// A hub with this configuration, used as given ([`HubConfig::validate`] tells what makes
+    /// sense: a queue of zero frames closes every client as a slow consumer, room for zero
+    /// streams refuses every subscribe and publish).
     pub fn with_config(config: HubConfig) -> Self {
         Self::with_config_and_epoch(config, new_epoch())
     }

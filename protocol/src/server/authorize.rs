@@ -80,7 +80,9 @@ pub fn default_authorize_subscribe(
     }
 }
 
-/// The protocol's publish rule: the publish key, or a token with `publish: true`.
+/// The protocol's publish rule: the publish key publishes anywhere; a token with `publish: true`
+/// publishes on `repo:` channels only — a user's or an organization's channel (notifications,
+/// private activity) is the platform's alone.
 ///
 /// # Errors
 /// [`RealtimeError::Forbidden`] otherwise.
@@ -88,8 +90,15 @@ pub fn default_authorize_publish(
     identity: &Identity,
     channel: &Channel,
 ) -> Result<(), RealtimeError> {
-    if identity.can_publish() {
+    let ok = match identity {
+        Identity::PublishKey => true,
+        Identity::User { publish: true, .. } => channel.channel_type == ChannelType::Repository,
+        _ => false,
+    };
+    if ok {
         Ok(())
+    } else if identity.can_publish() {
+        Err(RealtimeError::Forbidden(format!("only the publish key publishes on {channel}")))
     } else {
         Err(RealtimeError::Forbidden(format!("publishing on {channel} requires publish rights")))
     }
@@ -121,5 +130,8 @@ mod tests {
         assert!(default_authorize_publish(&Identity::PublishKey, &ch("repo:a/b")).is_ok());
         let ci = Identity::User { id: "ci".into(), orgs: vec![], publish: true };
         assert!(default_authorize_publish(&ci, &ch("repo:a/b")).is_ok());
+        assert!(default_authorize_publish(&ci, &ch("user:alice")).is_err());
+        assert!(default_authorize_publish(&ci, &ch("org:acme")).is_err());
+        assert!(default_authorize_publish(&Identity::PublishKey, &ch("user:alice")).is_ok());
     }
 }

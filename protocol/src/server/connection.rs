@@ -24,6 +24,7 @@ use crate::engine::Engine;
 use crate::error::RealtimeError;
 use crate::event::{EventKind, RealtimeEvent};
 use crate::frame::Frame;
+use crate::hub::Published;
 use crate::subscription::Channel;
 use crate::wire::{decode_client_frame, ClientCommand, RequestId, ServerMessage, Since};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -45,6 +46,29 @@ pub struct ConnectionConfig {
     /// The command rate limit; `None` disables it. The default value is 50 commands/s with
     /// bursts of 200.
     pub rate_limit: Option<RateLimit>,
+}
+
+impl ConnectionConfig {
+    /// Checks every bound: pings at least 10 ms apart, every duration at most a year (a
+    /// deadline must be a real instant), a rate limit (if any) with a positive rate and a burst
+    /// of at least one. The field names are those of `ServerConfig`, which carries them.
+    ///
+    /// # Errors
+    /// The first field out of bounds.
+    pub fn validate(&self) -> Result<(), crate::InvalidConfig> {
+        use crate::InvalidConfig as E;
+        let year = Duration::from_secs(365 * 86_400);
+        let ping_ok = self.ping_interval >= Duration::from_millis(10) && self.ping_interval <= year;
+        E::check(ping_ok, "ServerConfig.ping_interval", "between 10 ms and a year")?;
+        E::check(self.idle_timeout <= year, "ServerConfig.idle_timeout", "at most a year")?;
+        E::check(self.close_timeout <= year, "ServerConfig.close_timeout", "at most a year")?;
+        if let Some(r) = self.rate_limit {
+            let rate_ok = r.per_second.is_finite() && r.per_second > 0.0;
+            E::check(rate_ok, "ServerConfig.rate_limit.per_second", "a positive number")?;
+            E::check(r.burst >= 1.0, "ServerConfig.rate_limit.burst", "at least 1")?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for ConnectionConfig {
@@ -89,12 +113,43 @@ pub struct ConnectionShared {
 
 /// A close the driver is to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Close {
     /// The close code.
     pub code: CloseCode,
     /// Write the frames already queued to the client first (an error reply precedes its close).
     pub drain: bool,
+    /// A `retry_after_ms` hint for the client's reconnect.
+    pub retry_after: Option<Duration>,
 }
+
+impl Close {
+    /// A close with `code`, after the queued frames if `drain`, without a hint.
+    pub fn new(code: CloseCode, drain: bool) -> Close {
+        Close { code, drain, retry_after: None }
+    }
+
+    /// The close frame's reason: what the code means, and the hint (`…; retry_after_ms=N`).
+    pub fn reason(&self) -> String {
+        let what = match self.code.0 {
+            1001 => "server shutting down",
+            1009 => "message too big",
+            4001 => "unauthenticated",
+            4008 => "slow consumer",
+            4009 => "idle timeout",
+            4029 => "rate limited",
+            _ => "",
+        };
+        match self.retry_after {
+            Some(d) => format!("{what}; retry_after_ms={}", d.as_millis()),
+            None => what.to_owned(),
+        }
+    }
+}
+
+/// Refused commands in a row after which a connection is closed with 4029 instead of being
+/// answered `rate_limited` again.
+pub const RATE_LIMIT_STRIKES: u8 = 20;
 
 /// Work the connection needs done outside itself, by [`execute`]; its result goes back through
 /// [`ServerConnection::handle_outcome`].
@@ -172,17 +227,8 @@ pub async fn execute(
             Outcome::Unsubscribe(engine.unsubscribe(client, &channel).map(|(ch, _)| ch))
         }
         Request::Publish { channel, event, data } => {
-            let checked = Channel::parse(&channel).and_then(|ch| {
-                authorizer.authorize_publish(identity, &ch)?;
-                Ok(ch)
-            });
-            Outcome::Publish(match checked {
-                Ok(ch) => {
-                    let ev = RealtimeEvent::new(ch.to_string(), event, data);
-                    engine.publish(ev).await.map(|p| (ch, p.seq))
-                }
-                Err(e) => Err(e),
-            })
+            let published = publish(engine, authorizer, identity, &channel, event, data).await;
+            Outcome::Publish(published.map(|(ch, p)| (ch, p.seq)))
         }
         Request::Recheck => {
             let mut dropped = Vec::new();
@@ -206,6 +252,25 @@ struct Pending {
     id: Option<RequestId>,
 }
 
+/// Publishes `event` on `channel` for `identity` if the authorizer lets it: the one publish path
+/// of WebSocket and HTTP publishers. The canonical channel and the outcome.
+///
+/// # Errors
+/// [`RealtimeError::InvalidChannel`], [`RealtimeError::Forbidden`], or the engine's error.
+pub async fn publish(
+    engine: &dyn Engine,
+    authorizer: &dyn Authorizer,
+    identity: &Identity,
+    channel: &str,
+    event: EventKind,
+    data: serde_json::Value,
+) -> Result<(Channel, Published), RealtimeError> {
+    let ch = Channel::parse(channel)?;
+    authorizer.authorize_publish(identity, &ch)?;
+    let published = engine.publish(RealtimeEvent::new(ch.to_string(), event, data)).await?;
+    Ok((ch, published))
+}
+
 /// The identity of a connection that never authenticated.
 static ANONYMOUS: Identity = Identity::Anonymous;
 
@@ -227,10 +292,13 @@ pub struct ServerConnection {
     close: Option<Close>,
     closing: bool,
     ping_due: bool,
+    /// Commands refused by the rate limit since the last one allowed.
+    strikes: u8,
 }
 
 impl ServerConnection {
-    /// A new connection at `now`; `welcome` is its first frame.
+    /// A new connection at `now`; `welcome` is its first frame. `shared.config` is expected to
+    /// pass [`ConnectionConfig::validate`] (the server checks it once, at start).
     pub fn new(shared: Arc<ConnectionShared>, now: Duration, welcome: Frame) -> ServerConnection {
         let cfg = shared.config;
         ServerConnection {
@@ -238,12 +306,13 @@ impl ServerConnection {
             shared,
             identity: None,
             last_seen: now,
-            timer: now.saturating_add(ping_interval(&cfg)),
+            timer: now.saturating_add(cfg.ping_interval),
             pending: None,
             out: vec![welcome],
             close: None,
             closing: false,
             ping_due: false,
+            strikes: 0,
         }
     }
 
@@ -310,9 +379,18 @@ impl ServerConnection {
         self.error(None, &e);
     }
 
-    /// A control frame (ping, pong) arrived: the peer is alive.
+    /// A pong (or another frame that needs no answer) arrived: the peer is alive.
     pub fn handle_control(&mut self, now: Duration) {
         self.last_seen = now;
+    }
+
+    /// A WebSocket ping arrived (the WebSocket layer answers it): it costs a rate-limit token
+    /// like a command, unanswered when refused, so pings cannot flood the hub with pongs.
+    pub fn handle_ping(&mut self, now: Duration) {
+        self.last_seen = now;
+        if !self.closing {
+            self.take_token(now);
+        }
     }
 
     /// The peer's close arrived (the driver's WebSocket answers it).
@@ -325,19 +403,19 @@ impl ServerConnection {
     pub fn handle_oversized(&mut self, now: Duration) {
         if !self.closing {
             self.shared.counters.oversized_closes.fetch_add(1, Relaxed);
-            self.begin_close(now, Close { code: CloseCode::MESSAGE_TOO_BIG, drain: true });
+            self.begin_close(now, Close::new(CloseCode::MESSAGE_TOO_BIG, true));
         }
     }
 
     /// The client's queue was closed: as a slow consumer (4008), or by the hub (1001).
     pub fn handle_queue_closed(&mut self, now: Duration, slow_consumer: bool) {
         let code = if slow_consumer { CloseCode::SLOW_CONSUMER } else { CloseCode::GOING_AWAY };
-        self.begin_close(now, Close { code, drain: false });
+        self.begin_close(now, Close::new(code, false));
     }
 
     /// The server is shutting down: close with 1001 after what is queued.
     pub fn shutdown(&mut self, now: Duration) {
-        self.begin_close(now, Close { code: CloseCode::GOING_AWAY, drain: true });
+        self.begin_close(now, Close::new(CloseCode::GOING_AWAY, true));
     }
 
     /// The result of the request in flight.
@@ -354,7 +432,7 @@ impl ServerConnection {
             Outcome::Auth(Err(e)) => {
                 self.shared.counters.auth_failures.fetch_add(1, Relaxed);
                 self.error(id, &e);
-                self.begin_close(now, Close { code: CloseCode::UNAUTHENTICATED, drain: true });
+                self.begin_close(now, Close::new(CloseCode::UNAUTHENTICATED, true));
             }
             // The client is gone (or going): nobody to answer.
             Outcome::Subscribe(Ok(()))
@@ -385,15 +463,12 @@ impl ServerConnection {
         let cfg = &self.shared.config;
         if now >= self.last_seen.saturating_add(cfg.idle_timeout) {
             self.shared.counters.idle_closes.fetch_add(1, Relaxed);
-            self.begin_close(
-                now,
-                Close { code: CloseCode::SERVER_HEARTBEAT_TIMEOUT, drain: false },
-            );
+            self.begin_close(now, Close::new(CloseCode::SERVER_HEARTBEAT_TIMEOUT, false));
             return;
         }
         if now >= self.timer {
             self.ping_due = true;
-            self.timer = now.saturating_add(ping_interval(cfg));
+            self.timer = now.saturating_add(cfg.ping_interval);
         }
     }
 
@@ -463,17 +538,41 @@ impl ServerConnection {
 
     /// Takes a token; answers `rate_limited` when there is none.
     fn over_limit(&mut self, now: Duration, id: Option<&RequestId>) -> bool {
-        let Some(limit) = self.shared.config.rate_limit else { return false };
-        if self.identity().can_publish() || self.bucket.allow(&limit, now) {
+        if self.take_token(now) {
             return false;
         }
-        self.shared.counters.rate_limited.fetch_add(1, Relaxed);
-        let e = RealtimeError::RateLimited(format!(
-            "too many commands: at most {} per second; this one was not executed",
-            limit.per_second
-        ));
-        self.error(id, &e);
+        if !self.closing {
+            let per_second = self.shared.config.rate_limit.map_or(0.0, |l| l.per_second);
+            let e = RealtimeError::RateLimited(format!(
+                "too many commands: at most {per_second} per second; this one was not executed"
+            ));
+            self.error(id, &e);
+        }
         true
+    }
+
+    /// Takes a token (identities with publish rights need none); `false` when there is none. A
+    /// connection refused [`RATE_LIMIT_STRIKES`] times in a row is closed with 4029 and told to
+    /// come back once its bucket is full again.
+    fn take_token(&mut self, now: Duration) -> bool {
+        let Some(limit) = self.shared.config.rate_limit else { return true };
+        if self.identity().can_publish() || self.bucket.allow(&limit, now) {
+            self.strikes = 0;
+            return true;
+        }
+        self.shared.counters.rate_limited.fetch_add(1, Relaxed);
+        self.strikes = self.strikes.saturating_add(1);
+        if self.strikes >= RATE_LIMIT_STRIKES {
+            let refill = Duration::try_from_secs_f64(limit.burst.max(1.0) / limit.per_second)
+                .unwrap_or(Duration::from_secs(60));
+            let retry_after = refill.clamp(Duration::from_secs(1), Duration::from_secs(60));
+            let hint = Some(retry_after);
+            self.begin_close(
+                now,
+                Close { code: CloseCode::RATE_LIMITED, drain: true, retry_after: hint },
+            );
+        }
+        false
     }
 
     fn refused(&mut self, id: Option<&RequestId>, e: &RealtimeError) {
@@ -490,8 +589,4 @@ impl ServerConnection {
     fn reply(&mut self, msg: &ServerMessage, id: Option<&RequestId>) {
         self.out.push(msg.encode_with_id(id));
     }
-}
-
-fn ping_interval(cfg: &ConnectionConfig) -> Duration {
-    cfg.ping_interval.max(Duration::from_millis(10))
 }

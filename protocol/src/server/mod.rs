@@ -13,8 +13,8 @@ pub use authorize::{
     default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer,
 };
 pub use connection::{
-    execute, Close, ConnectionConfig, ConnectionCounters, ConnectionShared, Outcome, Request,
-    ServerConnection,
+    execute, publish, Close, ConnectionConfig, ConnectionCounters, ConnectionShared, Outcome,
+    Request, ServerConnection,
 };
 pub use identity::{Identity, TokenVerifier};
 pub use rate::RateLimit;

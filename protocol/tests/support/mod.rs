@@ -78,6 +78,8 @@ pub struct Pair {
     pub max_sockets_open: usize,
     /// Close codes the server wrote, with when.
     pub server_closes: Vec<(Duration, u16)>,
+    /// The reasons of those closes.
+    pub close_reasons: Vec<String>,
     /// WebSocket pings the server wrote.
     pub pings: Vec<Duration>,
     /// Every frame the client received, as text.
@@ -111,6 +113,7 @@ impl Pair {
             sockets_open: 0,
             max_sockets_open: 0,
             server_closes: Vec::new(),
+            close_reasons: Vec::new(),
             pings: Vec::new(),
             received: Vec::new(),
         }
@@ -142,6 +145,14 @@ impl Pair {
         if let Some(c) = &mut self.conn {
             assert!(!c.rules.is_busy(), "the driver reads nothing while a request runs");
             c.rules.handle_text(self.now, text);
+            self.serve();
+        }
+    }
+
+    /// A WebSocket ping from the client reaches the server (its WebSocket layer answers it).
+    pub fn send_ping(&mut self) {
+        if let Some(c) = &mut self.conn {
+            c.rules.handle_ping(self.now);
             self.serve();
         }
     }
@@ -268,8 +279,9 @@ impl Pair {
         match c.closing {
             Some((close, 0)) => {
                 self.server_closes.push((now, close.code.0));
+                self.close_reasons.push(close.reason());
                 self.drop_socket();
-                self.s.handle_close(now, close.code.0, "");
+                self.s.handle_close(now, close.code.0, &close.reason());
                 true
             }
             _ => moved,

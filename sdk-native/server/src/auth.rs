@@ -21,7 +21,9 @@ struct Claims {
 }
 
 /// Verifies `auth` tokens: the publish key (compared in constant time) or an HS256 JWT with
-/// claims `sub`, `exp` (both required, no leeway), `orgs` and `publish` (optional).
+/// claims `sub`, `exp` (both required, no leeway), `nbf` (honoured when present), `iss` and
+/// `aud` (required to match when the server is configured with them), `orgs` and `publish`
+/// (optional).
 pub(crate) struct Verifier {
     key: Option<DecodingKey>,
     validation: Validation,
@@ -29,10 +31,27 @@ pub(crate) struct Verifier {
 }
 
 impl Verifier {
-    pub(crate) fn new(token_secret: Option<&str>, publish_key: Option<&str>) -> Verifier {
+    /// A verifier of JWTs signed with `token_secret` (whose `iss` and `aud` must be `issuer`
+    /// and `audience`, when given) and of the publish key.
+    pub(crate) fn new(
+        token_secret: Option<&str>,
+        publish_key: Option<&str>,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Verifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        if let Some(iss) = issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        if let Some(aud) = audience {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         Verifier {
             key: token_secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
             validation,
@@ -70,7 +89,9 @@ impl TokenVerifier for Verifier {
                     ErrorKind::ImmatureSignature => "token not yet valid",
                     ErrorKind::InvalidSignature => "bad token signature",
                     ErrorKind::InvalidAlgorithm => "token algorithm must be HS256",
-                    ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim (sub, exp)",
+                    ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+                    ErrorKind::InvalidIssuer => "token issuer is not accepted",
+                    ErrorKind::InvalidAudience => "token audience is not accepted",
                     ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
                         "token claims are malformed"
                     }
@@ -96,13 +117,13 @@ mod tests {
 
     #[test]
     fn publish_key_and_errors_never_echo_the_token() {
-        let v = Verifier::new(Some("secret"), Some("key"));
+        let v = Verifier::new(Some("secret"), Some("key"), None, None);
         assert_eq!(v.verify("key").unwrap(), Identity::PublishKey);
         assert!(!v.is_publish_key("kez"));
         assert!(!v.is_publish_key(""));
         let e = v.verify("not-a-jwt-Zq9").unwrap_err().to_string();
         assert!(!e.contains("Zq9"), "{e}");
-        let none = Verifier::new(None, Some(""));
+        let none = Verifier::new(None, Some(""), None, None);
         assert!(none.verify("").is_err());
     }
 }

@@ -30,7 +30,7 @@
 //! clients recover.
 //!
 //! **Redis down.** Local connections keep being served; publishes fail (HTTP 503 / error
-//! `rate_limited` "broker unavailable"); a subscribe still succeeds locally but answers
+//! `unavailable` "broker unavailable"); a subscribe still succeeds locally but answers
 //! `recovered: false` to `since` (the truth: the history cannot be read); `/healthz` answers 503
 //! and `/metrics` has `guts_hub_broker_up 0`. The node reconnects with jittered exponential
 //! backoff, resubscribes its topics, and catches its streams up from the history (a subscriber
@@ -530,7 +530,7 @@ impl RedisBroker {
     /// is the number of nodes Redis sent it to.
     ///
     /// # Errors
-    /// [`RealtimeError::InvalidChannel`]; [`RealtimeError::RateLimited`] ("broker unavailable")
+    /// [`RealtimeError::InvalidChannel`]; [`RealtimeError::Unavailable`] ("broker unavailable")
     /// when Redis cannot be reached or the epoch just changed.
     pub async fn publish(&self, mut event: RealtimeEvent) -> Result<Published, RealtimeError> {
         let ch = Channel::parse(&event.channel)?;

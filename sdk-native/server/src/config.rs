@@ -30,6 +30,11 @@ pub struct ServerConfig {
     /// `/api/notify`, and as the `auth` token over WebSocket. The default value is `None`: HTTP
     /// publishing always answers 401 and only JWTs with `publish: true` may publish.
     pub publish_key: Option<String>,
+    /// When set, a JWT's `iss` claim must be this. The default value is `None`: any issuer.
+    pub token_issuer: Option<String>,
+    /// When set, a JWT's `aud` claim must be (or contain) this. The default value is `None`:
+    /// tokens without `aud` only.
+    pub token_audience: Option<String>,
     /// Largest inbound WebSocket message (and HTTP request body) in bytes; a bigger WebSocket
     /// message closes the connection with 1009, a bigger body answers 413. The default value is
     /// 64 KiB: a command is a few hundred bytes, an event payload a few KiB.
@@ -61,8 +66,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Directory served at `/` (the demo page). The default value is `None`: no static files.
     pub static_dir: Option<PathBuf>,
-    /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame; values below
-    /// 256 count as 256). The default value is 256 bytes: clients send small commands (a
+    /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame; at least 256).
+    /// The default value is 256 bytes: clients send small commands (a
     /// `subscribe` is ~60 bytes, an `auth` with its JWT a few hundred, read in two pieces), and
     /// every byte here is paid by every idle connection (tungstenite's own default, 128 KiB,
     /// costs ~130 KB per idle client; 4 KiB measured 11.1 KB RSS per idle connection, 512 bytes
@@ -90,14 +95,17 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
+        let rules = ConnectionConfig::default();
         ServerConfig {
             token_secret: None,
             publish_key: None,
+            token_issuer: None,
+            token_audience: None,
             max_frame_bytes: 64 * 1024,
-            rate_limit: Some(RateLimit::new(50.0, 200.0)),
-            ping_interval: Duration::from_secs(20),
-            idle_timeout: Duration::from_secs(60),
-            close_timeout: Duration::from_secs(5),
+            rate_limit: rules.rate_limit,
+            ping_interval: rules.ping_interval,
+            idle_timeout: rules.idle_timeout,
+            close_timeout: rules.close_timeout,
             request_head_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             static_dir: None,
@@ -117,6 +125,8 @@ impl fmt::Debug for ServerConfig {
         let mut d = f.debug_struct("ServerConfig");
         d.field("token_secret", &redact(&self.token_secret))
             .field("publish_key", &redact(&self.publish_key))
+            .field("token_issuer", &self.token_issuer)
+            .field("token_audience", &self.token_audience)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("rate_limit", &self.rate_limit)
             .field("ping_interval", &self.ping_interval)
@@ -150,9 +160,9 @@ impl ServerConfig {
         self.static_dir = Some(v.into());
         self
     }
-    /// Checks every bound: messages of at least 1 KiB, pings at least 10 ms apart, a read
-    /// buffer of at least 256 bytes, batches of at least one frame, a rate limit (if any) with
-    /// a positive rate and a burst of at least one. [`serve`](crate::serve) and
+    /// Checks every bound: messages of at least 1 KiB, a read buffer of at least 256 bytes,
+    /// batches of at least one frame, and the connection rules' bounds
+    /// ([`ConnectionConfig::validate`]: pings, timeouts, the rate limit). [`serve`](crate::serve) and
     /// [`router`](crate::router) refuse a config that fails it.
     ///
     /// # Errors
@@ -160,16 +170,9 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         use InvalidConfig as E;
         E::check(self.max_frame_bytes >= 1024, "ServerConfig.max_frame_bytes", "at least 1024")?;
-        let ten_ms = Duration::from_millis(10);
-        E::check(self.ping_interval >= ten_ms, "ServerConfig.ping_interval", "at least 10 ms")?;
         E::check(self.read_buffer_size >= 256, "ServerConfig.read_buffer_size", "at least 256")?;
         E::check(self.write_batch >= 1, "ServerConfig.write_batch", "at least 1")?;
-        if let Some(r) = self.rate_limit {
-            let rate_ok = r.per_second.is_finite() && r.per_second > 0.0;
-            E::check(rate_ok, "ServerConfig.rate_limit.per_second", "a positive number")?;
-            E::check(r.burst >= 1.0, "ServerConfig.rate_limit.burst", "at least 1")?;
-        }
-        Ok(())
+        self.connection_config().validate()
     }
 
     /// The rules' part of this config.
@@ -189,6 +192,8 @@ impl ServerConfig {
 }
 
 guts_realtime::config_setters!(ServerConfig {
+    token_issuer: Option<String>,
+    token_audience: Option<String>,
     max_frame_bytes: usize,
     rate_limit: Option<RateLimit>,
     ping_interval: Duration,

@@ -110,17 +110,6 @@ impl Drop for Registered {
     }
 }
 
-fn reason(code: CloseCode) -> &'static str {
-    match code.0 {
-        1001 => "server shutting down",
-        1009 => "message too big",
-        4001 => "unauthenticated",
-        4008 => "slow consumer",
-        4009 => "idle timeout",
-        _ => "",
-    }
-}
-
 /// Largest frame read whole (and then refused with 1009 with the stream at a frame boundary, so
 /// nothing unread is left in the socket). A frame announcing more than this is refused from its
 /// header alone.
@@ -375,13 +364,15 @@ impl Connection {
         if self.linger.is_some_and(|l| now >= l) || self.rules.is_done(clock(now)) {
             return true;
         }
+        // Whether the socket accepted nothing of what it was given (before a held batch is
+        // released below: a held batch was never given to it).
+        let stuck = self.unflushed || (!self.held && self.fed < self.batch.len());
         self.rules.handle_timeout(clock(now));
         if self.held && now >= after(self.last_write, self.conn.state.config.write_interval) {
             self.held = false;
         }
         pump(&self.conn.state, &self.conn.client, &mut self.rules);
         if let Some(close) = self.rules.poll_close() {
-            let stuck = self.unflushed || (!self.held && self.fed < self.batch.len());
             if close.code == CloseCode::SERVER_HEARTBEAT_TIMEOUT && stuck {
                 // The socket accepted nothing for the idle timeout: drop it without a close.
                 return true;
@@ -413,6 +404,15 @@ impl Connection {
                 let outcome = ready!(command.as_mut().poll(cx));
                 self.read_some = true;
                 self.command = None;
+                let client = &self.conn.client.id;
+                match &outcome {
+                    Outcome::Auth(Ok(who)) => {
+                        tracing::debug!(%client, user = who.name(), "authenticated");
+                    }
+                    // The error says what kind of failure it was; it never contains the token.
+                    Outcome::Auth(Err(e)) => tracing::debug!(%client, "auth refused: {e}"),
+                    _ => {}
+                }
                 self.rules.handle_outcome(clock(Instant::now()), outcome);
                 self.take_close();
             }
@@ -455,7 +455,8 @@ impl Connection {
                 }
                 Message::Text(text) => self.rules.handle_text(now, text.as_str()),
                 Message::Binary(_) => self.rules.handle_binary(now),
-                Message::Ping(_) | Message::Pong(_) => self.rules.handle_control(now),
+                Message::Ping(_) => self.rules.handle_ping(now),
+                Message::Pong(_) => self.rules.handle_control(now),
             }
             self.take_close();
         }
@@ -523,7 +524,7 @@ impl Connection {
                     }
                     tracing::debug!(code = close.code.0, "closing");
                     self.closing = Closing::Sent;
-                    let reason = Utf8Bytes::from_static(reason(close.code));
+                    let reason = Utf8Bytes::from(close.reason());
                     let frame = CloseFrame { code: close.code.0, reason };
                     if !self.start_send(Message::Close(Some(frame))) {
                         return Poll::Ready(());

@@ -7,10 +7,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use guts_realtime::server::Identity;
-use guts_realtime::{
-    Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError, RealtimeEvent,
-};
+use guts_realtime::server::{publish as publish_as, Identity};
+use guts_realtime::{Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -184,15 +182,13 @@ pub(crate) async fn publish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let checked = check_key(&state, &headers).and_then(|()| {
-        let req: PublishBody = parse(&body)?;
-        let ch = Channel::parse(&req.channel)?;
-        state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch)?;
-        Ok((ch, req))
-    });
-    let result = match checked {
-        Ok((ch, req)) => {
-            state.engine.publish(RealtimeEvent::new(ch.to_string(), req.event, req.data)).await
+    let result = match check_key(&state, &headers).and_then(|()| parse::<PublishBody>(&body)) {
+        Ok(req) => {
+            let (engine, authorizer) = (&*state.engine, &*state.config.authorizer);
+            let who = &Identity::PublishKey;
+            publish_as(engine, authorizer, who, &req.channel, req.event, req.data)
+                .await
+                .map(|(_, p)| p)
         }
         Err(e) => Err(e),
     };

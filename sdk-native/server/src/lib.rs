@@ -41,7 +41,7 @@
 //! embedder that bridges `log` should cap target `tungstenite` at debug, as `guts-hub` does.
 //!
 //! ```no_run
-//! use guts_realtime::{EventHub, InvalidConfig};
+//! use guts_realtime::EventHub;
 //! use guts_realtime_server::{serve, ServerConfig};
 //! use std::sync::Arc;
 //!
@@ -124,7 +124,12 @@ pub(crate) struct ServerState {
 
 impl ServerState {
     fn new(engine: Arc<dyn Engine>, config: ServerConfig) -> ServerState {
-        let verifier = Verifier::new(config.token_secret.as_deref(), config.publish_key.as_deref());
+        let verifier = Verifier::new(
+            config.token_secret.as_deref(),
+            config.publish_key.as_deref(),
+            config.token_issuer.as_deref(),
+            config.token_audience.as_deref(),
+        );
         let connections = Arc::new(ConnectionShared {
             config: config.connection_config(),
             counters: ConnectionCounters::default(),

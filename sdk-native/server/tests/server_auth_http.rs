@@ -126,6 +126,58 @@ async fn publish_rights_over_websocket() {
     assert_eq!(c.auth(KEY).await["user"], "publisher");
 }
 
+/// A `publish: true` token publishes on `repo:` channels only: `user:` and `org:` channels are
+/// the publish key's (before, such a token could inject events into anyone's channel).
+#[tokio::test]
+async fn a_publish_claim_cannot_inject_into_user_or_org_channels() {
+    let s = TestServer::default().await;
+    let mut c = s.ws().await;
+    c.auth(&mint(json!({"sub": "ci", "exp": exp_in(600), "publish": true}))).await;
+    for ch in ["user:victim", "org:acme"] {
+        let frame = json!({"type": "publish", "channel": ch, "event": "push", "data": {}, "id": 1});
+        let e = c.expect_error(&frame.to_string(), "forbidden").await;
+        assert!(e["message"].as_str().unwrap().contains("only the publish key"), "{e}");
+    }
+    let mut k = s.ws().await;
+    k.auth(KEY).await;
+    let frame = json!({"type": "publish", "channel": "user:victim", "event": "push", "data": {}});
+    assert_eq!(k.request(frame).await["type"], "published");
+}
+
+/// `nbf` is honoured; `iss` and `aud` are checked when the server names them.
+#[tokio::test]
+async fn nbf_issuer_and_audience_are_checked() {
+    let s = TestServer::default().await;
+    let later = mint(json!({"sub": "alice", "exp": exp_in(600), "nbf": exp_in(300)}));
+    let mut c = s.ws().await;
+    let e = c.auth(&later).await;
+    assert_eq!(
+        (e["code"].as_str(), e["message"].as_str()),
+        (Some("unauthenticated"), Some("unauthenticated: token not yet valid"))
+    );
+    let now_valid = mint(json!({"sub": "alice", "exp": exp_in(600), "nbf": exp_in(-5)}));
+    assert_eq!(s.ws().await.auth(&now_valid).await["type"], "authenticated");
+
+    let cfg = config().token_issuer(Some("guts".into())).token_audience(Some("realtime".into()));
+    let s = TestServer::start(HubConfig::default(), cfg).await;
+    let claims = |extra: Value| {
+        let mut c = json!({"sub": "alice", "exp": exp_in(600)});
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        mint(c)
+    };
+    for (what, tok, ok) in [
+        ("right iss and aud", claims(json!({"iss": "guts", "aud": "realtime"})), true),
+        ("no iss", claims(json!({"aud": "realtime"})), false),
+        ("other iss", claims(json!({"iss": "evil", "aud": "realtime"})), false),
+        ("no aud", claims(json!({"iss": "guts"})), false),
+        ("other aud", claims(json!({"iss": "guts", "aud": "other"})), false),
+    ] {
+        let r = s.ws().await.auth(&tok).await;
+        let want = if ok { "authenticated" } else { "error" };
+        assert_eq!(r["type"], want, "{what}: {r}");
+    }
+}
+
 /// Private repositories: `repo:secret/*` only for members of org `secret`.
 struct Private;
 

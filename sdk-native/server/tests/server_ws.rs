@@ -5,7 +5,7 @@
 
 mod server_support;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use server_support::*;
 use tokio_tungstenite::tungstenite::Message;
@@ -216,4 +216,37 @@ async fn publish_over_websocket_routes_like_http() {
         )
         .await;
     assert!(e["message"].as_str().unwrap().starts_with("invalid channel"));
+}
+
+/// WebSocket pings cost rate-limit tokens like commands, and a connection that keeps exceeding
+/// the limit is closed with 4029 and a `retry_after_ms` hint instead of being answered forever
+/// (before: 20 000 pings drew 20 000 pongs, and every refused command an error).
+#[tokio::test]
+async fn a_flood_of_pings_or_commands_is_closed_4029_with_a_hint() {
+    let s = TestServer::default().await;
+    let mut pinger = s.ws().await;
+    for _ in 0..2000 {
+        pinger.ws.feed(Message::Ping(Default::default())).await.unwrap();
+    }
+    pinger.ws.flush().await.unwrap();
+    let (code, reason) = pinger.closed(WAIT).await;
+    assert_eq!((code, reason.as_str()), (4029, "rate limited; retry_after_ms=4000"));
+
+    let mut flooder = s.ws().await;
+    for i in 0..400 {
+        flooder.ws.feed(Message::text(format!(r#"{{"type":"ping","id":{i}}}"#))).await.unwrap();
+    }
+    flooder.ws.flush().await.unwrap();
+    let mut answered = 0;
+    let code = loop {
+        match tokio::time::timeout(WAIT, flooder.ws.next()).await.expect("a frame in time") {
+            Some(Ok(Message::Text(_))) => answered += 1,
+            Some(Ok(Message::Close(Some(f)))) => break u16::from(f.code),
+            Some(Ok(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, 4029);
+    assert!((200..240).contains(&answered), "the burst of 200 and at most 19 refusals: {answered}");
+    assert!(metric(s.addr, "rate_limited_total").await >= 40);
 }
