@@ -78,6 +78,10 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS",
           default_value_t = ServerConfig::default().request_head_timeout.as_secs_f64())]
     request_head_timeout_secs: f64,
+    /// Largest HTTP request head in bytes (bigger: 431); at least 8192.
+    #[arg(long, env = "GUTS_HUB_MAX_REQUEST_HEAD_BYTES",
+          default_value_t = ServerConfig::default().max_request_head_bytes)]
+    max_request_head_bytes: usize,
     /// Redis URL (`redis://127.0.0.1:6379`): share fan-out, seq numbering and history with the
     /// other hubs on the same Redis. Without it the hub is alone, in memory.
     #[arg(long, env = "GUTS_HUB_BROKER")]
@@ -174,6 +178,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         .ping_interval(secs(args.ping_interval_secs))
         .idle_timeout(secs(args.idle_timeout_secs))
         .request_head_timeout(secs(args.request_head_timeout_secs))
+        .max_request_head_bytes(args.max_request_head_bytes)
         .write_interval(
             Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
         );

@@ -65,6 +65,7 @@ async fn serve_connection(
     let mut conn = pin!(http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.request_head_timeout)
+        .max_buf_size(state.config.max_request_head_bytes)
         .serve_connection(TokioIo::new(tcp), service)
         .with_upgrades());
     let mut phase = state.shutdown.subscribe();

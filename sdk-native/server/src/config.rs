@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// then says nothing, or trickles its headers, holds a socket and a task only this long. The
     /// default value is 10 s: a real client sends its head in one packet right after connecting.
     pub request_head_timeout: Duration,
+    /// Largest HTTP request head (request line and headers) [`serve`](super::serve) reads, in
+    /// bytes; a bigger one is answered 431 and the connection closed. The default value is
+    /// 16 KiB (a browser's WebSocket handshake is well under 2 KiB); at least 8 KiB.
+    pub max_request_head_bytes: usize,
     /// How long [`serve`](super::serve) waits, after its shutdown signal, for every WebSocket
     /// client to receive its 1001 close and every HTTP request in flight to finish, before it
     /// drops what remains and returns. The default value is 10 s.
@@ -107,6 +111,7 @@ impl Default for ServerConfig {
             idle_timeout: rules.idle_timeout,
             close_timeout: rules.close_timeout,
             request_head_timeout: Duration::from_secs(10),
+            max_request_head_bytes: 16 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             static_dir: None,
             read_buffer_size: 256,
@@ -133,6 +138,7 @@ impl fmt::Debug for ServerConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("close_timeout", &self.close_timeout)
             .field("request_head_timeout", &self.request_head_timeout)
+            .field("max_request_head_bytes", &self.max_request_head_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("static_dir", &self.static_dir)
             .field("read_buffer_size", &self.read_buffer_size)
@@ -172,6 +178,8 @@ impl ServerConfig {
         E::check(self.max_frame_bytes >= 1024, "ServerConfig.max_frame_bytes", "at least 1024")?;
         E::check(self.read_buffer_size >= 256, "ServerConfig.read_buffer_size", "at least 256")?;
         E::check(self.write_batch >= 1, "ServerConfig.write_batch", "at least 1")?;
+        let head_ok = self.max_request_head_bytes >= 8192;
+        E::check(head_ok, "ServerConfig.max_request_head_bytes", "at least 8192")?;
         self.connection_config().validate()
     }
 
@@ -200,6 +208,7 @@ guts_realtime::config_setters!(ServerConfig {
     idle_timeout: Duration,
     close_timeout: Duration,
     request_head_timeout: Duration,
+    max_request_head_bytes: usize,
     shutdown_timeout: Duration,
     read_buffer_size: usize,
     write_buffer_size: usize,

@@ -2,7 +2,7 @@
 //! `/api/notify`. Errors are JSON `{"error":"…","code":"…"}` with the protocol's error codes.
 
 use super::ServerState;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -176,13 +176,43 @@ struct PublishBody {
     data: serde_json::Value,
 }
 
+/// The body of a request with the publish key, read only after the key was checked (a client
+/// without it never gets the hub to read, or wait for, its body), up to
+/// [`ServerConfig::max_frame_bytes`](crate::ServerConfig::max_frame_bytes).
+async fn keyed_body(
+    state: &ServerState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, Response> {
+    if let Err(e) = check_key(state, headers) {
+        return Err(error(status_of(&e), &e));
+    }
+    match axum::body::to_bytes(body, state.config.max_frame_bytes).await {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => {
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let (status, why) = if too_big {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body larger than the hub's max_frame_bytes")
+            } else {
+                (StatusCode::BAD_REQUEST, "body could not be read")
+            };
+            Err(error(status, &RealtimeError::InvalidMessage(why.into())))
+        }
+    }
+}
+
 /// `POST /api/publish`.
 pub(crate) async fn publish(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let result = match check_key(&state, &headers).and_then(|()| parse::<PublishBody>(&body)) {
+    let body = match keyed_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let result = match parse::<PublishBody>(&body) {
         Ok(req) => {
             let (engine, authorizer) = (&*state.engine, &*state.config.authorizer);
             let who = &Identity::PublishKey;
@@ -205,10 +235,13 @@ pub(crate) async fn publish(
 pub(crate) async fn notify(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let checked = check_key(&state, &headers).and_then(|()| {
-        let note: Notification = parse(&body)?;
+    let body = match keyed_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let checked = parse::<Notification>(&body).and_then(|note| {
         let ch = Channel::user(&note.user_id)?;
         state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch)?;
         Ok(note)

@@ -79,7 +79,6 @@ pub use guts_realtime::server::{
 };
 
 use auth::Verifier;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use guts_realtime::server::{ConnectionCounters, ConnectionShared};
@@ -171,7 +170,6 @@ impl ServerState {
 }
 
 fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> (Router, Arc<ServerState>) {
-    let body_limit = config.max_frame_bytes;
     let static_dir = config.static_dir.clone();
     let state = Arc::new(ServerState::new(engine, config));
     let mut router = Router::new()
@@ -181,7 +179,6 @@ fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> (Router, Arc<ServerSt
         .route("/api/stats", get(http::stats))
         .route("/api/publish", post(http::publish))
         .route("/api/notify", post(http::notify))
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state.clone());
     if let Some(dir) = static_dir {
         router = router.fallback_service(ServeDir::new(dir));

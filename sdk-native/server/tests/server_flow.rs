@@ -411,3 +411,40 @@ async fn shutdown_is_not_held_by_a_half_sent_request() {
     assert_eq!(c.closed(WAIT).await, (1001, "server shutting down".into()));
     assert!(closed_within(&mut half, Duration::from_secs(5)).await);
 }
+
+/// Sends `request` raw and reads the status line's code (0 when the connection closes first).
+async fn raw_status(addr: std::net::SocketAddr, request: &[u8], within: Duration) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(within, tcp.read(&mut buf)).await.ok()?.unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    Some(text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
+/// A request head over 16 KiB is answered 431 (before, a 290 KB head was answered 200).
+#[tokio::test]
+async fn a_request_head_over_16_kib_is_answered_431() {
+    let s = TestServer::default().await;
+    let head = |pad: usize| {
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "p".repeat(pad))
+            .into_bytes()
+    };
+    assert_eq!(raw_status(s.addr, &head(8 * 1024), WAIT).await, Some(200));
+    assert_eq!(raw_status(s.addr, &head(20 * 1024), WAIT).await, Some(431));
+}
+
+/// The publish key is checked before the body is read: a wrong key is answered 401 at once, even
+/// while the body has not arrived (before, the hub waited for the whole body first).
+#[tokio::test]
+async fn the_publish_key_is_checked_before_the_body_is_read() {
+    let s = TestServer::default().await;
+    for path in ["/api/publish", "/api/notify"] {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"channel\""
+        );
+        let status = raw_status(s.addr, req.as_bytes(), Duration::from_secs(2)).await;
+        assert_eq!(status, Some(401), "{path}: no answer before the body, or not 401");
+    }
+}
