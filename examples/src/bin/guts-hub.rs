@@ -78,6 +78,10 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS",
           default_value_t = ServerConfig::default().request_head_timeout.as_secs_f64())]
     request_head_timeout_secs: f64,
+    /// Seconds a publish or notify request may take to send its body (then: 408, closed).
+    #[arg(long, env = "GUTS_HUB_REQUEST_BODY_TIMEOUT_SECS",
+          default_value_t = ServerConfig::default().request_body_timeout.as_secs_f64())]
+    request_body_timeout_secs: f64,
     /// Largest HTTP request head in bytes (bigger: 431); at least 8192.
     #[arg(long, env = "GUTS_HUB_MAX_REQUEST_HEAD_BYTES",
           default_value_t = ServerConfig::default().max_request_head_bytes)]
@@ -179,6 +183,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         .idle_timeout(secs(args.idle_timeout_secs))
         .request_head_timeout(secs(args.request_head_timeout_secs))
         .max_request_head_bytes(args.max_request_head_bytes)
+        .request_body_timeout(secs(args.request_body_timeout_secs))
         .write_interval(
             Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
         );

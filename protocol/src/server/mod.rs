@@ -17,5 +17,4 @@ pub use connection::{
     Request, ServerConnection,
 };
 pub use identity::{Identity, TokenVerifier};
-pub use rate::RateLimit;
-pub(crate) use rate::TokenBucket;
+pub use rate::{RateLimit, TokenBucket};

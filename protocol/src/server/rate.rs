@@ -33,19 +33,42 @@ impl RateLimit {
 
 /// A token bucket: starts full, refills continuously, one token per command. The limit is an
 /// argument, not a field, so a connection stores only its tokens and when it last counted them.
+///
+/// ```
+/// use guts_realtime::server::{RateLimit, TokenBucket};
+/// use std::time::Duration;
+/// let limit = RateLimit::new(1.0, 2.0);
+/// let mut b = TokenBucket::new(&limit, Duration::ZERO);
+/// assert!(b.allow(&limit, Duration::ZERO) && b.allow(&limit, Duration::ZERO));
+/// assert!(!b.allow(&limit, Duration::ZERO));
+/// assert!(b.allow(&limit, Duration::from_secs(1)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct TokenBucket {
+pub struct TokenBucket {
     tokens: f64,
     last: Duration,
 }
 
 impl TokenBucket {
-    pub(crate) fn new(limit: &RateLimit, now: Duration) -> TokenBucket {
+    /// A full bucket at `now`.
+    pub fn new(limit: &RateLimit, now: Duration) -> TokenBucket {
         TokenBucket { tokens: limit.capacity(), last: now }
     }
 
+    /// Whether a token is there at `now` (nothing is taken).
+    pub fn has_token(&self, limit: &RateLimit, now: Duration) -> bool {
+        let elapsed = now.saturating_sub(self.last).as_secs_f64();
+        (self.tokens + elapsed * limit.rate()).min(limit.capacity()) >= 1.0
+    }
+
+    /// Whether the bucket is full at `now` (it may as well be forgotten).
+    pub fn is_full(&self, limit: &RateLimit, now: Duration) -> bool {
+        let elapsed = now.saturating_sub(self.last).as_secs_f64();
+        self.tokens + elapsed * limit.rate() >= limit.capacity()
+    }
+
     /// Takes one token if there is one; `false` means the command is over the limit.
-    pub(crate) fn allow(&mut self, limit: &RateLimit, now: Duration) -> bool {
+    pub fn allow(&mut self, limit: &RateLimit, now: Duration) -> bool {
         let elapsed = now.saturating_sub(self.last).as_secs_f64();
         self.last = self.last.max(now);
         self.tokens = (self.tokens + elapsed * limit.rate()).min(limit.capacity());

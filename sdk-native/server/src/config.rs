@@ -60,6 +60,9 @@ pub struct ServerConfig {
     /// then says nothing, or trickles its headers, holds a socket and a task only this long. The
     /// default value is 10 s: a real client sends its head in one packet right after connecting.
     pub request_head_timeout: Duration,
+    /// How long an HTTP request with the publish key may take to send its whole body; after it the
+    /// request is answered 408 and the connection closed. The default value is 10 s.
+    pub request_body_timeout: Duration,
     /// Largest HTTP request head (request line and headers) [`serve`](super::serve) reads, in
     /// bytes; a bigger one is answered 431 and the connection closed. The default value is
     /// 16 KiB (a browser's WebSocket handshake is well under 2 KiB); at least 8 KiB.
@@ -112,6 +115,7 @@ impl Default for ServerConfig {
             close_timeout: rules.close_timeout,
             request_head_timeout: Duration::from_secs(10),
             max_request_head_bytes: 16 * 1024,
+            request_body_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             static_dir: None,
             read_buffer_size: 256,
@@ -139,6 +143,7 @@ impl fmt::Debug for ServerConfig {
             .field("close_timeout", &self.close_timeout)
             .field("request_head_timeout", &self.request_head_timeout)
             .field("max_request_head_bytes", &self.max_request_head_bytes)
+            .field("request_body_timeout", &self.request_body_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("static_dir", &self.static_dir)
             .field("read_buffer_size", &self.read_buffer_size)
@@ -209,6 +214,7 @@ guts_realtime::config_setters!(ServerConfig {
     close_timeout: Duration,
     request_head_timeout: Duration,
     max_request_head_bytes: usize,
+    request_body_timeout: Duration,
     shutdown_timeout: Duration,
     read_buffer_size: usize,
     write_buffer_size: usize,

@@ -3,14 +3,16 @@
 
 use super::ServerState;
 use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use guts_realtime::server::{publish as publish_as, Identity};
 use guts_realtime::{Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError};
 use serde::Deserialize;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -117,6 +119,18 @@ pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
         "Clients disconnected because events of their streams were lost on the way here.",
         m.gap_disconnects,
     );
+    put(
+        "http_key_failures_total",
+        "counter",
+        "HTTP requests with a missing or wrong publish key (401).",
+        c.key_failures.load(Relaxed),
+    );
+    put(
+        "http_key_throttled_total",
+        "counter",
+        "HTTP requests refused (429) after too many wrong keys from their address.",
+        c.key_throttled.load(Relaxed),
+    );
     for x in state.engine.extra_metrics() {
         put(x.name, x.kind.as_str(), x.help, x.value);
     }
@@ -178,16 +192,38 @@ struct PublishBody {
 
 /// The body of a request with the publish key, read only after the key was checked (a client
 /// without it never gets the hub to read, or wait for, its body), up to
-/// [`ServerConfig::max_frame_bytes`](crate::ServerConfig::max_frame_bytes).
+/// [`ServerConfig::max_frame_bytes`](crate::ServerConfig::max_frame_bytes) and within
+/// [`ServerConfig::request_body_timeout`](crate::ServerConfig::request_body_timeout) (408, and
+/// the connection closed, after it).
 async fn keyed_body(
     state: &ServerState,
     headers: &HeaderMap,
+    extensions: &Extensions,
     body: Body,
 ) -> Result<Bytes, Response> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if peer.is_some_and(|ip| !state.key_throttle.may_try(ip)) {
+        state.counters.key_throttled.fetch_add(1, Relaxed);
+        let e = RealtimeError::RateLimited("too many wrong publish keys from this address".into());
+        let mut resp = error(StatusCode::TOO_MANY_REQUESTS, &e);
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Err(resp);
+    }
     if let Err(e) = check_key(state, headers) {
+        state.counters.key_failures.fetch_add(1, Relaxed);
+        if let Some(ip) = peer {
+            state.key_throttle.failed(ip);
+        }
         return Err(error(status_of(&e), &e));
     }
-    match axum::body::to_bytes(body, state.config.max_frame_bytes).await {
+    let read = axum::body::to_bytes(body, state.config.max_frame_bytes);
+    let Ok(read) = tokio::time::timeout(state.config.request_body_timeout, read).await else {
+        let e = RealtimeError::InvalidMessage("body not complete in time".into());
+        let mut resp = error(StatusCode::REQUEST_TIMEOUT, &e);
+        resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        return Err(resp);
+    };
+    match read {
         Ok(bytes) => Ok(bytes),
         Err(e) => {
             let too_big = std::error::Error::source(&e)
@@ -206,9 +242,10 @@ async fn keyed_body(
 pub(crate) async fn publish(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Body,
 ) -> Response {
-    let body = match keyed_body(&state, &headers, body).await {
+    let body = match keyed_body(&state, &headers, &extensions, body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -235,9 +272,10 @@ pub(crate) async fn publish(
 pub(crate) async fn notify(
     State(state): State<Arc<ServerState>>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Body,
 ) -> Response {
-    let body = match keyed_body(&state, &headers, body).await {
+    let body = match keyed_body(&state, &headers, &extensions, body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };

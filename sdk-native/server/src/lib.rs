@@ -19,7 +19,11 @@
 //! HTTP errors are `{"error":"…","code":"…"}` with the protocol's error codes: 400 for bad JSON,
 //! an unknown event kind (`invalid_message`) or an invalid channel (`invalid_channel`), 401
 //! without or with a wrong key (`unauthenticated`), 403 when the [`Authorizer`] refuses
-//! (`forbidden`), 503 when the hub's stream limit is reached (`rate_limited`).
+//! (`forbidden`), 503 when the hub's stream limit is reached (`rate_limited`) or the engine's
+//! backend is down (`unavailable`). The key is checked before the body is read; an address that
+//! presented ten wrong keys is answered 429 (`Retry-After: 1`, one more try a second); a body not
+//! complete within [`ServerConfig::request_body_timeout`] is answered 408 and the connection
+//! closed; a request head over [`ServerConfig::max_request_head_bytes`] is answered 431.
 //!
 //! **Connection cap.** When [`EventHub::connect`] fails with `ConnectionLimit`, the upgrade is
 //! refused with HTTP 503 and `Retry-After: 5` (the WebSocket never opens, so no close code is
@@ -68,6 +72,7 @@ mod broker;
 mod config;
 mod connection;
 mod http;
+mod throttle;
 
 #[cfg(feature = "redis")]
 pub use broker::{BrokerError, BrokerMetrics, RedisBroker, RedisConfig};
@@ -104,6 +109,8 @@ pub(crate) const FORCED: u8 = 2;
 pub(crate) struct ServerCounters {
     pub(crate) upgrades_refused: AtomicU64,
     pub(crate) http_published: AtomicU64,
+    pub(crate) key_failures: AtomicU64,
+    pub(crate) key_throttled: AtomicU64,
 }
 
 /// Everything the handlers share.
@@ -119,6 +126,7 @@ pub(crate) struct ServerState {
     pub(crate) counters: ServerCounters,
     /// The config and counters of every connection's rules.
     pub(crate) connections: Arc<ConnectionShared>,
+    pub(crate) key_throttle: throttle::KeyThrottle,
 }
 
 impl ServerState {
@@ -134,6 +142,7 @@ impl ServerState {
             counters: ConnectionCounters::default(),
         });
         ServerState {
+            key_throttle: throttle::KeyThrottle::new(),
             connections,
             engine,
             config,

@@ -406,3 +406,27 @@ async fn the_connection_cap_refuses_the_upgrade_with_503() {
     let mut c = s.ws().await;
     c.still_open().await;
 }
+
+/// Wrong publish keys are throttled per client address: ten in a burst, then 429 (even for the
+/// right key) until the allowance refills, one a second; both are counted in /metrics (before,
+/// 300 wrong keys were tried in 0.07 s).
+#[tokio::test]
+async fn wrong_publish_keys_are_throttled_per_address() {
+    let s = TestServer::default().await;
+    let body = r#"{"channel":"repo:a/b","event":"push","data":{}}"#;
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(http(s.addr, "POST", "/api/publish", Some("guess"), Some(body)).await.0);
+    }
+    let unauthorized = statuses.iter().filter(|&&c| c == 401).count();
+    assert!((10..=12).contains(&unauthorized), "{statuses:?}");
+    assert!(statuses[..10].iter().all(|&c| c == 401), "{statuses:?}");
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    let (status, _) = http(s.addr, "POST", "/api/publish", Some(KEY), Some(body)).await;
+    assert_eq!(status, 429, "throttled whatever the key");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = http(s.addr, "POST", "/api/publish", Some(KEY), Some(body)).await;
+    assert_eq!(status, 200, "one attempt a second again");
+    assert_eq!(metric(s.addr, "http_key_failures_total").await as usize, unauthorized);
+    assert!(metric(s.addr, "http_key_throttled_total").await >= 18);
+}
