@@ -179,6 +179,44 @@ async fn gap_past_the_history(kind: Kind) {
     assert_eq!(key(&next(&mut rx2).await), event(live, 7));
 }
 
+/// One subscribe replays at most `max_replay_events` events and `max_replay_bytes` bytes; a
+/// recovery that needs more is a gap (`recovered: false`, nothing replayed), not a flood.
+async fn replay_is_capped(kind: Kind) {
+    let config = HubConfig::default().max_replay_events(5).max_replay_bytes(4096);
+    let Some(n) = nodes(kind, "engine_replay_cap", config).await else { return };
+    let ch = "repo:eng/cap";
+    let mut seqs = Vec::new();
+    for i in 1..=8 {
+        seqs.push(n.publish(ch, EventKind::Push, i).await);
+    }
+    let (c, mut rx) = n.connect();
+    let six = Since { seq: seqs[1], epoch: n.epoch() };
+    let s = n.b.subscribe(&c, ch, Some(&six), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed), (Some(false), 0), "6 events to replay, cap 5");
+    assert_eq!(next(&mut rx).await["recovered"], false);
+    quiet(&mut rx).await;
+    let five = Since { seq: seqs[2], epoch: n.epoch() };
+    let (c2, mut rx2) = n.connect();
+    let s = n.b.subscribe(&c2, ch, Some(&five), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed), (Some(true), 5));
+    let _ = next(&mut rx2).await;
+    for (i, seq) in (4..=8).zip(&seqs[3..]) {
+        assert_eq!(key(&next(&mut rx2).await), event(*seq, i));
+    }
+    // The byte cap: two events of ~3 KB each are over 4096 bytes.
+    let big = "x".repeat(3000);
+    let mut last = 0;
+    for _ in 0..2 {
+        let ev = RealtimeEvent::new(ch, EventKind::Push, json!({ "pad": big }));
+        last = n.a.publish(ev).await.unwrap().seq;
+    }
+    let (c3, mut rx3) = n.connect();
+    let before_big = Since { seq: seqs[7], epoch: n.epoch() };
+    let s = n.b.subscribe(&c3, ch, Some(&before_big), None).await.unwrap();
+    assert_eq!((s.recovered, s.replayed, s.seq), (Some(false), 0, last));
+    assert_eq!(next(&mut rx3).await["recovered"], false);
+}
+
 /// A position from another epoch is a gap, whatever its seq.
 async fn wrong_epoch(kind: Kind) {
     let Some(n) = nodes(kind, "engine_epoch", HubConfig::default()).await else { return };
@@ -354,6 +392,7 @@ macro_rules! suite {
 suite!(
     recovery,
     gap_past_the_history,
+    replay_is_capped,
     wrong_epoch,
     ordering,
     filtered_replay,

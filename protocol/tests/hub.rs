@@ -827,7 +827,13 @@ fn a_quiet_stream_in_a_busy_hub_is_recoverable_from_its_subscribed_seq() {
 #[test]
 fn replay_and_live_events_never_interleave_wrongly() {
     const EVENTS: u64 = 4000;
-    let hub = hub_with(HubConfig::default().history_size(100_000).queue_capacity(1_000_000));
+    let hub = hub_with(
+        HubConfig::default()
+            .history_size(100_000)
+            .queue_capacity(1_000_000)
+            .max_replay_events(100_000)
+            .max_replay_bytes(usize::MAX),
+    );
     // Create the stream before the first seq, so every since >= 0 is recoverable.
     let (keeper, _krx) = hub.connect().unwrap();
     hub.subscribe(&keeper, "repo:o/n", None, None).unwrap();

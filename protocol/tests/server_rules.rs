@@ -24,7 +24,7 @@ fn json(text: &str) -> Value {
 }
 
 /// The frames the client received since `from`, parsed.
-fn since(p: &Pair, from: usize) -> Vec<Value> {
+fn since_frames(p: &Pair, from: usize) -> Vec<Value> {
     p.received[from..].iter().map(|t| json(t)).collect()
 }
 
@@ -74,7 +74,7 @@ fn commands_over_the_rate_limit_are_refused_and_refill_and_publishers_are_exempt
         p.send_text(&format!(r#"{{"type":"ping","id":{i}}}"#));
     }
     p.settle();
-    let got = since(&p, start);
+    let got = since_frames(&p, start);
     assert_eq!(got.len(), 15);
     for (i, r) in got.iter().enumerate() {
         assert_eq!(r["id"], i as u64, "{r}");
@@ -92,7 +92,7 @@ fn commands_over_the_rate_limit_are_refused_and_refill_and_publishers_are_exempt
         p.send_text(r#"{"type":"ping"}"#);
     }
     p.settle();
-    let kinds: Vec<_> = since(&p, start).iter().map(|r| r["type"].clone()).collect();
+    let kinds: Vec<_> = since_frames(&p, start).iter().map(|r| r["type"].clone()).collect();
     assert_eq!(kinds, ["pong", "pong", "error"]);
     // With publish rights (the auth itself still costs a token), no limit.
     p.advance(S);
@@ -103,7 +103,7 @@ fn commands_over_the_rate_limit_are_refused_and_refill_and_publishers_are_exempt
         p.send_text(r#"{"type":"ping"}"#);
     }
     p.settle();
-    assert!(since(&p, start).iter().all(|r| r["type"] == "pong"));
+    assert!(since_frames(&p, start).iter().all(|r| r["type"] == "pong"));
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn a_refused_token_is_answered_then_closed_4001() {
     p.send_text(r#"{"type":"auth","token":"forged","id":"a1"}"#);
     p.send_text(r#"{"type":"ping"}"#); // after the close was asked for: not read
     p.settle();
-    let got = since(&p, start);
+    let got = since_frames(&p, start);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(
         (got[0]["code"].as_str(), got[0]["id"].as_str()),
@@ -183,7 +183,7 @@ fn re_auth_as_another_user_drops_what_the_new_identity_may_not_read() {
     let start = p.received.len();
     p.send_text(r#"{"type":"auth","token":"bob","id":9}"#);
     p.settle();
-    let got = since(&p, start);
+    let got = since_frames(&p, start);
     assert_eq!(got[0]["type"], "authenticated");
     assert_eq!((got[0]["user"].as_str(), got[0]["id"].as_u64()), (Some("bob"), Some(9)));
     assert_eq!(got[1]["type"], "unsubscribed");
@@ -206,8 +206,10 @@ fn a_connection_that_keeps_exceeding_the_limit_is_closed_4029_with_a_hint() {
         p.send_text(r#"{"type":"ping"}"#);
     }
     p.settle();
-    let kinds: Vec<String> =
-        since(&p, start).iter().map(|r| r["type"].as_str().unwrap_or("").to_owned()).collect();
+    let kinds: Vec<String> = since_frames(&p, start)
+        .iter()
+        .map(|r| r["type"].as_str().unwrap_or("").to_owned())
+        .collect();
     // The burst, then 19 answered refusals; the 20th refusal closes instead of answering.
     let want: Vec<&str> = [["pong"; 10].as_slice(), ["error"; 19].as_slice()].concat();
     assert_eq!(kinds, want);
@@ -236,4 +238,38 @@ fn websocket_pings_cost_tokens_too() {
     p.settle();
     assert_eq!(p.server_closes.iter().map(|c| c.1).collect::<Vec<_>>(), [4029]);
     assert_eq!(p.shared.counters.rate_limited.load(Relaxed), 20);
+}
+
+#[test]
+fn a_replay_costs_rate_limit_tokens_in_proportion_to_its_size() {
+    let cfg = server(|c| c.rate_limit = Some(RateLimit::new(5.0, 10.0)));
+    let hub = Arc::new(EventHub::new());
+    let mut p = Pair::with(SessionConfig::default(), cfg, hub.clone());
+    p.accept();
+    p.settle();
+    let epoch = hub.epoch();
+    let first = p.publish("repo:o/replay", EventKind::Push);
+    for _ in 0..100 {
+        p.publish("repo:o/replay", EventKind::Push);
+    }
+    let start = p.received.len();
+    let since = format!(
+        r#"{{"type":"subscribe","channel":"repo:o/replay","since":{{"seq":{first},"epoch":"{epoch}"}}}}"#
+    );
+    p.send_text(&since);
+    p.send_text(r#"{"type":"ping"}"#);
+    p.settle();
+    let got = since_frames(&p, start);
+    assert_eq!(got[0]["recovered"], true);
+    assert_eq!(got.len(), 1 + 100 + 1, "reply, replay, the ping's answer");
+    // The subscribe took one token and its 100 replayed events ten more: the ping is refused.
+    assert_eq!(got[101]["code"], "rate_limited", "{}", got[101]);
+    // A subscribe without replay costs one token, as any command.
+    p.advance(5 * S);
+    let start = p.received.len();
+    p.send_text(r#"{"type":"subscribe","channel":"repo:o/other"}"#);
+    p.send_text(r#"{"type":"ping"}"#);
+    p.settle();
+    let kinds: Vec<_> = since_frames(&p, start).iter().map(|r| r["type"].clone()).collect();
+    assert_eq!(kinds, ["subscribed", "pong"]);
 }

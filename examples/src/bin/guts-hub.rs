@@ -48,6 +48,12 @@ struct Args {
     /// Events kept per stream for recovery.
     #[arg(long, env = "GUTS_HUB_HISTORY_SIZE", default_value_t = HubConfig::default().history_size)]
     history_size: usize,
+    /// Most events one subscribe replays (more: `recovered: false`, the client reports a gap).
+    #[arg(long, env = "GUTS_HUB_MAX_REPLAY_EVENTS", default_value_t = HubConfig::default().max_replay_events)]
+    max_replay_events: usize,
+    /// Most bytes one subscribe replays.
+    #[arg(long, env = "GUTS_HUB_MAX_REPLAY_BYTES", default_value_t = HubConfig::default().max_replay_bytes)]
+    max_replay_bytes: usize,
     /// Seconds an event stays recoverable.
     #[arg(long, env = "GUTS_HUB_HISTORY_TTL_SECS", default_value_t = HubConfig::default().history_ttl.as_secs())]
     history_ttl_secs: u64,
@@ -165,6 +171,8 @@ async fn run(args: Args) -> std::io::Result<()> {
     let hub_config = HubConfig::default()
         .max_connections(args.max_connections)
         .history_size(args.history_size)
+        .max_replay_events(args.max_replay_events)
+        .max_replay_bytes(args.max_replay_bytes)
         .history_ttl(Duration::from_secs(args.history_ttl_secs))
         .queue_capacity(args.queue_capacity);
     hub_config.validate().map_err(invalid)?;

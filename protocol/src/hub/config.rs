@@ -16,6 +16,13 @@ pub struct HubConfig {
     pub queue_capacity: usize,
     /// Events kept per stream for recovery. The default value is 512.
     pub history_size: usize,
+    /// Most events one subscribe replays; a recovery that needs more answers `recovered: false`
+    /// (the client reports a gap) instead of amplifying one small command into a flood. The
+    /// default value is 300.
+    pub max_replay_events: usize,
+    /// Most bytes one subscribe replays (as [`HubConfig::max_replay_events`]). The default value
+    /// is 1 MiB.
+    pub max_replay_bytes: usize,
     /// How long an event stays recoverable. The default value is 10 minutes.
     pub history_ttl: Duration,
     /// Streams (repositories, users, orgs) kept at once. When full, a new stream evicts the
@@ -31,6 +38,8 @@ impl Default for HubConfig {
             max_connections: 10_000,
             queue_capacity: 4096,
             history_size: 512,
+            max_replay_events: 300,
+            max_replay_bytes: 1024 * 1024,
             history_ttl: Duration::from_secs(600),
             max_streams: 100_000,
         }
@@ -41,6 +50,8 @@ crate::config_setters!(HubConfig {
     max_connections: usize,
     queue_capacity: usize,
     history_size: usize,
+    max_replay_events: usize,
+    max_replay_bytes: usize,
     history_ttl: Duration,
     max_streams: usize,
 });

@@ -105,7 +105,8 @@ impl EventHub {
 
     /// Queues the `subscribed` reply and the replay to `client` while the stream's lock is held
     /// (so they precede any live event), or the reply alone with `recovered: false` when the
-    /// replay does not fit in the client's queue.
+    /// replay is over [`HubConfig::max_replay_events`] or [`HubConfig::max_replay_bytes`], or
+    /// does not fit in the client's queue.
     pub(super) fn reply_subscribed(
         &self,
         s: StreamGuard,
@@ -115,6 +116,14 @@ impl EventHub {
         reply: Option<Option<&RequestId>>,
     ) -> Result<Subscription, RealtimeError> {
         let Some(id) = reply else { return Ok(result) };
+        let (mut replay, cfg) = (replay, &self.config);
+        if replay.len() > cfg.max_replay_events
+            || replay.iter().map(Frame::len).sum::<usize>() > cfg.max_replay_bytes
+        {
+            // More than one subscribe may cost: a gap, the client reads the history instead.
+            replay.clear();
+            result.recovered = result.recovered.map(|_| false);
+        }
         let (channel, head) = (result.channel.to_string(), result.seq);
         let msg = ServerMessage::Subscribed {
             channel: channel.clone(),

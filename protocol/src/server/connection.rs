@@ -147,6 +147,9 @@ impl Close {
     }
 }
 
+/// Replayed events that cost one rate-limit token.
+pub const REPLAY_EVENTS_PER_TOKEN: usize = 10;
+
 /// Refused commands in a row after which a connection is closed with 4029 instead of being
 /// answered `rate_limited` again.
 pub const RATE_LIMIT_STRIKES: u8 = 20;
@@ -192,8 +195,9 @@ pub enum Request {
 pub enum Outcome {
     /// Of [`Request::Auth`].
     Auth(Result<Identity, RealtimeError>),
-    /// Of [`Request::Subscribe`]; on success the engine queued the reply itself.
-    Subscribe(Result<(), RealtimeError>),
+    /// Of [`Request::Subscribe`]: the events replayed; on success the engine queued the reply
+    /// and the replay itself.
+    Subscribe(Result<usize, RealtimeError>),
     /// Of [`Request::Unsubscribe`]: the canonical channel.
     Unsubscribe(Result<Channel, RealtimeError>),
     /// Of [`Request::Publish`]: the canonical channel and the event's seq.
@@ -219,7 +223,10 @@ pub async fn execute(
             let allowed = Channel::parse(&channel)
                 .and_then(|ch| authorizer.authorize_subscribe(identity, &ch));
             Outcome::Subscribe(match allowed {
-                Ok(()) => engine.subscribe(client, &channel, since.as_ref(), id).await.map(drop),
+                Ok(()) => {
+                    let s = engine.subscribe(client, &channel, since.as_ref(), id).await;
+                    s.map(|s| s.replayed)
+                }
                 Err(e) => Err(e),
             })
         }
@@ -435,8 +442,8 @@ impl ServerConnection {
                 self.begin_close(now, Close::new(CloseCode::UNAUTHENTICATED, true));
             }
             // The client is gone (or going): nobody to answer.
-            Outcome::Subscribe(Ok(()))
-            | Outcome::Subscribe(Err(
+            Outcome::Subscribe(Ok(replayed)) => self.charge_replay(now, replayed),
+            Outcome::Subscribe(Err(
                 RealtimeError::SlowConsumer(_) | RealtimeError::ChannelClosed,
             )) => {}
             Outcome::Subscribe(Err(e)) | Outcome::Publish(Err(e)) => self.refused(id, &e),
@@ -533,6 +540,16 @@ impl ServerConnection {
         if !self.closing {
             self.start_closing(now);
             self.close = Some(close);
+        }
+    }
+
+    /// A replay costs a token per [`REPLAY_EVENTS_PER_TOKEN`] events, paid by the commands
+    /// after it (identities with publish rights pay nothing).
+    fn charge_replay(&mut self, now: Duration, replayed: usize) {
+        let Some(limit) = self.shared.config.rate_limit else { return };
+        if !self.identity().can_publish() {
+            let cost = replayed as f64 / REPLAY_EVENTS_PER_TOKEN as f64;
+            self.bucket.charge(&limit, now, cost);
         }
     }
 

@@ -55,6 +55,15 @@ impl TokenBucket {
         TokenBucket { tokens: limit.capacity(), last: now }
     }
 
+    /// Takes `n` tokens whether or not they are there (down to minus a burst): work already
+    /// done that is paid for by the commands after it.
+    pub fn charge(&mut self, limit: &RateLimit, now: Duration, n: f64) {
+        let elapsed = now.saturating_sub(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        let tokens = (self.tokens + elapsed * limit.rate()).min(limit.capacity());
+        self.tokens = (tokens - n).max(-limit.capacity());
+    }
+
     /// Whether a token is there at `now` (nothing is taken).
     pub fn has_token(&self, limit: &RateLimit, now: Duration) -> bool {
         let elapsed = now.saturating_sub(self.last).as_secs_f64();

@@ -66,7 +66,8 @@ async fn reconnect_with_since_replays_then_goes_live() {
 /// once, in strictly increasing seq order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_races_with_concurrent_publishes_without_gap_or_duplicate() {
-    let s = TestServer::start(HubConfig::default().history_size(10_000), config()).await;
+    let hub = HubConfig::default().history_size(10_000).max_replay_events(10_000);
+    let s = TestServer::start(hub.max_replay_bytes(usize::MAX), config()).await;
     let ch = uniq("repo:race/r");
     let mut c = s.ws().await;
     let r = c.subscribe(&ch).await;
