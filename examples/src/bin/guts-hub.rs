@@ -42,6 +42,11 @@ struct Args {
     /// Most WebSocket connections at once; more are refused with HTTP 503.
     #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS", default_value_t = HubConfig::default().max_connections)]
     max_connections: usize,
+    /// Most WebSocket connections from one client address (0: no cap). For hubs that clients
+    /// reach directly: behind a proxy every client has the proxy's address.
+    #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS_PER_IP",
+          default_value_t = ServerConfig::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
     /// Emit synthetic events every second on a few `repo:demo/…` channels.
     #[arg(long, env = "GUTS_HUB_DEMO")]
     demo: bool,
@@ -191,6 +196,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         .idle_timeout(secs(args.idle_timeout_secs))
         .request_head_timeout(secs(args.request_head_timeout_secs))
         .max_request_head_bytes(args.max_request_head_bytes)
+        .max_connections_per_ip(args.max_connections_per_ip)
         .request_body_timeout(secs(args.request_body_timeout_secs))
         .write_interval(
             Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),

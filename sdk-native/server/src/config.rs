@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// then says nothing, or trickles its headers, holds a socket and a task only this long. The
     /// default value is 10 s: a real client sends its head in one packet right after connecting.
     pub request_head_timeout: Duration,
+    /// Most WebSocket connections at once from one client address; more are refused with HTTP
+    /// 503 (`Retry-After: 5`). The default value is 0: no cap — behind a proxy every client has
+    /// the proxy's address, so set it only where clients connect directly.
+    pub max_connections_per_ip: usize,
     /// How long an HTTP request with the publish key may take to send its whole body; after it the
     /// request is answered 408 and the connection closed. The default value is 10 s.
     pub request_body_timeout: Duration,
@@ -116,6 +120,7 @@ impl Default for ServerConfig {
             request_head_timeout: Duration::from_secs(10),
             max_request_head_bytes: 16 * 1024,
             request_body_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 0,
             shutdown_timeout: Duration::from_secs(10),
             static_dir: None,
             read_buffer_size: 256,
@@ -144,6 +149,7 @@ impl fmt::Debug for ServerConfig {
             .field("request_head_timeout", &self.request_head_timeout)
             .field("max_request_head_bytes", &self.max_request_head_bytes)
             .field("request_body_timeout", &self.request_body_timeout)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("static_dir", &self.static_dir)
             .field("read_buffer_size", &self.read_buffer_size)
@@ -215,6 +221,7 @@ guts_realtime::config_setters!(ServerConfig {
     request_head_timeout: Duration,
     max_request_head_bytes: usize,
     request_body_timeout: Duration,
+    max_connections_per_ip: usize,
     shutdown_timeout: Duration,
     read_buffer_size: usize,
     write_buffer_size: usize,

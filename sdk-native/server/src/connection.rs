@@ -55,9 +55,15 @@ pub(crate) async fn upgrade(
         state.counters.upgrades_refused.fetch_add(1, Relaxed);
         return refuse("shutting down");
     }
+    let ip = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let per_ip = state.config.max_connections_per_ip;
+    let counted = ip.filter(|_| per_ip > 0);
+    if counted.is_some_and(|ip| !state.per_address.acquire(ip, per_ip)) {
+        state.counters.upgrades_refused.fetch_add(1, Relaxed);
+        return refuse("too many connections from this address");
+    }
     let mut metadata = ClientMetadata::now();
-    metadata.ip_address =
-        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    metadata.ip_address = ip.map(|ip| ip.to_string());
     metadata.user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -65,6 +71,9 @@ pub(crate) async fn upgrade(
     let (client, rx) = match state.hub().connect_with(metadata) {
         Ok(c) => c,
         Err(e) => {
+            if let Some(ip) = counted {
+                state.per_address.release(ip);
+            }
             state.counters.upgrades_refused.fetch_add(1, Relaxed);
             tracing::debug!("upgrade refused: {e}");
             return refuse(&e.to_string());
@@ -89,7 +98,8 @@ fn refuse(why: &str) -> Response {
         .into_response()
 }
 
-/// A client registered with the hub: removed from it (and from the server's count) when dropped,
+/// A client registered with the hub: removed from it (and from the server's counts, its
+/// address's included) when dropped,
 /// whether the upgrade failed, the socket died or the connection closed.
 struct Registered {
     state: Arc<ServerState>,
@@ -107,6 +117,13 @@ impl Drop for Registered {
     fn drop(&mut self) {
         self.state.hub().disconnect(&self.client.id);
         self.state.active.fetch_sub(1, Relaxed);
+        if self.state.config.max_connections_per_ip > 0 {
+            // The address counted at the upgrade, kept in the client's metadata.
+            let ip = self.client.metadata.ip_address.as_deref().and_then(|s| s.parse().ok());
+            if let Some(ip) = ip {
+                self.state.per_address.release(ip);
+            }
+        }
     }
 }
 

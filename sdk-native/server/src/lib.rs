@@ -127,6 +127,7 @@ pub(crate) struct ServerState {
     /// The config and counters of every connection's rules.
     pub(crate) connections: Arc<ConnectionShared>,
     pub(crate) key_throttle: throttle::KeyThrottle,
+    pub(crate) per_address: throttle::PerAddress,
 }
 
 impl ServerState {
@@ -143,6 +144,7 @@ impl ServerState {
         });
         ServerState {
             key_throttle: throttle::KeyThrottle::new(),
+            per_address: throttle::PerAddress::default(),
             connections,
             engine,
             config,

@@ -1,4 +1,7 @@
-//! Throttling of wrong publish keys per client address: each address may fail
+//! Limits per client address: [`PerAddress`] counts each address's WebSocket connections (the
+//! cap `ServerConfig::max_connections_per_ip`), and [`KeyThrottle`] throttles wrong publish keys.
+//!
+//! Wrong publish keys, per client address: each address may fail
 //! [`KEY_FAILURES`] times in a burst, one more per second after; beyond it, its requests to the
 //! keyed endpoints are answered 429 without looking at the key, so a key cannot be guessed at
 //! network speed. Bounded: at most [`MAX_ADDRESSES`] addresses are remembered; when full, those
@@ -51,5 +54,33 @@ impl KeyThrottle {
             }
         }
         map.entry(ip).or_insert_with(|| TokenBucket::new(&LIMIT, now)).allow(&LIMIT, now);
+    }
+}
+
+/// WebSocket connections per client address, for `ServerConfig::max_connections_per_ip`.
+#[derive(Debug, Default)]
+pub(crate) struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerAddress {
+    /// Counts one more connection of `ip`, unless it holds `max` already.
+    pub(crate) fn acquire(&self, ip: IpAddr, max: usize) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// One connection of `ip` is gone.
+    pub(crate) fn release(&self, ip: IpAddr) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&ip);
+            }
+        }
     }
 }

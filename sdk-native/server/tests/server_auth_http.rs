@@ -430,3 +430,31 @@ async fn wrong_publish_keys_are_throttled_per_address() {
     assert_eq!(metric(s.addr, "http_key_failures_total").await as usize, unauthorized);
     assert!(metric(s.addr, "http_key_throttled_total").await >= 18);
 }
+
+/// `max_connections_per_ip` keeps one address from taking every connection slot (before, one
+/// client address could hold all of them); the slot is the address's again once it closes.
+#[tokio::test]
+async fn one_address_cannot_take_more_than_its_connections() {
+    let s = TestServer::start(HubConfig::default(), config().max_connections_per_ip(2)).await;
+    let mut a = s.ws().await;
+    let _b = s.ws().await;
+    match Ws::connect(&s.ws_url()).await.err().expect("the third from 127.0.0.1 is refused") {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => {
+            assert_eq!(resp.status().as_u16(), 503);
+            assert_eq!(resp.headers().get("retry-after").unwrap(), "5");
+        }
+        other => panic!("expected HTTP 503, got {other:?}"),
+    }
+    assert_eq!(s.hub.connection_count(), 2, "the hub itself had room");
+    a.ws.close(None).await.unwrap();
+    drop(a);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(mut c) = Ws::connect(&s.ws_url()).await {
+            assert_eq!(c.recv().await["type"], "welcome");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the address's slot was not freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
