@@ -273,3 +273,53 @@ fn a_replay_costs_rate_limit_tokens_in_proportion_to_its_size() {
     let kinds: Vec<_> = since_frames(&p, start).iter().map(|r| r["type"].clone()).collect();
     assert_eq!(kinds, ["subscribed", "pong"]);
 }
+
+#[test]
+fn a_user_holds_at_most_max_connections_per_user() {
+    use guts_realtime::server::{ConnectionShared, Identity, Outcome, Request, ServerConnection};
+    let mut cfg = ConnectionConfig::default();
+    cfg.max_connections_per_user = 2;
+    let shared = Arc::new(ConnectionShared::new(cfg));
+    let alice = || Identity::User { id: "alice".into(), orgs: vec![], publish: false };
+    let welcome = || guts_realtime::Frame::from_string("{}".to_owned());
+    let now = std::time::Duration::ZERO;
+    // A connection that authenticates as `who`: its frames after the welcome, and whether a
+    // close was asked for (the request is answered as the verifier would).
+    let auth = |conn: &mut ServerConnection, who: Identity| {
+        conn.handle_text(now, r#"{"type":"auth","token":"t","id":1}"#);
+        assert!(matches!(conn.poll_request(), Some((Request::Auth { .. }, _))));
+        conn.handle_outcome(now, Outcome::Auth(Ok(who)));
+        if let Some((Request::Recheck, _)) = conn.poll_request() {
+            conn.handle_outcome(now, Outcome::Recheck(Vec::new()));
+        }
+        let frames: Vec<Value> =
+            std::iter::from_fn(|| conn.poll_transmit()).map(|f| json(f.as_str())).collect();
+        (frames, conn.poll_close().map(|c| (c.code.0, c.reason())))
+    };
+    let open = || {
+        let mut conn = ServerConnection::new(shared.clone(), now, welcome());
+        assert_eq!(conn.poll_transmit().map(|f| f.as_str().to_owned()), Some("{}".to_owned()));
+        conn
+    };
+    let (mut a, mut b, mut c) = (open(), open(), open());
+    assert_eq!(auth(&mut a, alice()).0[0]["type"], "authenticated");
+    assert_eq!(auth(&mut b, alice()).0[0]["type"], "authenticated");
+    assert_eq!(shared.user_connections("alice"), 2);
+    let (frames, close) = auth(&mut c, alice());
+    assert_eq!(
+        (frames[0]["code"].as_str(), frames[0]["id"].as_u64()),
+        (Some("rate_limited"), Some(1))
+    );
+    assert_eq!(close, Some((4503, "connection limit reached; retry_after_ms=5000".into())));
+    assert_eq!(shared.user_connections("alice"), 2);
+    // Re-authenticating as the same user keeps its slot; another identity gives it back.
+    assert_eq!(auth(&mut a, alice()).0[0]["type"], "authenticated");
+    assert_eq!(shared.user_connections("alice"), 2);
+    auth(&mut a, Identity::PublishKey);
+    assert_eq!(shared.user_connections("alice"), 1);
+    // A connection dropped gives its slot back.
+    drop(b);
+    assert_eq!(shared.user_connections("alice"), 0);
+    let mut d = open();
+    assert_eq!(auth(&mut d, alice()).0[0]["type"], "authenticated");
+}

@@ -47,6 +47,10 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS_PER_IP",
           default_value_t = ServerConfig::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Most connections authenticated as one user (0: no cap); beyond it close 4503.
+    #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS_PER_USER",
+          default_value_t = ServerConfig::default().max_connections_per_user)]
+    max_connections_per_user: usize,
     /// Emit synthetic events every second on a few `repo:demo/…` channels.
     #[arg(long, env = "GUTS_HUB_DEMO")]
     demo: bool,
@@ -197,6 +201,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         .request_head_timeout(secs(args.request_head_timeout_secs))
         .max_request_head_bytes(args.max_request_head_bytes)
         .max_connections_per_ip(args.max_connections_per_ip)
+        .max_connections_per_user(args.max_connections_per_user)
         .request_body_timeout(secs(args.request_body_timeout_secs))
         .write_interval(
             Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),

@@ -46,6 +46,10 @@ pub struct ConnectionConfig {
     /// The command rate limit; `None` disables it. The default value is 50 commands/s with
     /// bursts of 200.
     pub rate_limit: Option<RateLimit>,
+    /// Most connections authenticated as one user at once (0: no cap); the next `auth` as that
+    /// user is answered `rate_limited` and closed with 4503 (reconnect after a hint). The default
+    /// value is 100: many tabs and devices, not a fleet.
+    pub max_connections_per_user: usize,
 }
 
 impl ConnectionConfig {
@@ -78,6 +82,7 @@ impl Default for ConnectionConfig {
             idle_timeout: Duration::from_secs(60),
             close_timeout: Duration::from_secs(5),
             rate_limit: Some(RateLimit::new(50.0, 200.0)),
+            max_connections_per_user: 100,
         }
     }
 }
@@ -102,13 +107,57 @@ pub struct ConnectionCounters {
     pub idle_closes: AtomicU64,
 }
 
-/// What a server's connections share: the config and the counters.
+/// What a server's connections share: the config, the counters and who holds how many
+/// connections.
 #[derive(Debug, Default)]
 pub struct ConnectionShared {
     /// The limits and timers.
     pub config: ConnectionConfig,
     /// The counters.
     pub counters: ConnectionCounters,
+    /// Connections per authenticated user.
+    users: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl ConnectionShared {
+    /// What the connections of a server with `config` share.
+    pub fn new(config: ConnectionConfig) -> ConnectionShared {
+        ConnectionShared { config, ..ConnectionShared::default() }
+    }
+
+    fn users(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts one more connection of `user`, unless the cap is reached.
+    fn acquire_user(&self, user: &str) -> bool {
+        let max = self.config.max_connections_per_user;
+        let mut users = self.users();
+        let n = users.entry(user.to_owned()).or_insert(0);
+        if max > 0 && *n >= max {
+            if *n == 0 {
+                users.remove(user);
+            }
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_user(&self, user: &str) {
+        let mut users = self.users();
+        if let Some(n) = users.get_mut(user) {
+            *n -= 1;
+            if *n == 0 {
+                users.remove(user);
+            }
+        }
+    }
+
+    /// Connections authenticated as `user` now.
+    pub fn user_connections(&self, user: &str) -> usize {
+        self.users().get(user).copied().unwrap_or(0)
+    }
 }
 
 /// A close the driver is to write.
@@ -138,6 +187,7 @@ impl Close {
             4008 => "slow consumer",
             4009 => "idle timeout",
             4029 => "rate limited",
+            4503 => "connection limit reached",
             _ => "",
         };
         match self.retry_after {
@@ -248,6 +298,12 @@ pub async fn execute(
             }
             Outcome::Recheck(dropped)
         }
+    }
+}
+
+impl Drop for ServerConnection {
+    fn drop(&mut self) {
+        self.release_slot();
     }
 }
 
@@ -431,6 +487,25 @@ impl ServerConnection {
         let id = id.as_ref();
         match outcome {
             Outcome::Auth(Ok(identity)) => {
+                if let Some(user) = identity.user() {
+                    // The same user again holds the slot it has; another one needs its own.
+                    if self.identity().user() != Some(user) {
+                        if !self.shared.acquire_user(user) {
+                            let max = self.shared.config.max_connections_per_user;
+                            let e = RealtimeError::RateLimited(format!(
+                                "too many connections for {user}: at most {max}"
+                            ));
+                            self.error(id, &e);
+                            let hint = Some(Duration::from_secs(5));
+                            let code = CloseCode::CONNECTION_LIMIT;
+                            self.begin_close(now, Close { code, drain: true, retry_after: hint });
+                            return;
+                        }
+                        self.release_slot();
+                    }
+                } else {
+                    self.release_slot();
+                }
                 let user = identity.name().to_owned();
                 self.identity = (identity != Identity::Anonymous).then(|| Box::new(identity));
                 self.reply(&ServerMessage::Authenticated { user }, id);
@@ -521,6 +596,13 @@ impl ServerConnection {
     /// Whether a closing connection's time is up: the driver drops it.
     pub fn is_done(&self, now: Duration) -> bool {
         self.closing && now >= self.timer
+    }
+
+    /// Gives the connection's user slot back (it is about to change identity, or is dropped).
+    fn release_slot(&mut self) {
+        if let Some(user) = self.identity.as_deref().and_then(Identity::user) {
+            self.shared.release_user(user);
+        }
     }
 
     fn start(&mut self, request: Request, id: Option<RequestId>) {

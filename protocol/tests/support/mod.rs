@@ -96,7 +96,7 @@ impl Pair {
     }
 
     pub fn with(cfg: SessionConfig, server: ConnectionConfig, hub: Arc<EventHub>) -> Pair {
-        let shared = Arc::new(ConnectionShared { config: server, counters: Default::default() });
+        let shared = Arc::new(ConnectionShared::new(server));
         Pair {
             hub,
             shared,

@@ -64,6 +64,9 @@ pub struct ServerConfig {
     /// 503 (`Retry-After: 5`). The default value is 0: no cap — behind a proxy every client has
     /// the proxy's address, so set it only where clients connect directly.
     pub max_connections_per_ip: usize,
+    /// Most connections authenticated as one user at once (0: no cap); beyond it an `auth` is
+    /// answered `rate_limited` and closed with 4503. The default value is 100.
+    pub max_connections_per_user: usize,
     /// How long an HTTP request with the publish key may take to send its whole body; after it the
     /// request is answered 408 and the connection closed. The default value is 10 s.
     pub request_body_timeout: Duration,
@@ -121,6 +124,7 @@ impl Default for ServerConfig {
             max_request_head_bytes: 16 * 1024,
             request_body_timeout: Duration::from_secs(10),
             max_connections_per_ip: 0,
+            max_connections_per_user: rules.max_connections_per_user,
             shutdown_timeout: Duration::from_secs(10),
             static_dir: None,
             read_buffer_size: 256,
@@ -150,6 +154,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_request_head_bytes", &self.max_request_head_bytes)
             .field("request_body_timeout", &self.request_body_timeout)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("max_connections_per_user", &self.max_connections_per_user)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("static_dir", &self.static_dir)
             .field("read_buffer_size", &self.read_buffer_size)
@@ -201,6 +206,7 @@ impl ServerConfig {
         c.idle_timeout = self.idle_timeout;
         c.close_timeout = self.close_timeout;
         c.rate_limit = self.rate_limit;
+        c.max_connections_per_user = self.max_connections_per_user;
         c
     }
     /// Sets [`ServerConfig::authorizer`].
@@ -222,6 +228,7 @@ guts_realtime::config_setters!(ServerConfig {
     max_request_head_bytes: usize,
     request_body_timeout: Duration,
     max_connections_per_ip: usize,
+    max_connections_per_user: usize,
     shutdown_timeout: Duration,
     read_buffer_size: usize,
     write_buffer_size: usize,

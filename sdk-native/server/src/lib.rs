@@ -86,7 +86,7 @@ pub use guts_realtime::server::{
 use auth::Verifier;
 use axum::routing::{get, post};
 use axum::Router;
-use guts_realtime::server::{ConnectionCounters, ConnectionShared};
+use guts_realtime::server::ConnectionShared;
 use guts_realtime::{EventHub, InvalidConfig};
 use std::future::Future;
 use std::io;
@@ -138,10 +138,7 @@ impl ServerState {
             config.token_issuer.as_deref(),
             config.token_audience.as_deref(),
         );
-        let connections = Arc::new(ConnectionShared {
-            config: config.connection_config(),
-            counters: ConnectionCounters::default(),
-        });
+        let connections = Arc::new(ConnectionShared::new(config.connection_config()));
         ServerState {
             key_throttle: throttle::KeyThrottle::new(),
             per_address: throttle::PerAddress::default(),
