@@ -280,7 +280,8 @@ fn a_user_holds_at_most_max_connections_per_user() {
     let mut cfg = ConnectionConfig::default();
     cfg.max_connections_per_user = 2;
     let shared = Arc::new(ConnectionShared::new(cfg));
-    let alice = || Identity::User { id: "alice".into(), orgs: vec![], publish: false };
+    let alice =
+        || Identity::User { id: "alice".into(), orgs: vec![], publish: false, publish_on: vec![] };
     let welcome = || guts_realtime::Frame::from_string("{}".to_owned());
     let now = std::time::Duration::ZERO;
     // A connection that authenticates as `who`: its frames after the welcome, and whether a

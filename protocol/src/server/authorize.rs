@@ -81,8 +81,9 @@ pub fn default_authorize_subscribe(
 }
 
 /// The protocol's publish rule: the publish key publishes anywhere; a token with `publish: true`
-/// publishes on `repo:` channels only — a user's or an organization's channel (notifications,
-/// private activity) is the platform's alone.
+/// publishes on every `repo:` channel, one with `publish: ["repo:owner/name", "repo:owner/*"]` on
+/// the `repo:` channels those match; a user's or an organization's channel (notifications,
+/// private activity) is the publish key's alone.
 ///
 /// # Errors
 /// [`RealtimeError::Forbidden`] otherwise.
@@ -92,13 +93,18 @@ pub fn default_authorize_publish(
 ) -> Result<(), RealtimeError> {
     let ok = match identity {
         Identity::PublishKey => true,
-        Identity::User { publish: true, .. } => channel.channel_type == ChannelType::Repository,
+        who @ Identity::User { .. } => {
+            channel.channel_type == ChannelType::Repository
+                && who.may_publish_on(&channel.identifier)
+        }
         _ => false,
     };
     if ok {
         Ok(())
-    } else if identity.can_publish() {
+    } else if identity.can_publish() && channel.channel_type != ChannelType::Repository {
         Err(RealtimeError::Forbidden(format!("only the publish key publishes on {channel}")))
+    } else if identity.can_publish() {
+        Err(RealtimeError::Forbidden(format!("the token's publish claim does not cover {channel}")))
     } else {
         Err(RealtimeError::Forbidden(format!("publishing on {channel} requires publish rights")))
     }
@@ -115,8 +121,12 @@ mod tests {
     #[test]
     fn default_rules() {
         let anon = Identity::Anonymous;
-        let alice =
-            Identity::User { id: "alice".into(), orgs: vec!["acme".into()], publish: false };
+        let alice = Identity::User {
+            id: "alice".into(),
+            orgs: vec!["acme".into()],
+            publish: false,
+            publish_on: vec![],
+        };
         assert!(default_authorize_subscribe(&anon, &ch("repo:a/b/prs")).is_ok());
         assert!(default_authorize_subscribe(&anon, &ch("user:alice")).is_err());
         assert!(default_authorize_subscribe(&anon, &ch("org:acme")).is_err());
@@ -128,7 +138,24 @@ mod tests {
         assert!(default_authorize_publish(&anon, &ch("repo:a/b")).is_err());
         assert!(default_authorize_publish(&alice, &ch("repo:a/b")).is_err());
         assert!(default_authorize_publish(&Identity::PublishKey, &ch("repo:a/b")).is_ok());
-        let ci = Identity::User { id: "ci".into(), orgs: vec![], publish: true };
+        let ci =
+            Identity::User { id: "ci".into(), orgs: vec![], publish: true, publish_on: vec![] };
+        let scoped = Identity::User {
+            id: "bot".into(),
+            orgs: vec![],
+            publish: false,
+            publish_on: vec!["repo:acme/*".into(), "repo:alice/app".into(), "junk".into()],
+        };
+        for (ch_name, ok) in [
+            ("repo:acme/web", true),
+            ("repo:acme/web/prs", true),
+            ("repo:alice/app/issues", true),
+            ("repo:alice/other", false),
+            ("repo:acmex/web", false),
+            ("user:acme", false),
+        ] {
+            assert_eq!(default_authorize_publish(&scoped, &ch(ch_name)).is_ok(), ok, "{ch_name}");
+        }
         assert!(default_authorize_publish(&ci, &ch("repo:a/b")).is_ok());
         assert!(default_authorize_publish(&ci, &ch("user:alice")).is_err());
         assert!(default_authorize_publish(&ci, &ch("org:acme")).is_err());

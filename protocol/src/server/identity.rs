@@ -16,8 +16,12 @@ pub enum Identity {
         id: String,
         /// The `orgs` claim (empty when absent).
         orgs: Vec<String>,
-        /// The `publish` claim (false when absent).
+        /// The `publish` claim as `true`: may publish on every `repo:` channel (false when
+        /// absent).
         publish: bool,
+        /// The `publish` claim as an array of channel patterns: may publish on the `repo:`
+        /// channels they match ([`Identity::may_publish_on`]).
+        publish_on: Vec<String>,
     },
     /// The holder of the hub's publish key (a backend).
     PublishKey,
@@ -37,10 +41,28 @@ impl Identity {
         matches!(self, Identity::User { orgs, .. } if orgs.iter().any(|o| o == org))
     }
 
-    /// Whether the identity holds publish rights (the publish key, or a JWT with
-    /// `publish: true`).
+    /// Whether the identity holds publish rights (the publish key, or a JWT with a `publish`
+    /// claim: `true` or channel patterns).
     pub fn can_publish(&self) -> bool {
-        matches!(self, Identity::PublishKey | Identity::User { publish: true, .. })
+        match self {
+            Identity::PublishKey => true,
+            Identity::User { publish, publish_on, .. } => *publish || !publish_on.is_empty(),
+            Identity::Anonymous => false,
+        }
+    }
+
+    /// Whether a user's `publish` claim covers the `repo:` channel `repo` (its identifier,
+    /// `owner/name`): `true`, or a pattern `repo:owner/name` (that repository and its narrower
+    /// channels) or `repo:owner/*` (every repository of owner); segments compare exactly.
+    pub fn may_publish_on(&self, repo: &str) -> bool {
+        let Identity::User { publish, publish_on, .. } = self else { return false };
+        let Some((owner, name)) = repo.split_once('/') else { return false };
+        let name = name.split('/').next().unwrap_or(name);
+        *publish
+            || publish_on.iter().any(|p| {
+                let pattern = p.strip_prefix("repo:").and_then(|r| r.split_once('/'));
+                pattern.is_some_and(|(o, n)| o == owner && (n == "*" || n == name))
+            })
     }
 
     /// The name the `authenticated` reply carries: the user id, `"publisher"` for the publish

@@ -38,8 +38,12 @@ pub struct Tokens;
 
 impl TokenVerifier for Tokens {
     fn verify(&self, token: &str) -> Result<Identity, RealtimeError> {
-        let user =
-            |id: &str| Identity::User { id: id.into(), orgs: vec!["acme".into()], publish: false };
+        let user = |id: &str| Identity::User {
+            id: id.into(),
+            orgs: vec!["acme".into()],
+            publish: false,
+            publish_on: vec![],
+        };
         match token {
             "good" => Ok(user("alice")),
             "bob" => Ok(user("bob")),

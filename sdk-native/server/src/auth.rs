@@ -17,7 +17,17 @@ struct Claims {
     #[serde(default)]
     orgs: Vec<String>,
     #[serde(default)]
-    publish: bool,
+    publish: PublishClaim,
+}
+
+/// The `publish` claim: `true`/`false`, or an array of channel patterns.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum PublishClaim {
+    #[default]
+    None,
+    All(bool),
+    Channels(Vec<String>),
 }
 
 /// Verifies `auth` tokens: the publish key (compared in constant time) or an HS256 JWT with
@@ -77,11 +87,19 @@ impl TokenVerifier for Verifier {
             ));
         };
         match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
-            Ok(data) if !data.claims.sub.is_empty() => Ok(Identity::User {
-                id: data.claims.sub,
-                orgs: data.claims.orgs,
-                publish: data.claims.publish,
-            }),
+            Ok(data) if !data.claims.sub.is_empty() => {
+                let (publish, publish_on) = match data.claims.publish {
+                    PublishClaim::None => (false, Vec::new()),
+                    PublishClaim::All(all) => (all, Vec::new()),
+                    PublishClaim::Channels(patterns) => (false, patterns),
+                };
+                Ok(Identity::User {
+                    id: data.claims.sub,
+                    orgs: data.claims.orgs,
+                    publish,
+                    publish_on,
+                })
+            }
             Ok(_) => Err(RealtimeError::Unauthenticated("empty sub claim".into())),
             Err(e) => Err(RealtimeError::Unauthenticated(
                 match e.kind() {

@@ -458,3 +458,32 @@ async fn one_address_cannot_take_more_than_its_connections() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The `publish` claim may be channel patterns: the token publishes on the `repo:` channels they
+/// match and nowhere else; a claim of the wrong type is refused like any malformed token.
+#[tokio::test]
+async fn a_publish_claim_of_channel_patterns_scopes_publishing() {
+    let s = TestServer::default().await;
+    let mut c = s.ws().await;
+    let token = mint(
+        json!({"sub": "bot", "exp": exp_in(600), "publish": ["repo:acme/*", "repo:alice/app"]}),
+    );
+    assert_eq!(c.auth(&token).await["type"], "authenticated");
+    for (ch, ok) in [
+        ("repo:acme/web", true),
+        ("repo:alice/app/prs", true),
+        ("repo:alice/other", false),
+        ("repo:bob/x", false),
+    ] {
+        let r =
+            c.request(json!({"type": "publish", "channel": ch, "event": "push", "data": {}})).await;
+        let want = if ok { "published" } else { "error" };
+        assert_eq!(r["type"], want, "{ch}: {r}");
+        if !ok {
+            assert_eq!(r["code"], "forbidden", "{ch}: {r}");
+        }
+    }
+    let mut bad = s.ws().await;
+    let e = bad.auth(&mint(json!({"sub": "bot", "exp": exp_in(600), "publish": "yes"}))).await;
+    assert_eq!(e["code"], "unauthenticated", "{e}");
+}
