@@ -76,12 +76,18 @@ struct Args {
     /// connection pays it).
     #[arg(long, env = "GUTS_HUB_READ_BUFFER_BYTES", default_value_t = ServerConfig::default().read_buffer_size)]
     read_buffer_bytes: usize,
-    /// Commands per second per connection (0 disables the limit; publishers are exempt).
+    /// Commands per second per connection (0 disables the limit; publishers have their own).
     #[arg(long, env = "GUTS_HUB_COMMANDS_PER_SEC", default_value_t = ServerConfig::default().rate_limit.map_or(0.0, |r| r.per_second))]
     commands_per_sec: f64,
     /// Command burst per connection.
     #[arg(long, env = "GUTS_HUB_COMMAND_BURST", default_value_t = ServerConfig::default().rate_limit.map_or(0.0, |r| r.burst))]
     command_burst: f64,
+    /// Commands per second per connection with publish rights (0 disables the limit).
+    #[arg(long, env = "GUTS_HUB_PUBLISHER_COMMANDS_PER_SEC", default_value_t = ServerConfig::default().publisher_rate_limit.map_or(0.0, |r| r.per_second))]
+    publisher_commands_per_sec: f64,
+    /// Command burst per connection with publish rights.
+    #[arg(long, env = "GUTS_HUB_PUBLISHER_COMMAND_BURST", default_value_t = ServerConfig::default().publisher_rate_limit.map_or(0.0, |r| r.burst))]
+    publisher_command_burst: f64,
     /// Seconds between server pings.
     #[arg(long, env = "GUTS_HUB_PING_INTERVAL_SECS", default_value_t = ServerConfig::default().ping_interval.as_secs_f64())]
     ping_interval_secs: f64,
@@ -188,24 +194,28 @@ async fn run(args: Args) -> std::io::Result<()> {
     let hub = Arc::new(EventHub::with_config(hub_config));
     let rate = (args.commands_per_sec > 0.0)
         .then(|| RateLimit::new(args.commands_per_sec, args.command_burst));
-    let mut config = ServerConfig::default()
-        .token_secret(token_secret)
-        .publish_key(publish_key)
-        .token_issuer(args.token_issuer.clone())
-        .token_audience(args.token_audience.clone())
-        .max_frame_bytes(args.max_frame_bytes)
-        .read_buffer_size(args.read_buffer_bytes)
-        .rate_limit(rate)
-        .ping_interval(secs(args.ping_interval_secs))
-        .idle_timeout(secs(args.idle_timeout_secs))
-        .request_head_timeout(secs(args.request_head_timeout_secs))
-        .max_request_head_bytes(args.max_request_head_bytes)
-        .max_connections_per_ip(args.max_connections_per_ip)
-        .max_connections_per_user(args.max_connections_per_user)
-        .request_body_timeout(secs(args.request_body_timeout_secs))
-        .write_interval(
-            Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
-        );
+    let mut config =
+        ServerConfig::default()
+            .token_secret(token_secret)
+            .publish_key(publish_key)
+            .token_issuer(args.token_issuer.clone())
+            .token_audience(args.token_audience.clone())
+            .max_frame_bytes(args.max_frame_bytes)
+            .read_buffer_size(args.read_buffer_bytes)
+            .rate_limit(rate)
+            .publisher_rate_limit((args.publisher_commands_per_sec > 0.0).then(|| {
+                RateLimit::new(args.publisher_commands_per_sec, args.publisher_command_burst)
+            }))
+            .ping_interval(secs(args.ping_interval_secs))
+            .idle_timeout(secs(args.idle_timeout_secs))
+            .request_head_timeout(secs(args.request_head_timeout_secs))
+            .max_request_head_bytes(args.max_request_head_bytes)
+            .max_connections_per_ip(args.max_connections_per_ip)
+            .max_connections_per_user(args.max_connections_per_user)
+            .request_body_timeout(secs(args.request_body_timeout_secs))
+            .write_interval(
+                Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
+            );
     config.validate().map_err(invalid)?;
     if args.web_dir.is_dir() {
         config = config.static_dir(&args.web_dir);

@@ -9,7 +9,8 @@
 //! since any origin the driver picks, monotonic.
 //!
 //! The rules: the `welcome` is the first frame; every command costs a rate-limit token (identities
-//! with publish rights are exempt) and one over the limit is answered `rate_limited`, not run;
+//! with publish rights have a limit of their own) and one over the limit is answered
+//! `rate_limited`, not run;
 //! commands run one at a time, in order; `auth` replaces the identity and drops the channels the
 //! new one may not read, or is answered `unauthenticated` and closed with 4001; a ping goes out
 //! every [`ConnectionConfig::ping_interval`]; a connection silent for
@@ -46,6 +47,10 @@ pub struct ConnectionConfig {
     /// The command rate limit; `None` disables it. The default value is 50 commands/s with
     /// bursts of 200.
     pub rate_limit: Option<RateLimit>,
+    /// The command rate limit of identities with publish rights (trusted backends that publish
+    /// in bulk); `None` disables it. The default value is 10 000 commands/s with bursts of
+    /// 20 000: a guard against a runaway backend, not a throttle of a busy one.
+    pub publisher_rate_limit: Option<RateLimit>,
     /// Most connections authenticated as one user at once (0: no cap); the next `auth` as that
     /// user is answered `rate_limited` and closed with 4503 (reconnect after a hint). The default
     /// value is 100: many tabs and devices, not a fleet.
@@ -71,6 +76,12 @@ impl ConnectionConfig {
             E::check(rate_ok, "ServerConfig.rate_limit.per_second", "a positive number")?;
             E::check(r.burst >= 1.0, "ServerConfig.rate_limit.burst", "at least 1")?;
         }
+        if let Some(r) = self.publisher_rate_limit {
+            let rate_ok = r.per_second.is_finite() && r.per_second > 0.0;
+            let field = "ServerConfig.publisher_rate_limit";
+            E::check(rate_ok, field, "a positive rate")?;
+            E::check(r.burst >= 1.0, field, "a burst of at least 1")?;
+        }
         Ok(())
     }
 }
@@ -82,6 +93,7 @@ impl Default for ConnectionConfig {
             idle_timeout: Duration::from_secs(60),
             close_timeout: Duration::from_secs(5),
             rate_limit: Some(RateLimit::new(50.0, 200.0)),
+            publisher_rate_limit: Some(RateLimit::new(10_000.0, 20_000.0)),
             max_connections_per_user: 100,
         }
     }
@@ -507,7 +519,14 @@ impl ServerConnection {
                     self.release_slot();
                 }
                 let user = identity.name().to_owned();
+                let was_publisher = self.identity().can_publish();
                 self.identity = (identity != Identity::Anonymous).then(|| Box::new(identity));
+                if self.identity().can_publish() != was_publisher {
+                    // Another limit applies from now on: its bucket starts full.
+                    if let Some(limit) = self.limit() {
+                        self.bucket = TokenBucket::new(&limit, now);
+                    }
+                }
                 self.reply(&ServerMessage::Authenticated { user }, id);
                 self.start(Request::Recheck, None);
             }
@@ -625,14 +644,22 @@ impl ServerConnection {
         }
     }
 
-    /// A replay costs a token per [`REPLAY_EVENTS_PER_TOKEN`] events, paid by the commands
-    /// after it (identities with publish rights pay nothing).
-    fn charge_replay(&mut self, now: Duration, replayed: usize) {
-        let Some(limit) = self.shared.config.rate_limit else { return };
-        if !self.identity().can_publish() {
-            let cost = replayed as f64 / REPLAY_EVENTS_PER_TOKEN as f64;
-            self.bucket.charge(&limit, now, cost);
+    /// The rate limit that applies to the connection's identity.
+    fn limit(&self) -> Option<RateLimit> {
+        let cfg = &self.shared.config;
+        if self.identity().can_publish() {
+            cfg.publisher_rate_limit
+        } else {
+            cfg.rate_limit
         }
+    }
+
+    /// A replay costs a token per [`REPLAY_EVENTS_PER_TOKEN`] events, paid by the commands
+    /// after it.
+    fn charge_replay(&mut self, now: Duration, replayed: usize) {
+        let Some(limit) = self.limit() else { return };
+        let cost = replayed as f64 / REPLAY_EVENTS_PER_TOKEN as f64;
+        self.bucket.charge(&limit, now, cost);
     }
 
     /// Takes a token; answers `rate_limited` when there is none.
@@ -641,7 +668,7 @@ impl ServerConnection {
             return false;
         }
         if !self.closing {
-            let per_second = self.shared.config.rate_limit.map_or(0.0, |l| l.per_second);
+            let per_second = self.limit().map_or(0.0, |l| l.per_second);
             let e = RealtimeError::RateLimited(format!(
                 "too many commands: at most {per_second} per second; this one was not executed"
             ));
@@ -650,12 +677,13 @@ impl ServerConnection {
         true
     }
 
-    /// Takes a token (identities with publish rights need none); `false` when there is none. A
+    /// Takes a token (under the publishers' own limit for identities with publish rights);
+    /// `false` when there is none. A
     /// connection refused [`RATE_LIMIT_STRIKES`] times in a row is closed with 4029 and told to
     /// come back once its bucket is full again.
     fn take_token(&mut self, now: Duration) -> bool {
-        let Some(limit) = self.shared.config.rate_limit else { return true };
-        if self.identity().can_publish() || self.bucket.allow(&limit, now) {
+        let Some(limit) = self.limit() else { return true };
+        if self.bucket.allow(&limit, now) {
             self.strikes = 0;
             return true;
         }

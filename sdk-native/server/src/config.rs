@@ -40,12 +40,15 @@ pub struct ServerConfig {
     /// 64 KiB: a command is a few hundred bytes, an event payload a few KiB.
     pub max_frame_bytes: usize,
     /// Per-connection command rate limit; over it a command is answered with error
-    /// `rate_limited` and not executed. Connections with publish rights are exempt (they are
-    /// trusted backends that publish in bulk). The default value is 50 commands/s with bursts of
+    /// `rate_limited` and not executed. Connections with publish rights have their own,
+    /// [`ServerConfig::publisher_rate_limit`]. The default value is 50 commands/s with bursts of
     /// 200: far above what a browser needs in steady state, and a client at the subscription cap
     /// can still reconnect and send `auth`, 100 `subscribe`s and a few pings back to back.
     /// `None` disables the limit.
     pub rate_limit: Option<RateLimit>,
+    /// The command rate limit of connections with publish rights (trusted backends publishing in
+    /// bulk). The default value is 10 000 commands/s with bursts of 20 000. `None` disables it.
+    pub publisher_rate_limit: Option<RateLimit>,
     /// How often the server sends a WebSocket ping. The default value is 20 s.
     pub ping_interval: Duration,
     /// A connection from which nothing (not even a pong) arrived for this long is closed with
@@ -117,6 +120,7 @@ impl Default for ServerConfig {
             token_audience: None,
             max_frame_bytes: 64 * 1024,
             rate_limit: rules.rate_limit,
+            publisher_rate_limit: rules.publisher_rate_limit,
             ping_interval: rules.ping_interval,
             idle_timeout: rules.idle_timeout,
             close_timeout: rules.close_timeout,
@@ -147,6 +151,7 @@ impl fmt::Debug for ServerConfig {
             .field("token_audience", &self.token_audience)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("rate_limit", &self.rate_limit)
+            .field("publisher_rate_limit", &self.publisher_rate_limit)
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
             .field("close_timeout", &self.close_timeout)
@@ -206,6 +211,7 @@ impl ServerConfig {
         c.idle_timeout = self.idle_timeout;
         c.close_timeout = self.close_timeout;
         c.rate_limit = self.rate_limit;
+        c.publisher_rate_limit = self.publisher_rate_limit;
         c.max_connections_per_user = self.max_connections_per_user;
         c
     }
@@ -221,6 +227,7 @@ guts_realtime::config_setters!(ServerConfig {
     token_audience: Option<String>,
     max_frame_bytes: usize,
     rate_limit: Option<RateLimit>,
+    publisher_rate_limit: Option<RateLimit>,
     ping_interval: Duration,
     idle_timeout: Duration,
     close_timeout: Duration,
