@@ -47,6 +47,10 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS_PER_IP",
           default_value_t = ServerConfig::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Most connections still speaking HTTP (not upgraded); beyond it: 503 and closed.
+    #[arg(long, env = "GUTS_HUB_MAX_HTTP_CONNECTIONS",
+          default_value_t = ServerConfig::default().max_http_connections)]
+    max_http_connections: usize,
     /// Most connections authenticated as one user (0: no cap); beyond it close 4503.
     #[arg(long, env = "GUTS_HUB_MAX_CONNECTIONS_PER_USER",
           default_value_t = ServerConfig::default().max_connections_per_user)]
@@ -211,6 +215,7 @@ async fn run(args: Args) -> std::io::Result<()> {
             .request_head_timeout(secs(args.request_head_timeout_secs))
             .max_request_head_bytes(args.max_request_head_bytes)
             .max_connections_per_ip(args.max_connections_per_ip)
+            .max_http_connections(args.max_http_connections)
             .max_connections_per_user(args.max_connections_per_user)
             .request_body_timeout(secs(args.request_body_timeout_secs))
             .write_interval(

@@ -21,7 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Accepts connections on `listener` and serves `router` on each until `stop` completes.
+/// The answer to a connection over [`ServerConfig::max_http_connections`](super::ServerConfig).
+const REFUSED: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// Accepts connections on `listener` and serves `router` on each until `stop` completes;
+/// beyond [`ServerConfig::max_http_connections`](super::ServerConfig) connections still
+/// speaking HTTP, new ones are answered 503 and closed.
 pub(super) async fn accept_until(
     listener: &TcpListener,
     router: &Router,
@@ -36,8 +42,16 @@ pub(super) async fn accept_until(
         };
         match accepted {
             Ok((tcp, peer)) => {
+                if state.http_open.load(Relaxed) >= state.config.max_http_connections {
+                    // At the cap: a best-effort 503 without reading anything, then the socket
+                    // goes (no task, no buffer for it).
+                    let _ = tcp.try_write(REFUSED);
+                    state.counters.http_refused.fetch_add(1, Relaxed);
+                    continue;
+                }
                 let _ = tcp.set_nodelay(true);
-                tokio::spawn(serve_connection(tcp, peer, router.clone(), state.clone()));
+                let open = HttpOpen::new(state.clone());
+                tokio::spawn(serve_connection(tcp, peer, router.clone(), state.clone(), open));
             }
             // Out of file descriptors, or the peer reset before the accept: the listener itself
             // is fine. Wait a little, so a full descriptor table does not turn into a busy loop.
@@ -56,8 +70,8 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     state: Arc<ServerState>,
+    _open: HttpOpen,
 ) {
-    let _open = HttpOpen::new(state.clone());
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         tower::ServiceExt::oneshot(router.clone(), req)

@@ -70,6 +70,10 @@ pub struct ServerConfig {
     /// Most connections authenticated as one user at once (0: no cap); beyond it an `auth` is
     /// answered `rate_limited` and closed with 4503. The default value is 100.
     pub max_connections_per_user: usize,
+    /// Most connections [`serve`](super::serve) holds that still speak HTTP (not yet upgraded
+    /// to WebSocket); beyond it a new connection is answered 503 and closed at once. The default
+    /// value is 10 000: a reconnect storm's handshakes fit, a flood of idle sockets does not.
+    pub max_http_connections: usize,
     /// How long an HTTP request with the publish key may take to send its whole body; after it the
     /// request is answered 408 and the connection closed. The default value is 10 s.
     pub request_body_timeout: Duration,
@@ -128,6 +132,7 @@ impl Default for ServerConfig {
             max_request_head_bytes: 16 * 1024,
             request_body_timeout: Duration::from_secs(10),
             max_connections_per_ip: 0,
+            max_http_connections: 10_000,
             max_connections_per_user: rules.max_connections_per_user,
             shutdown_timeout: Duration::from_secs(10),
             static_dir: None,
@@ -159,6 +164,7 @@ impl fmt::Debug for ServerConfig {
             .field("max_request_head_bytes", &self.max_request_head_bytes)
             .field("request_body_timeout", &self.request_body_timeout)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("max_http_connections", &self.max_http_connections)
             .field("max_connections_per_user", &self.max_connections_per_user)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("static_dir", &self.static_dir)
@@ -236,6 +242,7 @@ guts_realtime::config_setters!(ServerConfig {
     request_body_timeout: Duration,
     max_connections_per_ip: usize,
     max_connections_per_user: usize,
+    max_http_connections: usize,
     shutdown_timeout: Duration,
     read_buffer_size: usize,
     write_buffer_size: usize,

@@ -120,6 +120,12 @@ pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
         m.gap_disconnects,
     );
     put(
+        "http_connections_refused_total",
+        "counter",
+        "TCP connections answered 503 at the cap on connections still speaking HTTP.",
+        c.http_refused.load(Relaxed),
+    );
+    put(
         "http_key_failures_total",
         "counter",
         "HTTP requests with a missing or wrong publish key (401).",

@@ -111,6 +111,7 @@ pub(crate) struct ServerCounters {
     pub(crate) http_published: AtomicU64,
     pub(crate) key_failures: AtomicU64,
     pub(crate) key_throttled: AtomicU64,
+    pub(crate) http_refused: AtomicU64,
 }
 
 /// Everything the handlers share.

@@ -463,3 +463,30 @@ async fn a_body_not_complete_in_time_is_answered_408_and_closed() {
     assert_eq!(raw_status(s.addr, req.as_bytes(), Duration::from_secs(3)).await, Some(408));
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }
+
+/// Connections still speaking HTTP are capped: beyond `max_http_connections`, a new one is
+/// answered 503 and closed at once, and a slot frees when one goes (before, any number of silent
+/// sockets was held, each with its task).
+#[tokio::test]
+async fn connections_speaking_http_are_capped() {
+    use tokio::io::AsyncReadExt;
+    let s = TestServer::start(HubConfig::default(), config().max_http_connections(2)).await;
+    let silent_a = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let _silent_b = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut answer = String::new();
+    timeout(WAIT, third.read_to_string(&mut answer)).await.expect("closed at once").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    drop(silent_a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let req = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if raw_status(s.addr, req, WAIT).await == Some(200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was not freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(metric(s.addr, "http_connections_refused_total").await >= 1);
+}
