@@ -42,7 +42,7 @@ export GUTS_HUB_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/guts-hub
 
 step "start guts-hub on 127.0.0.1:$PORT"
 LOG=$(mktemp)
-"$GUTS_HUB_BIN" --listen "127.0.0.1:$PORT" --token-secret "$SECRET" --publish-key "$KEY" >"$LOG" 2>&1 &
+"$GUTS_HUB_BIN" --listen "127.0.0.1:$PORT" --token-secret "$SECRET" --publish-key "$KEY" --repo-access public >"$LOG" 2>&1 &
 HUB_PID=$!
 WORK=$(mktemp -d)
 cleanup() { kill "$HUB_PID" 2>/dev/null || true; rm -rf "$WORK" "$LOG"; }

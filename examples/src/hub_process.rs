@@ -19,7 +19,8 @@ pub struct HubProcess {
 
 impl HubProcess {
     /// Starts `binary` (the path of `guts-hub`) on an ephemeral port with a fixed secret and
-    /// publish key plus `extra` flags, and waits for its `listening on` line.
+    /// publish key, `repo:` channels public unless `extra` says `--repo-access`, plus `extra`
+    /// flags, and waits for its `listening on` line.
     ///
     /// # Errors
     /// If it cannot be spawned or does not report its address within 20 s.
@@ -29,6 +30,11 @@ impl HubProcess {
         let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0", "--token-secret", &token_secret])
             .args(["--publish-key", &publish_key])
+            .args(if extra.contains(&"--repo-access") {
+                &[][..]
+            } else {
+                &["--repo-access", "public"]
+            })
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

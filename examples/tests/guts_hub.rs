@@ -1,6 +1,7 @@
-//! The real `guts-hub` binary as a process on 127.0.0.1: start-up output (generated secret and
-//! key, the listening line with the real port), flags from the environment, the endpoints, the
-//! demo events, tokens kept out of the logs, and SIGTERM → every client closed with 1001, exit 0.
+//! The real `guts-hub` binary as a process on 127.0.0.1: start-up output (secrets required, or
+//! generated with `--dev`; the listening line with the real port), flags from the environment,
+//! the endpoints, the repository access modes, the internal listener, allowed origins, the demo
+//! events, tokens kept out of the logs, and SIGTERM → every client closed with 1001, exit 0.
 //! Bounded in time.
 
 use futures_util::{SinkExt, StreamExt};
@@ -131,7 +132,7 @@ fn generated(stdout: &[String], what: &str) -> String {
 
 #[tokio::test]
 async fn starts_with_generated_secrets_serves_and_stops_on_sigterm() {
-    let hub = start(&["--listen", "127.0.0.1:0"], &[("RUST_LOG", "trace")]).await;
+    let hub = start(&["--listen", "127.0.0.1:0", "--dev"], &[("RUST_LOG", "trace")]).await;
     assert_ne!(hub.addr.port(), 0, "the real port is printed");
     let secret = generated(&hub.stdout, "token secret");
     let key = generated(&hub.stdout, "publish key");
@@ -150,7 +151,8 @@ async fn starts_with_generated_secrets_serves_and_stops_on_sigterm() {
     .unwrap();
     let (mut a, _) = hub.ws().await;
     send(&mut a, json!({"type": "auth", "token": token})).await;
-    assert_eq!(recv(&mut a).await, json!({"type": "authenticated", "user": "alice"}));
+    let r = recv(&mut a).await;
+    assert_eq!((r["type"].as_str(), r["user"].as_str()), (Some("authenticated"), Some("alice")));
     send(&mut a, json!({"type": "subscribe", "channel": "user:alice"})).await;
     assert_eq!(recv(&mut a).await["type"], "subscribed");
     let (status, body) = http(
@@ -282,4 +284,181 @@ async fn a_value_out_of_bounds_exits_2_naming_the_field() {
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
         assert!(stderr.contains(field), "{flag} {value}: {stderr}");
     }
+}
+
+/// Runs `guts-hub` with `args` until it exits (it must, within the wait): status and stderr.
+async fn exits(args: &[&str]) -> (Option<i32>, String) {
+    let out = timeout(
+        WAIT,
+        Command::new(HUB)
+            .args(args)
+            .env_remove("GUTS_HUB_TOKEN_SECRET")
+            .env_remove("GUTS_HUB_PUBLISH_KEY")
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn without_secrets_it_exits_2_naming_the_flags() {
+    let (code, err) = exits(&["--listen", "127.0.0.1:0"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--token-secret") && err.contains("--dev"), "{err}");
+    let (code, err) = exits(&["--listen", "127.0.0.1:0", "--token-secret", "s"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--publish-key"), "{err}");
+    let (code, err) = exits(&["--listen", "127.0.0.1:0", "--repo-access", "proxy", "--dev"]).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--authorize-url"), "{err}");
+    // From files: used, and nothing is generated.
+    let dir = std::env::temp_dir().join(format!("guts-hub-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (secret_file, key_file) = (dir.join("secret"), dir.join("key"));
+    std::fs::write(&secret_file, "file-secret\n").unwrap();
+    std::fs::write(&key_file, "file-key\n").unwrap();
+    let hub = start(
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("GUTS_HUB_TOKEN_SECRET_FILE", secret_file.to_str().unwrap()),
+            ("GUTS_HUB_PUBLISH_KEY_FILE", key_file.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(!hub.stdout.iter().any(|l| l.contains("generated")), "{:?}", hub.stdout);
+    let body = r#"{"channel":"repo:a/b","event":"push","data":{}}"#;
+    assert_eq!(http(hub.addr, "POST", "/api/publish", "file-key", body).await.0, 200);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Subscribes anonymously to `repo:acme/app`: the reply's type and code.
+async fn anonymous_repo_subscribe(hub: &Hub) -> (String, Option<String>) {
+    let (mut ws, _) = hub.ws().await;
+    send(&mut ws, json!({"type": "subscribe", "channel": "repo:acme/app/prs"})).await;
+    let r = recv(&mut ws).await;
+    (r["type"].as_str().unwrap().to_owned(), r["code"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn repo_access_is_token_by_default_public_for_the_demo() {
+    let keys = ["--token-secret", "s3cret", "--publish-key", "k"];
+    let forbidden = ("error".to_owned(), Some("forbidden".to_owned()));
+    let subscribed = ("subscribed".to_owned(), None);
+    for (args, want) in [
+        (vec![], &forbidden),
+        (vec!["--repo-access", "token"], &forbidden),
+        (vec!["--repo-access", "public"], &subscribed),
+        (vec!["--demo"], &subscribed),
+        (vec!["--demo", "--repo-access", "token"], &forbidden),
+    ] {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend(keys);
+        all.extend(&args);
+        let hub = start(&all, &[]).await;
+        assert_eq!(&anonymous_repo_subscribe(&hub).await, want, "{args:?}");
+    }
+    let hub = start(
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("GUTS_HUB_REPO_ACCESS", "public"),
+            ("GUTS_HUB_TOKEN_SECRET", "s"),
+            ("GUTS_HUB_PUBLISH_KEY", "k"),
+        ],
+    )
+    .await;
+    assert_eq!(anonymous_repo_subscribe(&hub).await, subscribed, "GUTS_HUB_REPO_ACCESS");
+}
+
+#[tokio::test]
+async fn the_internal_listener_takes_metrics_and_the_api() {
+    let hub =
+        start(&["--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0", "--dev"], &[]).await;
+    let internal: SocketAddr = hub
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("guts-hub internal on http://"))
+        .expect("the internal address is printed")
+        .trim()
+        .parse()
+        .unwrap();
+    let key = generated(&hub.stdout, "publish key");
+    let body = r#"{"channel":"repo:a/b","event":"push","data":{}}"#;
+    for path in ["/metrics", "/api/stats"] {
+        assert_eq!(http(hub.addr, "GET", path, "", "").await.0, 404, "public {path}");
+        assert_eq!(http(internal, "GET", path, "", "").await.0, 200, "internal {path}");
+    }
+    for path in ["/api/publish", "/api/notify", "/api/unsubscribe", "/api/disconnect"] {
+        assert_eq!(http(hub.addr, "POST", path, &key, body).await.0, 404, "public {path}");
+    }
+    assert_eq!(http(internal, "POST", "/api/publish", &key, body).await.0, 200);
+    assert_eq!(http(hub.addr, "GET", "/healthz", "", "").await.0, 200);
+    assert_eq!(http(internal, "GET", "/healthz", "", "").await.0, 200);
+    assert_eq!(http(hub.addr, "GET", "/", "", "").await.0, 200, "the demo page stays public");
+    hub.ws().await;
+}
+
+/// The status line of a WebSocket upgrade to `addr` sent with `origin`.
+async fn upgrade_status(addr: SocketAddr, origin: Option<&str>) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+    let req = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{origin}\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = timeout(WAIT, tcp.read(&mut buf)).await.unwrap().unwrap();
+    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn only_allowed_origins_open_a_websocket() {
+    let hub = start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dev",
+            "--allowed-origins",
+            "https://guts.dev,http://localhost:5173",
+        ],
+        &[],
+    )
+    .await;
+    assert!(upgrade_status(hub.addr, Some("https://evil.example")).await.contains(" 403 "));
+    assert!(upgrade_status(hub.addr, Some("https://guts.dev.evil")).await.contains(" 403 "));
+    assert!(upgrade_status(hub.addr, Some("https://guts.dev")).await.contains(" 101 "));
+    assert!(upgrade_status(hub.addr, Some("http://localhost:5173")).await.contains(" 101 "));
+    assert!(upgrade_status(hub.addr, None).await.contains(" 101 "), "no Origin: not a browser");
+    let any = start(&["--listen", "127.0.0.1:0", "--dev"], &[]).await;
+    assert!(upgrade_status(any.addr, Some("https://evil.example")).await.contains(" 101 "));
+}
+
+#[tokio::test]
+async fn a_token_in_the_url_is_never_accepted_nor_logged() {
+    let hub = start(
+        &["--listen", "127.0.0.1:0", "--token-secret", "url-secret", "--publish-key", "k"],
+        &[("RUST_LOG", "trace")],
+    )
+    .await;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "alice", "exp": 4_000_000_000u64}),
+        &jsonwebtoken::EncodingKey::from_secret(b"url-secret"),
+    )
+    .unwrap();
+    let url = format!("ws://{}/ws?token={token}&access_token={token}", hub.addr);
+    let (mut ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url)).await.unwrap().unwrap();
+    assert_eq!(recv(&mut ws).await["type"], "welcome");
+    send(&mut ws, json!({"type": "subscribe", "channel": "user:alice"})).await;
+    assert_eq!(recv(&mut ws).await["code"], "forbidden", "the connection is anonymous");
+    drop(ws);
+    hub.sigterm();
+    let (_, stderr) = hub.wait().await;
+    assert!(!stderr.contains(&token[token.len() - 20..]), "the token was logged");
 }

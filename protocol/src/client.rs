@@ -50,6 +50,8 @@ pub struct HubClient {
     pub(crate) key: u64,
     queue: Arc<Queue>,
     subscriptions: Mutex<ClientSubscriptions>,
+    /// Who the connection is authenticated as now (for revocation by user).
+    user: Mutex<Option<Arc<str>>>,
 }
 
 /// The seed's name of [`HubClient`], kept so seed-era code compiles unchanged.
@@ -74,6 +76,7 @@ pub(crate) fn create_client_with(
         key,
         queue: queue.clone(),
         subscriptions: Mutex::new(ClientSubscriptions::new()),
+        user: Mutex::new(None),
     });
     (client, ClientReceiver::new(queue))
 }
@@ -97,6 +100,19 @@ impl HubClient {
 
     pub(crate) fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    /// The user the connection is authenticated as now (`None`: anonymous, or the publish key).
+    pub fn user(&self) -> Option<Arc<str>> {
+        self.user.lock().clone()
+    }
+
+    /// Records who the connection is authenticated as (the server's rules do, after `auth`).
+    pub fn set_user(&self, user: Option<&str>) {
+        let mut u = self.user.lock();
+        if u.as_deref() != user {
+            *u = user.map(Arc::from);
+        }
     }
 
     /// Why the client's queue was closed, if it was.

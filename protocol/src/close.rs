@@ -15,7 +15,8 @@
 //! | 1011, 1012, 1014 | server error / restart / bad gateway | reconnect |
 //! | 1013 | try again later | reconnect after hint (default 5 s) |
 //! | 4000 | client: heartbeat timeout (dead link) | reconnect |
-//! | 4001 | unauthenticated (bad or expired token) | terminal |
+//! | 4001 | unauthenticated (bad token) | terminal |
+//! | 4002 | token expired (no new token in time) | reconnect (with a fresh token) |
 //! | 4003 | forbidden | terminal |
 //! | 4008 | slow consumer (outbound queue full) | reconnect |
 //! | 4009 | server: heartbeat timeout | reconnect |
@@ -66,8 +67,11 @@ impl CloseCode {
     pub const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
     /// 4000: the client declared the link dead (no frame within the pong timeout). Reconnect.
     pub const HEARTBEAT_TIMEOUT: CloseCode = CloseCode(4000);
-    /// 4001: bad or expired token. Terminal.
+    /// 4001: a bad token (or one already expired when sent). Terminal.
     pub const UNAUTHENTICATED: CloseCode = CloseCode(4001);
+    /// 4002: the token expired and no new one came on the open socket. Reconnect: the client
+    /// fetches a fresh token first.
+    pub const TOKEN_EXPIRED: CloseCode = CloseCode(4002);
     /// 4003: forbidden. Terminal.
     pub const FORBIDDEN: CloseCode = CloseCode(4003);
     /// 4008: slow consumer, the client's outbound queue filled up. Reconnect (and recover).
@@ -99,6 +103,7 @@ impl CloseCode {
             1013 | 4503 => CloseAction::ReconnectAfter(Duration::from_secs(5)),
             4029 => CloseAction::ReconnectAfter(Duration::from_secs(10)),
             4001 | 4003 => CloseAction::Terminal,
+            4002 => CloseAction::Reconnect,
             3500..=3999 | 4500..=4999 => CloseAction::Terminal,
             _ => CloseAction::Reconnect,
         };
@@ -133,6 +138,7 @@ impl CloseCode {
             1014 => "bad_gateway",
             4000 => "heartbeat_timeout",
             4001 => "unauthenticated",
+            4002 => "token_expired",
             4003 => "forbidden",
             4008 => "slow_consumer",
             4009 => "server_heartbeat_timeout",

@@ -106,6 +106,25 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
         user_id: &'a str,
     ) -> EngineFuture<'a, Result<NotificationPreferences, RealtimeError>>;
 
+    /// Ends `user`'s subscriptions to `channel` on every node (a repository's base channel ends
+    /// all of the repository's channels), each with an `unsubscribed` frame whose `reason` is
+    /// `"revoked"` ([`EventHub::revoke_local`] on each node).
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        channel: &'a Channel,
+    ) -> EngineFuture<'a, Result<(), RealtimeError>>;
+
+    /// Closes every connection of `user` on every node with 4003
+    /// ([`EventHub::disconnect_user_local`] on each node).
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn disconnect_user<'a>(&'a self, user: &'a str) -> EngineFuture<'a, Result<(), RealtimeError>>;
+
     /// Whether the engine can do its work now (a cluster engine: its backend is reachable).
     fn is_up(&self) -> bool {
         true
@@ -207,6 +226,20 @@ impl Engine for EventHub {
         user_id: &'a str,
     ) -> EngineFuture<'a, Result<NotificationPreferences, RealtimeError>> {
         Box::pin(ready(Ok(EventHub::preferences(self, user_id))))
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        channel: &'a Channel,
+    ) -> EngineFuture<'a, Result<(), RealtimeError>> {
+        self.revoke_local(user, channel);
+        Box::pin(ready(Ok(())))
+    }
+
+    fn disconnect_user<'a>(&'a self, user: &'a str) -> EngineFuture<'a, Result<(), RealtimeError>> {
+        self.disconnect_user_local(user);
+        Box::pin(ready(Ok(())))
     }
 
     fn stats(&self) -> HubStats {

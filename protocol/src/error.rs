@@ -53,6 +53,10 @@ pub enum RealtimeError {
     /// not executed. Retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The connection's token expired without a new one (`auth` on the open socket): the server
+    /// closes with 4002 right after, and the client reconnects with a fresh token.
+    #[error("token expired: {0}")]
+    TokenExpired(String),
     /// A JSON (de)serialization failure.
     #[cfg(feature = "json")]
     #[error("serialization error: {0}")]
@@ -79,6 +83,7 @@ impl RealtimeError {
                 ErrorCode::RateLimited
             }
             RealtimeError::Unavailable(_) => ErrorCode::Unavailable,
+            RealtimeError::TokenExpired(_) => ErrorCode::TokenExpired,
             _ => ErrorCode::InvalidMessage,
         }
     }
@@ -103,11 +108,14 @@ pub enum ErrorCode {
     RateLimited,
     /// A backend of the hub (broker, authorization service) is down; retry later.
     Unavailable,
+    /// The token expired and no new one came; the server closes with 4002 right after (the
+    /// client reconnects with a fresh token).
+    TokenExpired,
 }
 
 impl ErrorCode {
     /// All codes, in documentation order.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::InvalidMessage,
         ErrorCode::InvalidChannel,
         ErrorCode::SubscriptionLimit,
@@ -115,6 +123,7 @@ impl ErrorCode {
         ErrorCode::Unauthenticated,
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
+        ErrorCode::TokenExpired,
     ];
 
     /// The wire name (`"invalid_channel"`, …).
@@ -127,6 +136,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::TokenExpired => "token_expired",
         }
     }
 

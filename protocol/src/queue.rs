@@ -25,6 +25,10 @@ pub enum CloseReason {
     SlowConsumer,
     /// The hub disconnected the client ([`EventHub::disconnect`](crate::EventHub::disconnect)).
     Disconnected,
+    /// The platform disconnected the client's user
+    /// ([`EventHub::disconnect_user_local`](crate::EventHub::disconnect_user_local)): the
+    /// transport closes with [`CloseCode::FORBIDDEN`](crate::CloseCode::FORBIDDEN).
+    Revoked,
 }
 
 #[derive(Debug)]

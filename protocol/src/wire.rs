@@ -198,7 +198,7 @@ mod json {
     /// variant too, so one decode call reads any server frame.
     #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
     #[derive(Debug, Clone, PartialEq, Deserialize)]
-    #[serde(tag = "type", rename_all = "snake_case")]
+    #[serde(tag = "type", rename_all = "snake_case", from = "Tagged")]
     #[non_exhaustive]
     pub enum ServerMessage {
         /// First frame of a connection: `{"type":"welcome","epoch":E,"client_id":ID}`.
@@ -224,10 +224,21 @@ mod json {
             #[cfg_attr(feature = "ts", ts(optional))]
             recovered: Option<bool>,
         },
-        /// `{"type":"unsubscribed","channel":C}`.
+        /// `{"type":"unsubscribed","channel":C}`: the reply to `unsubscribe` (or a channel the
+        /// identity lost at a re-`auth`).
         Unsubscribed {
             /// The canonical channel.
             channel: String,
+        },
+        /// `{"type":"unsubscribed","channel":C,"reason":R}`: the hub ended the subscription by
+        /// itself; with `R = "revoked"` the platform withdrew access (`POST /api/unsubscribe`),
+        /// so the client does not subscribe again.
+        #[serde(rename = "unsubscribed")]
+        Ended {
+            /// The canonical channel.
+            channel: String,
+            /// Why (`"revoked"`).
+            reason: String,
         },
         /// `{"type":"pong"}`.
         Pong,
@@ -241,10 +252,15 @@ mod json {
             #[cfg_attr(feature = "ts", ts(optional))]
             code: Option<ErrorCode>,
         },
-        /// `{"type":"authenticated","user":U}`.
+        /// `{"type":"authenticated","user":U,"expires_in":S}`.
         Authenticated {
             /// The authenticated identity.
             user: String,
+            /// Whole seconds until the token expires (absent for a token without `exp`): send a
+            /// new `auth` before then, or the connection is closed with 4002.
+            #[serde(default)]
+            #[cfg_attr(feature = "ts", ts(optional))]
+            expires_in: Option<u64>,
         },
         /// `{"type":"published","channel":C,"seq":N}`.
         Published {
@@ -279,7 +295,7 @@ mod json {
             match self {
                 ServerMessage::Welcome { .. } => "welcome",
                 ServerMessage::Subscribed { .. } => "subscribed",
-                ServerMessage::Unsubscribed { .. } => "unsubscribed",
+                ServerMessage::Unsubscribed { .. } | ServerMessage::Ended { .. } => "unsubscribed",
                 ServerMessage::Pong => "pong",
                 ServerMessage::Error { .. } => "error",
                 ServerMessage::Authenticated { .. } => "authenticated",
@@ -332,6 +348,10 @@ mod json {
                     }
                 }
                 ServerMessage::Unsubscribed { channel } => m.serialize_entry("channel", channel)?,
+                ServerMessage::Ended { channel, reason } => {
+                    m.serialize_entry("channel", channel)?;
+                    m.serialize_entry("reason", reason)?;
+                }
                 ServerMessage::Pong => {}
                 ServerMessage::Error { message, code } => {
                     m.serialize_entry("message", message)?;
@@ -339,7 +359,12 @@ mod json {
                         m.serialize_entry("code", code)?;
                     }
                 }
-                ServerMessage::Authenticated { user } => m.serialize_entry("user", user)?,
+                ServerMessage::Authenticated { user, expires_in } => {
+                    m.serialize_entry("user", user)?;
+                    if let Some(s) = expires_in {
+                        m.serialize_entry("expires_in", s)?;
+                    }
+                }
                 ServerMessage::Published { channel, seq } => {
                     m.serialize_entry("channel", channel)?;
                     m.serialize_entry("seq", seq)?;
@@ -366,6 +391,78 @@ mod json {
                 m.serialize_entry("id", id)?;
             }
             m.end()
+        }
+    }
+
+    /// What [`ServerMessage`] decodes from: the same frames, with `unsubscribed` either plain or
+    /// with a `reason` ([`ServerMessage::Ended`]).
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum Tagged {
+        Welcome {
+            epoch: String,
+            client_id: String,
+        },
+        Subscribed {
+            channel: String,
+            #[serde(default)]
+            seq: Option<u64>,
+            #[serde(default)]
+            recovered: Option<bool>,
+        },
+        Unsubscribed {
+            channel: String,
+            #[serde(default)]
+            reason: Option<String>,
+        },
+        Pong,
+        Error {
+            message: String,
+            #[serde(default, deserialize_with = "known_code")]
+            code: Option<ErrorCode>,
+        },
+        Authenticated {
+            user: String,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        },
+        Published {
+            channel: String,
+            seq: u64,
+        },
+        Event(RealtimeEvent),
+        Notification {
+            channel: String,
+            notification: Notification,
+            #[serde(default)]
+            seq: Option<u64>,
+        },
+    }
+
+    impl From<Tagged> for ServerMessage {
+        fn from(t: Tagged) -> ServerMessage {
+            match t {
+                Tagged::Welcome { epoch, client_id } => ServerMessage::Welcome { epoch, client_id },
+                Tagged::Subscribed { channel, seq, recovered } => {
+                    ServerMessage::Subscribed { channel, seq, recovered }
+                }
+                Tagged::Unsubscribed { channel, reason: None } => {
+                    ServerMessage::Unsubscribed { channel }
+                }
+                Tagged::Unsubscribed { channel, reason: Some(reason) } => {
+                    ServerMessage::Ended { channel, reason }
+                }
+                Tagged::Pong => ServerMessage::Pong,
+                Tagged::Error { message, code } => ServerMessage::Error { message, code },
+                Tagged::Authenticated { user, expires_in } => {
+                    ServerMessage::Authenticated { user, expires_in }
+                }
+                Tagged::Published { channel, seq } => ServerMessage::Published { channel, seq },
+                Tagged::Event(e) => ServerMessage::Event(e),
+                Tagged::Notification { channel, notification, seq } => {
+                    ServerMessage::Notification { channel, notification, seq }
+                }
+            }
         }
     }
 

@@ -287,8 +287,7 @@ fn a_user_holds_at_most_max_connections_per_user() {
     let mut cfg = ConnectionConfig::default();
     cfg.max_connections_per_user = 2;
     let shared = Arc::new(ConnectionShared::new(cfg));
-    let alice =
-        || Identity::User { id: "alice".into(), orgs: vec![], publish: false, publish_on: vec![] };
+    let alice = || Identity::from(guts_realtime::server::User::new("alice"));
     let welcome = || guts_realtime::Frame::from_string("{}".to_owned());
     let now = std::time::Duration::ZERO;
     // A connection that authenticates as `who`: its frames after the welcome, and whether a
@@ -296,7 +295,10 @@ fn a_user_holds_at_most_max_connections_per_user() {
     let auth = |conn: &mut ServerConnection, who: Identity| {
         conn.handle_text(now, r#"{"type":"auth","token":"t","id":1}"#);
         assert!(matches!(conn.poll_request(), Some((Request::Auth { .. }, _))));
-        conn.handle_outcome(now, Outcome::Auth(Ok(who)));
+        conn.handle_outcome(
+            now,
+            Outcome::Auth(Ok(guts_realtime::server::Verified::new(who, None))),
+        );
         if let Some((Request::Recheck, _)) = conn.poll_request() {
             conn.handle_outcome(now, Outcome::Recheck(Vec::new()));
         }

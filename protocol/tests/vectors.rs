@@ -388,10 +388,25 @@ fn expected_server(file: &str, name: &str) -> Option<ServerFrame> {
             ),
             s("pub-1"),
         ),
-        ("authenticated", "user") => sf(M::Authenticated { user: "alice".into() }, None),
-        ("authenticated", "string_id") => {
-            sf(M::Authenticated { user: "publisher".into() }, s("auth-1"))
+        ("authenticated", "user") => {
+            sf(M::Authenticated { user: "alice".into(), expires_in: None }, None)
         }
+        ("authenticated", "string_id") => {
+            sf(M::Authenticated { user: "publisher".into(), expires_in: None }, s("auth-1"))
+        }
+        ("authenticated", "expires_in") => {
+            sf(M::Authenticated { user: "alice".into(), expires_in: Some(3600) }, n(1))
+        }
+        ("unsubscribed", "revoked") => {
+            sf(M::Ended { channel: "repo:acme/secret/prs".into(), reason: "revoked".into() }, None)
+        }
+        ("error", "token_expired") => sf(
+            error(
+                "token expired: send a new token with auth before exp",
+                Some(ErrorCode::TokenExpired),
+            ),
+            None,
+        ),
         ("published", "published") => {
             sf(M::Published { channel: "repo:alice/myrepo".into(), seq: 58 }, None)
         }

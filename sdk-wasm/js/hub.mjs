@@ -7,8 +7,9 @@ export const PUBLISH_KEY = "js-test-publish-key";
 const BIN = process.env.GUTS_HUB_BIN ?? new URL("../../target/debug/guts-hub", import.meta.url).pathname;
 
 /** A running guts-hub; `stop()` kills it (SIGKILL) and waits for the exit. */
-export async function startHub({ port = 0, webDir, demo = false } = {}) {
-  const args = ["--listen", `127.0.0.1:${port}`, "--token-secret", SECRET, "--publish-key", PUBLISH_KEY];
+export async function startHub({ port = 0, webDir, demo = false, repoAccess = "public" } = {}) {
+  const args = ["--listen", `127.0.0.1:${port}`, "--token-secret", SECRET, "--publish-key", PUBLISH_KEY,
+    "--repo-access", repoAccess];
   if (webDir) args.push("--web-dir", webDir);
   if (demo) args.push("--demo");
   const child = spawn(BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, RUST_LOG: "warn" } });

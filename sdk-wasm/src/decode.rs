@@ -1,6 +1,6 @@
 //! Server frames → the session's [`Inbound`] view, without serde: the browser's `JSON.parse` makes
 //! the object, and only the fields the session needs are read (`type`, `id`, `channel`, `event`,
-//! `seq`, `recovered`, `epoch`, `code`, `message`, `user`). Events keep the parsed object itself as
+//! `seq`, `recovered`, `epoch`, `code`, `message`, `user`, `expires_in`, `reason`). Events keep the parsed object itself as
 //! their payload: that is what the application callback receives.
 
 use crate::js;
@@ -69,9 +69,11 @@ pub(crate) fn read(k: &Keys, obj: JsValue) -> Inbound<JsValue> {
     match ty.as_str() {
         "notification" => event(k, obj, false),
         "welcome" => Inbound::Welcome { epoch: text(&k.epoch).unwrap_or_default() },
-        "authenticated" => {
-            Inbound::Authenticated { id: id(), user: text(&k.user).unwrap_or_default() }
-        }
+        "authenticated" => Inbound::Authenticated {
+            id: id(),
+            user: text(&k.user).unwrap_or_default(),
+            expires_in: uint(get(&JsValue::from_str("expires_in"))),
+        },
         "subscribed" => match text(&k.channel) {
             Some(channel) => Inbound::Subscribed {
                 id: id(),
@@ -82,7 +84,10 @@ pub(crate) fn read(k: &Keys, obj: JsValue) -> Inbound<JsValue> {
             None => Inbound::Other,
         },
         "unsubscribed" => match text(&k.channel) {
-            Some(channel) => Inbound::Unsubscribed { id: id(), channel },
+            Some(channel) => {
+                let reason = text(&JsValue::from_str("reason"));
+                Inbound::Unsubscribed { id: id(), channel, reason }
+            }
             None => Inbound::Other,
         },
         "pong" => Inbound::Pong { id: id() },

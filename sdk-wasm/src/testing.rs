@@ -68,8 +68,9 @@ pub fn decode_frame(text: &str) -> JsValue {
             set("epoch", epoch.into());
             ("welcome", None)
         }
-        Inbound::Authenticated { id, user } => {
+        Inbound::Authenticated { id, user, expires_in } => {
             set("user", user.into());
+            set("expires_in", num(expires_in));
             ("authenticated", id)
         }
         Inbound::Subscribed { id, channel, seq, recovered } => {
@@ -78,8 +79,9 @@ pub fn decode_frame(text: &str) -> JsValue {
             set("recovered", recovered.map_or(JsValue::UNDEFINED, JsValue::from_bool));
             ("subscribed", id)
         }
-        Inbound::Unsubscribed { id, channel } => {
+        Inbound::Unsubscribed { id, channel, reason } => {
             set("channel", channel.into());
+            set("reason", reason.map_or(JsValue::UNDEFINED, JsValue::from));
             ("unsubscribed", id)
         }
         Inbound::Pong { id } => ("pong", id),

@@ -67,7 +67,7 @@ pub async fn start_node(
             cmd.arg(&bins.guts_hub)
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(["--publish-key", PUBLISH_KEY, "--token-secret", "bench-secret"])
-                .args(["--max-connections", "20000"]);
+                .args(["--max-connections", "20000", "--repo-access", "public"]);
             if let Some(url) = redis {
                 cmd.args(["--broker", url]);
             }

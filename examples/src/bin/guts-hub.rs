@@ -1,16 +1,22 @@
 //! `guts-hub`: the reference hub server. An [`EventHub`] served over WebSocket and HTTP by
 //! `guts_realtime_server`, with the demo page at `/`.
 //!
-//! Prints the token secret and publish key it generated (when not given) and a line
-//! `guts-hub listening on http://ADDR` to stdout; logs go to stderr (`RUST_LOG`, default `info`).
-//! SIGINT or SIGTERM shuts it down gracefully (every client gets close 1001) and it exits 0.
+//! Needs a token secret and a publish key (flags, environment or files); `--dev` and `--demo`
+//! generate the missing ones and print them. Prints a line `guts-hub listening on http://ADDR`
+//! (and `guts-hub internal on http://ADDR` with `--internal-listen`) to stdout; logs go to
+//! stderr (`RUST_LOG`, default `info`). A configuration error exits with status 2, naming the
+//! setting. SIGINT or SIGTERM shuts it down gracefully (every client gets close 1001) and it
+//! exits 0.
 //!
 //! With `--broker redis://HOST:PORT` several `guts-hub` processes behind a load balancer share
 //! fan-out and history through Redis (see `docs/DEPLOY.md`).
 
 use clap::Parser;
 use guts_realtime::{EventHub, EventKind, HubConfig};
-use guts_realtime_server::{serve, Engine, RateLimit, RedisBroker, RedisConfig, ServerConfig};
+use guts_realtime_server::{
+    serve, serve_split, DefaultAuthorizer, Engine, ProxyAuthorizer, RateLimit, RedisBroker,
+    RedisConfig, RepoAccess, ServerConfig,
+};
 use serde_json::json;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -25,14 +31,45 @@ struct Args {
     /// Address to listen on (port 0 picks a free port; the real one is printed).
     #[arg(long, env = "GUTS_HUB_LISTEN", default_value = "127.0.0.1:7800")]
     listen: String,
-    /// HS256 secret of client tokens (JWT claims sub, exp, orgs, publish). Generated and printed
-    /// when absent.
+    /// Address of the internal listener: when set, `/metrics` and `/api/*` are served only
+    /// there, and the public listener keeps `/ws`, `/healthz` and the demo page.
+    #[arg(long, env = "GUTS_HUB_INTERNAL_LISTEN")]
+    internal_listen: Option<String>,
+    /// HS256 secret of client tokens (JWT claims sub, exp, orgs, repos, publish).
     #[arg(long, env = "GUTS_HUB_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
-    /// Key that grants publish rights (HTTP Bearer or WebSocket auth token). Generated and
-    /// printed when absent.
+    /// File holding the token secret (surrounding whitespace ignored).
+    #[arg(long, env = "GUTS_HUB_TOKEN_SECRET_FILE", conflicts_with = "token_secret")]
+    token_secret_file: Option<PathBuf>,
+    /// Key that grants publish rights (HTTP Bearer or WebSocket auth token).
     #[arg(long, env = "GUTS_HUB_PUBLISH_KEY", hide_env_values = true)]
     publish_key: Option<String>,
+    /// File holding the publish key (surrounding whitespace ignored).
+    #[arg(long, env = "GUTS_HUB_PUBLISH_KEY_FILE", conflicts_with = "publish_key")]
+    publish_key_file: Option<PathBuf>,
+    /// Development mode: generate the token secret and publish key that are not given, and
+    /// print them.
+    #[arg(long, env = "GUTS_HUB_DEV")]
+    dev: bool,
+    /// Who reads `repo:` channels: `token` (tokens whose `repos` claim grants the repository),
+    /// `public` (anyone) or `proxy` (asks --authorize-url for what the token does not grant).
+    /// Default `token`; `public` with --demo.
+    #[arg(long, env = "GUTS_HUB_REPO_ACCESS", value_enum)]
+    repo_access: Option<RepoAccessMode>,
+    /// With --repo-access proxy: the platform's endpoint, POSTed
+    /// `{"user","orgs","channel"}`, answering `{"allow": true|false}`.
+    #[arg(long, env = "GUTS_HUB_AUTHORIZE_URL")]
+    authorize_url: Option<String>,
+    /// Milliseconds the authorize endpoint may take (then: error `unavailable`).
+    #[arg(long, env = "GUTS_HUB_AUTHORIZE_TIMEOUT_MS", default_value_t = 2000)]
+    authorize_timeout_ms: u64,
+    /// Seconds a decision of the authorize endpoint is reused per (user, repository); 0: never.
+    #[arg(long, env = "GUTS_HUB_AUTHORIZE_CACHE_SECS", default_value_t = 30)]
+    authorize_cache_secs: u64,
+    /// Browser origins allowed to open a WebSocket, comma-separated `scheme://host[:port]`, or
+    /// `*`; others get HTTP 403. Requests without `Origin` are allowed. Default: any.
+    #[arg(long, env = "GUTS_HUB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
     /// When set, a client token's `iss` claim must be this.
     #[arg(long, env = "GUTS_HUB_TOKEN_ISSUER")]
     token_issuer: Option<String>,
@@ -144,8 +181,53 @@ fn invalid(e: guts_realtime::InvalidConfig) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
 }
 
+/// `--repo-access`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RepoAccessMode {
+    Token,
+    Public,
+    Proxy,
+}
+
 fn generated() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A secret from its flag (or env) or its file; generated and printed in dev mode; otherwise a
+/// configuration error naming the flags.
+fn secret(
+    value: &Option<String>,
+    file: &Option<PathBuf>,
+    dev: bool,
+    what: &str,
+    flag: &str,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<String> {
+    if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+        return Ok(v.clone());
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let msg = format!("{flag}-file {}: {e}", path.display());
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, msg)
+        })?;
+        let v = text.trim();
+        if v.is_empty() {
+            let msg = format!("{flag}-file {}: the file is empty", path.display());
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg));
+        }
+        return Ok(v.to_owned());
+    }
+    if dev {
+        let v = generated();
+        let _ = writeln!(out, "guts-hub: generated {what}: {v}");
+        return Ok(v);
+    }
+    let msg = format!(
+        "no {what}: give {flag} (or {flag}-file, or the environment variables), or run with \
+         --dev to generate one"
+    );
+    Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
 }
 
 #[tokio::main]
@@ -177,15 +259,27 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    let token_secret = args.token_secret.clone().unwrap_or_else(|| {
-        let s = generated();
-        let _ = writeln!(out, "guts-hub: generated token secret: {s}");
-        s
-    });
-    let publish_key = args.publish_key.clone().unwrap_or_else(|| {
-        let k = generated();
-        let _ = writeln!(out, "guts-hub: generated publish key: {k}");
-        k
+    let dev = args.dev || args.demo;
+    let token_secret = secret(
+        &args.token_secret,
+        &args.token_secret_file,
+        dev,
+        "token secret",
+        "--token-secret",
+        &mut out,
+    )?;
+    let publish_key = secret(
+        &args.publish_key,
+        &args.publish_key_file,
+        dev,
+        "publish key",
+        "--publish-key",
+        &mut out,
+    )?;
+    let mode = args.repo_access.unwrap_or(if args.demo {
+        RepoAccessMode::Public
+    } else {
+        RepoAccessMode::Token
     });
     let hub_config = HubConfig::default()
         .max_connections(args.max_connections)
@@ -201,7 +295,7 @@ async fn run(args: Args) -> std::io::Result<()> {
     let mut config =
         ServerConfig::default()
             .token_secret(token_secret)
-            .publish_key(publish_key)
+            .publish_key(publish_key.clone())
             .token_issuer(args.token_issuer.clone())
             .token_audience(args.token_audience.clone())
             .max_frame_bytes(args.max_frame_bytes)
@@ -220,7 +314,24 @@ async fn run(args: Args) -> std::io::Result<()> {
             .request_body_timeout(secs(args.request_body_timeout_secs))
             .write_interval(
                 Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
-            );
+            )
+            .allowed_origins(args.allowed_origins.clone());
+    config = match (mode, &args.authorize_url) {
+        (RepoAccessMode::Token, _) => config.authorizer(DefaultAuthorizer::new(RepoAccess::Token)),
+        (RepoAccessMode::Public, _) => {
+            config.authorizer(DefaultAuthorizer::new(RepoAccess::Public))
+        }
+        (RepoAccessMode::Proxy, Some(url)) => config.authorizer(
+            ProxyAuthorizer::new(url, Some(&publish_key))
+                .map_err(invalid)?
+                .timeout(Duration::from_millis(args.authorize_timeout_ms))
+                .cache_ttl(Duration::from_secs(args.authorize_cache_secs)),
+        ),
+        (RepoAccessMode::Proxy, None) => {
+            let msg = "--repo-access proxy needs --authorize-url (env GUTS_HUB_AUTHORIZE_URL)";
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg));
+        }
+    };
     config.validate().map_err(invalid)?;
     if args.web_dir.is_dir() {
         config = config.static_dir(&args.web_dir);
@@ -241,14 +352,25 @@ async fn run(args: Args) -> std::io::Result<()> {
     };
     let listener = listen(&args.listen, args.backlog).await?;
     let addr = listener.local_addr()?;
+    let internal = match &args.internal_listen {
+        Some(a) => Some(listen(a, 1024).await?),
+        None => None,
+    };
+    // The internal address first: the listening line is the last of the start-up lines.
+    if let Some(l) = &internal {
+        let _ = writeln!(out, "guts-hub internal on http://{}", l.local_addr()?);
+    }
     let _ = writeln!(out, "guts-hub listening on http://{addr}");
     let _ = out.flush();
     drop(out);
-    tracing::info!(%addr, epoch = %hub.epoch(), "guts-hub started");
+    tracing::info!(%addr, epoch = %hub.epoch(), repo_access = ?mode, "guts-hub started");
     if args.demo {
         tokio::spawn(demo(engine.clone()));
     }
-    serve(engine, listener, config, shutdown_signal()).await
+    match internal {
+        Some(internal) => serve_split(engine, listener, internal, config, shutdown_signal()).await,
+        None => serve(engine, listener, config, shutdown_signal()).await,
+    }
 }
 
 /// Binds `addr` (the first of its resolved addresses that binds) with a listen backlog of

@@ -31,6 +31,7 @@ mod config;
 mod fan_out;
 mod outcome;
 mod registry;
+mod revoke;
 mod seed;
 mod streams;
 mod subscribe;
@@ -100,6 +101,8 @@ pub struct EventHub {
     next_seq: AtomicU64,
     counters: Counters,
     event_tx: broadcast::Sender<RealtimeEvent>,
+    /// Told of every revocation applied here ([`EventHub::on_revoke`]).
+    revoke_hook: std::sync::OnceLock<revoke::RevokeHook>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -149,6 +152,7 @@ impl EventHub {
             next_seq: AtomicU64::new(0),
             counters: Counters::default(),
             event_tx,
+            revoke_hook: std::sync::OnceLock::new(),
         }
     }
 

@@ -15,11 +15,12 @@
 //! new one may not read, or is answered `unauthenticated` and closed with 4001; a ping goes out
 //! every [`ConnectionConfig::ping_interval`]; a connection silent for
 //! [`ConnectionConfig::idle_timeout`] is closed with 4009; an oversized frame closes with 1009, a
-//! shutdown with 1001 and a queue closed as a slow consumer with 4008; once closing, nothing more
-//! is read and the connection is done at [`ConnectionConfig::close_timeout`].
+//! shutdown with 1001 and a queue closed as a slow consumer with 4008; a token that expires
+//! without a new `auth` is answered `token_expired` and closed with 4002; once closing, nothing
+//! more is read and the connection is done at [`ConnectionConfig::close_timeout`].
 
-use super::{Authorizer, Identity, RateLimit, TokenBucket, TokenVerifier};
-use crate::client::HubClient;
+use super::{Authorizer, Identity, RateLimit, TokenBucket, TokenVerifier, Verified};
+use crate::client::{CloseReason, HubClient};
 use crate::close::CloseCode;
 use crate::engine::Engine;
 use crate::error::RealtimeError;
@@ -117,6 +118,8 @@ pub struct ConnectionCounters {
     pub oversized_closes: AtomicU64,
     /// Connections closed for silence (4009).
     pub idle_closes: AtomicU64,
+    /// Connections closed because their token expired (4002).
+    pub token_expired: AtomicU64,
 }
 
 /// What a server's connections share: the config, the counters and who holds how many
@@ -196,6 +199,8 @@ impl Close {
             1001 => "server shutting down",
             1009 => "message too big",
             4001 => "unauthenticated",
+            4002 => "token expired",
+            4003 => "forbidden",
             4008 => "slow consumer",
             4009 => "idle timeout",
             4029 => "rate limited",
@@ -256,7 +261,7 @@ pub enum Request {
 #[non_exhaustive]
 pub enum Outcome {
     /// Of [`Request::Auth`].
-    Auth(Result<Identity, RealtimeError>),
+    Auth(Result<Verified, RealtimeError>),
     /// Of [`Request::Subscribe`]: the events replayed; on success the engine queued the reply
     /// and the replay itself.
     Subscribe(Result<usize, RealtimeError>),
@@ -282,8 +287,10 @@ pub async fn execute(
     match request {
         Request::Auth { token } => Outcome::Auth(verifier.verify(&token)),
         Request::Subscribe { channel, since } => {
-            let allowed = Channel::parse(&channel)
-                .and_then(|ch| authorizer.authorize_subscribe(identity, &ch));
+            let allowed = match Channel::parse(&channel) {
+                Ok(ch) => authorizer.authorize_subscribe(identity, &ch).await,
+                Err(e) => Err(e),
+            };
             Outcome::Subscribe(match allowed {
                 Ok(()) => {
                     let s = engine.subscribe(client, &channel, since.as_ref(), id).await;
@@ -300,9 +307,10 @@ pub async fn execute(
             Outcome::Publish(published.map(|(ch, p)| (ch, p.seq)))
         }
         Request::Recheck => {
+            client.set_user(identity.user());
             let mut dropped = Vec::new();
             for ch in client.channels() {
-                if authorizer.authorize_subscribe(identity, &ch).is_err()
+                if authorizer.authorize_subscribe(identity, &ch).await.is_err()
                     && engine.unsubscribe(client, &ch.to_string()).is_ok_and(|(_, held)| held)
                 {
                     dropped.push(ch);
@@ -341,7 +349,7 @@ pub async fn publish(
     data: serde_json::Value,
 ) -> Result<(Channel, Published), RealtimeError> {
     let ch = Channel::parse(channel)?;
-    authorizer.authorize_publish(identity, &ch)?;
+    authorizer.authorize_publish(identity, &ch).await?;
     let published = engine.publish(RealtimeEvent::new(ch.to_string(), event, data)).await?;
     Ok((ch, published))
 }
@@ -369,6 +377,8 @@ pub struct ServerConnection {
     ping_due: bool,
     /// Commands refused by the rate limit since the last one allowed.
     strikes: u8,
+    /// When the identity's token expires.
+    expires_at: Option<Duration>,
 }
 
 impl ServerConnection {
@@ -388,6 +398,7 @@ impl ServerConnection {
             closing: false,
             ping_due: false,
             strikes: 0,
+            expires_at: None,
         }
     }
 
@@ -482,9 +493,14 @@ impl ServerConnection {
         }
     }
 
-    /// The client's queue was closed: as a slow consumer (4008), or by the hub (1001).
-    pub fn handle_queue_closed(&mut self, now: Duration, slow_consumer: bool) {
-        let code = if slow_consumer { CloseCode::SLOW_CONSUMER } else { CloseCode::GOING_AWAY };
+    /// The client's queue was closed: as a slow consumer (4008), for the platform's revocation
+    /// of the user (4003), or by the hub (1001).
+    pub fn handle_queue_closed(&mut self, now: Duration, reason: Option<CloseReason>) {
+        let code = match reason {
+            Some(CloseReason::SlowConsumer) => CloseCode::SLOW_CONSUMER,
+            Some(CloseReason::Revoked) => CloseCode::FORBIDDEN,
+            _ => CloseCode::GOING_AWAY,
+        };
         self.begin_close(now, Close::new(code, false));
     }
 
@@ -498,7 +514,7 @@ impl ServerConnection {
         let id = self.pending.take().and_then(|p| p.id);
         let id = id.as_ref();
         match outcome {
-            Outcome::Auth(Ok(identity)) => {
+            Outcome::Auth(Ok(Verified { identity, expires_in })) => {
                 if let Some(user) = identity.user() {
                     // The same user again holds the slot it has; another one needs its own.
                     if self.identity().user() != Some(user) {
@@ -527,7 +543,9 @@ impl ServerConnection {
                         self.bucket = TokenBucket::new(&limit, now);
                     }
                 }
-                self.reply(&ServerMessage::Authenticated { user }, id);
+                self.expires_at = expires_in.map(|d| now.saturating_add(d));
+                let expires_in = expires_in.map(|d| d.as_secs());
+                self.reply(&ServerMessage::Authenticated { user, expires_in }, id);
                 self.start(Request::Recheck, None);
             }
             Outcome::Auth(Err(e)) => {
@@ -559,6 +577,13 @@ impl ServerConnection {
     /// Time passed: pings and the idle timeout.
     pub fn handle_timeout(&mut self, now: Duration) {
         if self.closing {
+            return;
+        }
+        if self.expires_at.is_some_and(|at| now >= at) {
+            self.shared.counters.token_expired.fetch_add(1, Relaxed);
+            let e = RealtimeError::TokenExpired("send a new token with auth before exp".into());
+            self.error(None, &e);
+            self.begin_close(now, Close::new(CloseCode::TOKEN_EXPIRED, true));
             return;
         }
         let cfg = &self.shared.config;
@@ -609,7 +634,8 @@ impl ServerConnection {
         if self.closing {
             return self.timer;
         }
-        self.timer.min(self.last_seen.saturating_add(self.shared.config.idle_timeout))
+        let next = self.timer.min(self.last_seen.saturating_add(self.shared.config.idle_timeout));
+        self.expires_at.map_or(next, |at| at.min(next))
     }
 
     /// Whether a closing connection's time is up: the driver drops it.

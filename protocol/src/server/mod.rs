@@ -10,11 +10,12 @@ mod identity;
 mod rate;
 
 pub use authorize::{
-    default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer,
+    authorize_read, default_authorize_publish, default_authorize_subscribe, AuthorizeFuture,
+    Authorizer, DefaultAuthorizer, RepoAccess,
 };
 pub use connection::{
     execute, publish, Close, ConnectionConfig, ConnectionCounters, ConnectionShared, Outcome,
     Request, ServerConnection,
 };
-pub use identity::{Identity, TokenVerifier};
+pub use identity::{Identity, TokenVerifier, User, Verified};
 pub use rate::{RateLimit, TokenBucket};

@@ -27,6 +27,8 @@ pub enum Inbound<P> {
         id: Option<u64>,
         /// The identity.
         user: String,
+        /// Whole seconds until the token expires, when it does.
+        expires_in: Option<u64>,
     },
     /// `subscribed`.
     Subscribed {
@@ -45,6 +47,8 @@ pub enum Inbound<P> {
         id: Option<u64>,
         /// Canonical channel.
         channel: String,
+        /// Why the hub ended it by itself (`"revoked"`); `None` for a reply to `unsubscribe`.
+        reason: Option<String>,
     },
     /// `pong`.
     Pong {
@@ -80,11 +84,15 @@ impl<P> Inbound<P> {
     pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Inbound<Q> {
         match self {
             Inbound::Welcome { epoch } => Inbound::Welcome { epoch },
-            Inbound::Authenticated { id, user } => Inbound::Authenticated { id, user },
+            Inbound::Authenticated { id, user, expires_in } => {
+                Inbound::Authenticated { id, user, expires_in }
+            }
             Inbound::Subscribed { id, channel, seq, recovered } => {
                 Inbound::Subscribed { id, channel, seq, recovered }
             }
-            Inbound::Unsubscribed { id, channel } => Inbound::Unsubscribed { id, channel },
+            Inbound::Unsubscribed { id, channel, reason } => {
+                Inbound::Unsubscribed { id, channel, reason }
+            }
             Inbound::Pong { id } => Inbound::Pong { id },
             Inbound::Error { id, code, message } => Inbound::Error { id, code, message },
             Inbound::Event { channel, kind, seq, payload } => {
@@ -107,11 +115,16 @@ impl Inbound<crate::wire::ServerMessage> {
         };
         match frame.message {
             M::Welcome { epoch, .. } => Inbound::Welcome { epoch },
-            M::Authenticated { user } => Inbound::Authenticated { id, user },
+            M::Authenticated { user, expires_in } => {
+                Inbound::Authenticated { id, user, expires_in }
+            }
             M::Subscribed { channel, seq, recovered } => {
                 Inbound::Subscribed { id, channel, seq, recovered }
             }
-            M::Unsubscribed { channel } => Inbound::Unsubscribed { id, channel },
+            M::Unsubscribed { channel } => Inbound::Unsubscribed { id, channel, reason: None },
+            M::Ended { channel, reason } => {
+                Inbound::Unsubscribed { id, channel, reason: Some(reason) }
+            }
             M::Pong => Inbound::Pong { id },
             M::Error { message, code } => Inbound::Error { id, code, message },
             M::Event(e) => Inbound::Event {
@@ -212,7 +225,8 @@ pub enum SubState {
         /// Whether the missed events are being replayed (`Some(false)` comes with a [`Event::Gap`]).
         recovered: Option<bool>,
     },
-    /// The hub refused it; it is not retried until subscribed again.
+    /// The hub refused it, or ended it (access revoked: `message` is `"revoked"`); it is not
+    /// retried until subscribed again.
     Failed {
         /// The error code.
         code: Option<ErrorCode>,

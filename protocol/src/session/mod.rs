@@ -153,6 +153,10 @@ pub struct Session<P> {
     state: ConnectionState,
     /// The channel of the last event, parsed: a run of events on one channel parses it once.
     last_route: Option<(String, Channel)>,
+    /// When to fetch a new token for the open socket (before the current one expires).
+    refresh_at: Option<Duration>,
+    /// A token fetched for the open socket is awaited.
+    refreshing: bool,
 }
 
 impl<P: Clone> Session<P> {
@@ -176,6 +180,8 @@ impl<P: Clone> Session<P> {
             events: VecDeque::new(),
             state: ConnectionState::Idle,
             last_route: None,
+            refresh_at: None,
+            refreshing: false,
         }
     }
 
@@ -253,9 +259,12 @@ impl<P: Clone> Session<P> {
             | Phase::Opening { deadline }
             | Phase::Handshake { deadline, .. } => Some(*deadline),
             Phase::Waiting { until } => Some(*until),
-            Phase::Connected { .. } => self.link.as_ref().map(|l| match l.ping_sent {
-                Some(sent) => sent + self.cfg.pong_timeout,
-                None => l.last_rx + self.cfg.ping_interval,
+            Phase::Connected { .. } => self.link.as_ref().map(|l| {
+                let link = match l.ping_sent {
+                    Some(sent) => sent + self.cfg.pong_timeout,
+                    None => l.last_rx + self.cfg.ping_interval,
+                };
+                self.refresh_at.map_or(link, |r| r.min(link))
             }),
             Phase::Idle | Phase::Closed => None,
         }
@@ -396,8 +405,25 @@ impl<P: Clone> Session<P> {
 
     // ---- inputs -----------------------------------------------------------------------------
 
-    /// The driver's answer to [`Action::FetchToken`]: `Ok(None)` connects anonymously.
+    /// The driver's answer to [`Action::FetchToken`]: `Ok(None)` connects anonymously. Asked
+    /// while connected (the token is about to expire), a token is sent on the open socket as
+    /// `auth`; no token, or a failure, leaves the socket as it is (a transient failure is asked
+    /// again 5 s later) until the hub closes it at expiry with 4002.
     pub fn handle_token(&mut self, now: Duration, token: Result<Option<String>, TokenError>) {
+        if self.refreshing && matches!(self.phase, Phase::Connected { .. }) {
+            self.refreshing = false;
+            match token {
+                Ok(Some(t)) => {
+                    self.token = Some(t.clone());
+                    self.auth_id = Some(self.send(ClientCommand::Auth { token: t }, None));
+                }
+                Ok(None) | Err(TokenError::Unauthorized(_)) => {}
+                Err(TokenError::Transient(_)) => {
+                    self.refresh_at = Some(now + Duration::from_secs(5));
+                }
+            }
+            return;
+        }
         if !matches!(self.phase, Phase::FetchingToken { .. }) {
             return;
         }
@@ -477,17 +503,28 @@ impl<P: Clone> Session<P> {
                 }
                 self.maybe_connected(now);
             }
-            Inbound::Authenticated { user, .. } => {
+            Inbound::Authenticated { user, expires_in, .. } => {
                 if let Phase::Handshake { authed, .. } = &mut self.phase {
                     *authed = true;
                 }
+                self.refresh_at = expires_in.filter(|_| self.cfg.auth).map(|s| {
+                    // exp − max(10 s, 10 % of the lifetime), and not sooner than in a second.
+                    let lifetime = Duration::from_secs(s);
+                    let lead = (lifetime / 10).max(Duration::from_secs(10));
+                    now + lifetime.saturating_sub(lead).max(Duration::from_secs(1))
+                });
                 self.events.push_back(Event::Authenticated { user });
                 self.maybe_connected(now);
             }
             Inbound::Subscribed { id, channel, seq, recovered } => {
                 self.on_subscribed(id, &channel, seq, recovered)
             }
-            Inbound::Unsubscribed { id, channel } => self.on_unsubscribed(id, &channel),
+            Inbound::Unsubscribed { id, channel, reason: None } => {
+                self.on_unsubscribed(id, &channel)
+            }
+            Inbound::Unsubscribed { channel, reason: Some(reason), .. } => {
+                self.on_ended(&channel, reason)
+            }
             Inbound::Pong { .. } | Inbound::Other => {}
             Inbound::Error { id, code, message } => self.on_error(now, id, code, message),
             Inbound::Event { channel, kind, seq, payload } => {
@@ -515,6 +552,11 @@ impl<P: Clone> Session<P> {
             }
             Phase::Waiting { until } if now >= until => self.start_attempt(now),
             Phase::Connected { .. } => {
+                if self.refresh_at.is_some_and(|r| now >= r) {
+                    self.refresh_at = None;
+                    self.refreshing = true;
+                    self.actions.push_back(Action::FetchToken);
+                }
                 let Some(link) = &mut self.link else { return };
                 match link.ping_sent {
                     Some(sent) if now >= sent + self.cfg.pong_timeout => {
@@ -582,6 +624,8 @@ impl<P: Clone> Session<P> {
         self.link = None;
         self.outbox.clear();
         self.auth_id = None;
+        self.refresh_at = None;
+        self.refreshing = false;
         let events = &mut self.events;
         self.channels.retain(|key, ch| {
             if ch.handles.is_empty() {
@@ -767,6 +811,23 @@ impl<P: Clone> Session<P> {
         }
         ch.remote = Remote::None;
         self.sync_channel(&key);
+    }
+
+    /// The hub ended a subscription by itself (access revoked): every handle of the channel
+    /// fails with `reason`, and the channel is not subscribed again until the application
+    /// subscribes again.
+    fn on_ended(&mut self, channel: &str, reason: String) {
+        let Some(ch) = self.channels.get_mut(channel) else { return };
+        if matches!(ch.remote, Remote::None | Remote::Failed) {
+            return;
+        }
+        ch.remote = Remote::Failed;
+        let state = SubState::Failed { code: Some(ErrorCode::Forbidden), message: reason };
+        for &sub in ch.handles.iter() {
+            let channel = channel.to_owned();
+            self.events.push_back(Event::Subscription { sub, channel, state: state.clone() });
+        }
+        self.sync_channel(channel);
     }
 
     fn on_error(

@@ -10,8 +10,8 @@
 use guts_realtime::client::{ClientReceiver, TryRecvError};
 use guts_realtime::engine::now_or_never;
 use guts_realtime::server::{
-    execute, Close, ConnectionConfig, ConnectionShared, DefaultAuthorizer, Identity,
-    ServerConnection, TokenVerifier,
+    execute, Close, ConnectionConfig, ConnectionShared, DefaultAuthorizer, Identity, RepoAccess,
+    ServerConnection, TokenVerifier, User, Verified,
 };
 use guts_realtime::session::{
     Action, Event, GapReason, Inbound, Session, SessionConfig, SubId, TokenError,
@@ -31,24 +31,31 @@ pub enum TokenPolicy {
     Bad,
     Unauthorized,
     Transient,
+    /// A token valid for this many more seconds (`expiring:S`).
+    Expiring(u64),
 }
 
 /// The harness's token verifier.
 pub struct Tokens;
 
 impl TokenVerifier for Tokens {
-    fn verify(&self, token: &str) -> Result<Identity, RealtimeError> {
-        let user = |id: &str| Identity::User {
-            id: id.into(),
-            orgs: vec!["acme".into()],
-            publish: false,
-            publish_on: vec![],
-        };
+    fn verify(&self, token: &str) -> Result<Verified, RealtimeError> {
+        let user = |id: &str| Identity::from(User::new(id).orgs(["acme"]).repos(["acme/*"]));
+        let forever = |who: Identity| Ok(Verified::new(who, None));
         match token {
-            "good" => Ok(user("alice")),
-            "bob" => Ok(user("bob")),
-            "publisher" => Ok(Identity::PublishKey),
-            _ => Err(RealtimeError::Unauthenticated("bad token".into())),
+            "good" => forever(user("alice")),
+            "bob" => forever(user("bob")),
+            "publisher" => forever(Identity::PublishKey),
+            // `expiring:S` / `expiring-bob:S`: valid for S more seconds.
+            t => match t.split_once(':') {
+                Some(("expiring", s)) | Some(("expiring-bob", s)) => {
+                    let who = if t.starts_with("expiring-bob") { "bob" } else { "alice" };
+                    let secs =
+                        s.parse().map_err(|_| RealtimeError::Unauthenticated("bad".into()))?;
+                    Ok(Verified::new(user(who), Some(Duration::from_secs(secs))))
+                }
+                _ => Err(RealtimeError::Unauthenticated("bad token".into())),
+            },
         }
     }
 }
@@ -88,6 +95,12 @@ pub struct Pair {
     pub pings: Vec<Duration>,
     /// Every frame the client received, as text.
     pub received: Vec<String>,
+    /// Who may read `repo:` channels (public by default: most tests are about the transport).
+    pub repo_access: RepoAccess,
+    /// Calls of the token provider.
+    pub token_fetches: usize,
+    /// Every frame the client sent, as text.
+    pub sent: Vec<String>,
 }
 
 impl Pair {
@@ -120,6 +133,9 @@ impl Pair {
             close_reasons: Vec::new(),
             pings: Vec::new(),
             received: Vec::new(),
+            repo_access: RepoAccess::Public,
+            token_fetches: 0,
+            sent: Vec::new(),
         }
     }
 
@@ -175,9 +191,10 @@ impl Pair {
             }
             let Some((request, id)) = c.rules.poll_request() else { break };
             let identity = c.rules.identity().clone();
+            let authorizer = DefaultAuthorizer::new(self.repo_access);
             let run = execute(
                 &*self.hub,
-                &DefaultAuthorizer,
+                &authorizer,
                 &Tokens,
                 &c.client,
                 &identity,
@@ -204,7 +221,9 @@ impl Pair {
                 progressed = true;
                 match a {
                     Action::FetchToken => {
+                        self.token_fetches += 1;
                         let t = match self.token {
+                            TokenPolicy::Expiring(s) => Ok(Some(format!("expiring:{s}"))),
                             TokenPolicy::Good => Ok(Some("good".into())),
                             TokenPolicy::Bad => Ok(Some("bad".into())),
                             TokenPolicy::Unauthorized => Err(TokenError::Unauthorized("no".into())),
@@ -227,6 +246,7 @@ impl Pair {
             }
             while let Some(text) = self.s.poll_transmit() {
                 progressed = true;
+                self.sent.push(text.clone());
                 self.send_text(&text);
             }
             if !self.stalled {
@@ -274,8 +294,7 @@ impl Pair {
         }
         let Some(c) = &mut self.conn else { return true };
         if let Some(reason) = queue_closed {
-            let slow = reason == Some(guts_realtime::client::CloseReason::SlowConsumer);
-            c.rules.handle_queue_closed(now, slow);
+            c.rules.handle_queue_closed(now, reason);
             if let Some(close) = c.rules.poll_close() {
                 c.closing.get_or_insert((close, 0));
             }

@@ -5,17 +5,21 @@
 //! Tokens are never logged, never echoed and never put into an error message: a refused token is
 //! described by its failure kind only ("expired", "bad signature", …).
 
-use guts_realtime::server::{Identity, TokenVerifier};
+use guts_realtime::server::{Identity, TokenVerifier, User, Verified};
 use guts_realtime::RealtimeError;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: u64,
     #[serde(default)]
     orgs: Vec<String>,
+    #[serde(default)]
+    repos: Vec<String>,
     #[serde(default)]
     publish: PublishClaim,
 }
@@ -32,8 +36,8 @@ enum PublishClaim {
 
 /// Verifies `auth` tokens: the publish key (compared in constant time) or an HS256 JWT with
 /// claims `sub`, `exp` (both required, no leeway), `nbf` (honoured when present), `iss` and
-/// `aud` (required to match when the server is configured with them), `orgs` and `publish`
-/// (optional).
+/// `aud` (required to match when the server is configured with them), `orgs`, `repos` and
+/// `publish` (optional). A claim of the wrong type refuses the token.
 pub(crate) struct Verifier {
     key: Option<DecodingKey>,
     validation: Validation,
@@ -77,9 +81,9 @@ impl Verifier {
 
 /// Tokens are never logged, echoed or quoted: a refused one is described by its failure kind.
 impl TokenVerifier for Verifier {
-    fn verify(&self, token: &str) -> Result<Identity, RealtimeError> {
+    fn verify(&self, token: &str) -> Result<Verified, RealtimeError> {
         if self.is_publish_key(token) {
-            return Ok(Identity::PublishKey);
+            return Ok(Verified::new(Identity::PublishKey, None));
         }
         let Some(key) = &self.key else {
             return Err(RealtimeError::Unauthenticated(
@@ -88,17 +92,17 @@ impl TokenVerifier for Verifier {
         };
         match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
             Ok(data) if !data.claims.sub.is_empty() => {
-                let (publish, publish_on) = match data.claims.publish {
-                    PublishClaim::None => (false, Vec::new()),
-                    PublishClaim::All(all) => (all, Vec::new()),
-                    PublishClaim::Channels(patterns) => (false, patterns),
+                let c = data.claims;
+                let user = User::new(c.sub).orgs(c.orgs).repos(c.repos);
+                let user = match c.publish {
+                    PublishClaim::None => user,
+                    PublishClaim::All(all) => user.publish(all),
+                    PublishClaim::Channels(patterns) => user.publish_on(patterns),
                 };
-                Ok(Identity::User {
-                    id: data.claims.sub,
-                    orgs: data.claims.orgs,
-                    publish,
-                    publish_on,
-                })
+                // Until the second `exp` begins, to the millisecond: closed at expiry, not before.
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let left = Duration::from_secs(c.exp).saturating_sub(now);
+                Ok(Verified::new(user.into(), Some(left)))
             }
             Ok(_) => Err(RealtimeError::Unauthenticated("empty sub claim".into())),
             Err(e) => Err(RealtimeError::Unauthenticated(
@@ -136,7 +140,7 @@ mod tests {
     #[test]
     fn publish_key_and_errors_never_echo_the_token() {
         let v = Verifier::new(Some("secret"), Some("key"), None, None);
-        assert_eq!(v.verify("key").unwrap(), Identity::PublishKey);
+        assert_eq!(v.verify("key").unwrap().identity, Identity::PublishKey);
         assert!(!v.is_publish_key("kez"));
         assert!(!v.is_publish_key(""));
         let e = v.verify("not-a-jwt-Zq9").unwrap_err().to_string();

@@ -40,6 +40,11 @@
 //! **Preferences.** A user's notification preferences are a JSON value in Redis, read by whichever
 //! node publishes the notification, so every node applies the same ones.
 //!
+//! **Revocation.** `revoke` and `disconnect_user` are published (plain `PUBLISH`) on the control
+//! topic `<prefix>:control`, which every node subscribes to while its link is up; each node
+//! applies them to its own connections. The call fails with `unavailable` when this node cannot
+//! reach Redis (the caller retries); a node cut off from Redis at that moment does not see it.
+//!
 //! Keys: `<prefix>:epoch`, `<prefix>:{<stream>}:seq` (the stream's last seq; never expires),
 //! `<prefix>:{<stream>}:h` (the history), `<prefix>:{user:<id>}:prefs`, topic
 //! `<prefix>:{<stream>}`. A stream's keys share a hash slot, but the scripts also read the epoch
@@ -217,6 +222,20 @@ impl Keys {
     fn preferences(&self, user_id: &str) -> String {
         format!("{}:{{user:{user_id}}}:prefs", self.prefix)
     }
+    /// The (plain, never sharded) topic every node listens to for cluster-wide commands.
+    fn control(&self) -> String {
+        format!("{}:control", self.prefix)
+    }
+}
+
+/// A cluster-wide command, published on the control topic and applied by every node.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Control {
+    /// [`EventHub::revoke_local`].
+    Revoke { user: String, channel: String },
+    /// [`EventHub::disconnect_user_local`].
+    Disconnect { user: String },
 }
 
 /// KEYS: epoch, seq, history. ARGV: epoch, maxlen, ttl ms, topic, channel, kind, body, sharded.
@@ -668,6 +687,19 @@ impl Engine for RedisBroker {
         Box::pin(RedisBroker::preferences(self, user_id))
     }
 
+    fn revoke<'a>(
+        &'a self,
+        user: &'a str,
+        channel: &'a Channel,
+    ) -> EngineFuture<'a, Result<(), RealtimeError>> {
+        let control = Control::Revoke { user: user.to_owned(), channel: channel.to_string() };
+        Box::pin(self.inner.control(control))
+    }
+
+    fn disconnect_user<'a>(&'a self, user: &'a str) -> EngineFuture<'a, Result<(), RealtimeError>> {
+        Box::pin(self.inner.control(Control::Disconnect { user: user.to_owned() }))
+    }
+
     fn is_up(&self) -> bool {
         RedisBroker::is_up(self)
     }
@@ -732,6 +764,15 @@ impl Engine for RedisBroker {
 }
 
 impl Inner {
+    /// Publishes a cluster-wide command; every node with a live link (this one included)
+    /// applies it.
+    async fn control(&self, control: Control) -> Result<(), RealtimeError> {
+        let body = serde_json::to_string(&control).map_err(RealtimeError::Serialization)?;
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(self.keys.control()).arg(body);
+        self.command::<u64>(publish).await.map(|_| ())
+    }
+
     fn cmd(&self) -> Option<MultiplexedConnection> {
         lock(&self.cmd).clone()
     }
@@ -996,6 +1037,25 @@ impl Inner {
                 self.broken.store(true, Relaxed);
                 self.wake.notify_one();
             }
+            PushKind::Message
+                if info.data.first().and_then(bulk) == Some(self.keys.control().as_bytes()) =>
+            {
+                let Some(Value::BulkString(payload)) = info.data.into_iter().nth(1) else {
+                    return;
+                };
+                match serde_json::from_slice::<Control>(&payload) {
+                    Ok(Control::Revoke { user, channel }) => match Channel::parse(&channel) {
+                        Ok(ch) => {
+                            self.hub.revoke_local(&user, &ch);
+                        }
+                        Err(e) => tracing::warn!("redis broker: bad revoke: {e}"),
+                    },
+                    Ok(Control::Disconnect { user }) => {
+                        self.hub.disconnect_user_local(&user);
+                    }
+                    Err(_) => tracing::warn!("redis broker: malformed control message"),
+                }
+            }
             PushKind::Message | PushKind::SMessage => {
                 let Some(payload) = info.data.into_iter().nth(1) else { return };
                 let Value::BulkString(payload) = payload else { return };
@@ -1079,6 +1139,9 @@ impl Inner {
         self.broken.store(false, Relaxed);
         let names: Vec<(String, Channel)> =
             lock(&self.topics).iter().map(|(n, t)| (n.clone(), t.channel.clone())).collect();
+        tokio::time::timeout(self.cfg.command_timeout, sub.subscribe(self.keys.control()))
+            .await
+            .map_err(|_| RedisError::from(std::io::Error::other("timed out")))??;
         for (name, _) in &names {
             self.topic_command(&mut sub, name, true).await?;
             self.set_active(name, true);

@@ -110,8 +110,13 @@ pub struct ServerConfig {
     /// written as soon as the connection's task runs (a backlog still goes out in one write).
     pub write_interval: Duration,
     /// Who may subscribe to what and who may publish. The default value is
-    /// [`DefaultAuthorizer`] (the rules of the protocol).
+    /// [`DefaultAuthorizer`] (the rules of the protocol, `repo:` channels readable by tokens
+    /// that grant them).
     pub authorizer: Arc<dyn Authorizer>,
+    /// Browser origins (`scheme://host[:port]`, or `*` for any) allowed to open a WebSocket; an
+    /// upgrade with another `Origin` header is answered 403. A request without `Origin` (not a
+    /// browser) is allowed. The default value is `None`: any origin.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl Default for ServerConfig {
@@ -140,7 +145,8 @@ impl Default for ServerConfig {
             write_buffer_size: 4096,
             write_batch: 64,
             write_interval: Duration::ZERO,
-            authorizer: Arc::new(DefaultAuthorizer),
+            authorizer: Arc::new(DefaultAuthorizer::default()),
+            allowed_origins: None,
         }
     }
 }
@@ -171,7 +177,8 @@ impl fmt::Debug for ServerConfig {
             .field("read_buffer_size", &self.read_buffer_size)
             .field("write_buffer_size", &self.write_buffer_size)
             .field("write_batch", &self.write_batch)
-            .field("write_interval", &self.write_interval);
+            .field("write_interval", &self.write_interval)
+            .field("allowed_origins", &self.allowed_origins);
         d.finish_non_exhaustive()
     }
 }
@@ -221,6 +228,13 @@ impl ServerConfig {
         c.max_connections_per_user = self.max_connections_per_user;
         c
     }
+    /// Whether a WebSocket upgrade with `Origin: origin` is allowed
+    /// ([`ServerConfig::allowed_origins`]; compared without regard to ASCII case).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins.as_ref().is_none_or(|list| {
+            list.iter().any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        })
+    }
     /// Sets [`ServerConfig::authorizer`].
     pub fn authorizer(mut self, v: impl Authorizer) -> Self {
         self.authorizer = Arc::new(v);
@@ -248,4 +262,5 @@ guts_realtime::config_setters!(ServerConfig {
     write_buffer_size: usize,
     write_batch: usize,
     write_interval: Duration,
+    allowed_origins: Option<Vec<String>>,
 });

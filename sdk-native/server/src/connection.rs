@@ -29,7 +29,7 @@ use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
-use guts_realtime::client::{ClientMetadata, CloseReason};
+use guts_realtime::client::ClientMetadata;
 use guts_realtime::server::{execute, Close, Outcome, ServerConnection};
 use guts_realtime::{ClientReceiver, CloseCode, Frame, HubClient};
 use std::future::{poll_fn, Future};
@@ -54,6 +54,12 @@ pub(crate) async fn upgrade(
     if state.phase() != super::RUNNING {
         state.counters.upgrades_refused.fetch_add(1, Relaxed);
         return refuse("shutting down");
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !origin.to_str().is_ok_and(|o| state.config.origin_allowed(o)) {
+            state.counters.upgrades_refused.fetch_add(1, Relaxed);
+            return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+        }
     }
     let ip = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let per_ip = state.config.max_connections_per_ip;
@@ -424,7 +430,7 @@ impl Connection {
                 let client = &self.conn.client.id;
                 match &outcome {
                     Outcome::Auth(Ok(who)) => {
-                        tracing::debug!(%client, user = who.name(), "authenticated");
+                        tracing::debug!(%client, user = who.identity.name(), "authenticated");
                     }
                     // The error says what kind of failure it was; it never contains the token.
                     Outcome::Auth(Err(e)) => tracing::debug!(%client, "auth refused: {e}"),
@@ -553,8 +559,8 @@ impl Connection {
             };
             match self.rx.poll_recv_many(cx, &mut self.batch, max) {
                 Poll::Ready(0) => {
-                    let slow = self.rx.close_reason() == Some(CloseReason::SlowConsumer);
-                    self.rules.handle_queue_closed(clock(Instant::now()), slow);
+                    let reason = self.rx.close_reason();
+                    self.rules.handle_queue_closed(clock(Instant::now()), reason);
                     self.take_close();
                     self.drain_left = 0;
                 }

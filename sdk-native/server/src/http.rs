@@ -285,15 +285,13 @@ pub(crate) async fn notify(
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let checked = parse::<Notification>(&body).and_then(|note| {
+    let result = async {
+        let note = parse::<Notification>(&body)?;
         let ch = Channel::user(&note.user_id)?;
-        state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch)?;
-        Ok(note)
-    });
-    let result = match checked {
-        Ok(note) => state.engine.notify(note).await,
-        Err(e) => Err(e),
-    };
+        state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch).await?;
+        state.engine.notify(note).await
+    }
+    .await;
     match result {
         Ok(NotifyOutcome::Delivered(p)) => {
             state.counters.http_published.fetch_add(1, Relaxed);
@@ -302,6 +300,66 @@ pub(crate) async fn notify(
         Ok(NotifyOutcome::Suppressed) => {
             Json(serde_json::json!({"suppressed": true, "delivered": 0})).into_response()
         }
+        Err(e) => error(status_of(&e), &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct UnsubscribeBody {
+    user: String,
+    channel: String,
+}
+
+#[derive(Deserialize)]
+struct DisconnectBody {
+    user: String,
+}
+
+/// `POST /api/unsubscribe` `{"user","channel"}`: ends the user's subscriptions to the channel on
+/// every node (a repository's base channel: all of its channels), each told
+/// `{"type":"unsubscribed","channel":C,"reason":"revoked"}`, and drops the authorizer's cached
+/// decisions for them. `200 {"revoked":true}`.
+pub(crate) async fn unsubscribe(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Body,
+) -> Response {
+    let body = match keyed_body(&state, &headers, &extensions, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let result = async {
+        let req = parse::<UnsubscribeBody>(&body)?;
+        let ch = Channel::parse(&req.channel)?;
+        state.engine.revoke(&req.user, &ch).await
+    }
+    .await;
+    match result {
+        Ok(()) => Json(serde_json::json!({"revoked": true})).into_response(),
+        Err(e) => error(status_of(&e), &e),
+    }
+}
+
+/// `POST /api/disconnect` `{"user"}`: closes every connection of the user on every node with
+/// 4003. `200 {"disconnected":true}`.
+pub(crate) async fn disconnect(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Body,
+) -> Response {
+    let body = match keyed_body(&state, &headers, &extensions, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let result = async {
+        let req = parse::<DisconnectBody>(&body)?;
+        state.engine.disconnect_user(&req.user).await
+    }
+    .await;
+    match result {
+        Ok(()) => Json(serde_json::json!({"disconnected": true})).into_response(),
         Err(e) => error(status_of(&e), &e),
     }
 }

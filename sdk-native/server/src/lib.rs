@@ -72,6 +72,7 @@ mod broker;
 mod config;
 mod connection;
 mod http;
+mod proxy;
 mod throttle;
 
 #[cfg(feature = "redis")]
@@ -79,12 +80,13 @@ pub use broker::{BrokerError, BrokerMetrics, RedisBroker, RedisConfig};
 pub use config::ServerConfig;
 pub use guts_realtime::engine::{Engine, EngineFuture, Metric, MetricKind};
 pub use guts_realtime::server::{
-    default_authorize_publish, default_authorize_subscribe, Authorizer, DefaultAuthorizer,
-    Identity, RateLimit,
+    authorize_read, default_authorize_publish, default_authorize_subscribe, AuthorizeFuture,
+    Authorizer, DefaultAuthorizer, Identity, RateLimit, RepoAccess, User,
 };
+pub use proxy::ProxyAuthorizer;
 
 use auth::Verifier;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use guts_realtime::server::ConnectionShared;
 use guts_realtime::{EventHub, InvalidConfig};
@@ -178,21 +180,50 @@ impl ServerState {
     }
 }
 
-fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> (Router, Arc<ServerState>) {
-    let static_dir = config.static_dir.clone();
-    let state = Arc::new(ServerState::new(engine, config));
-    let mut router = Router::new()
-        .route("/ws", get(connection::upgrade))
-        .route("/healthz", get(http::healthz))
-        .route("/metrics", get(http::metrics))
-        .route("/api/stats", get(http::stats))
-        .route("/api/publish", post(http::publish))
-        .route("/api/notify", post(http::notify))
-        .with_state(state.clone());
-    if let Some(dir) = static_dir {
+/// Which endpoints a router serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Surface {
+    /// Every endpoint (one listener).
+    All,
+    /// What clients use: `/ws`, `/healthz` and the static files.
+    Public,
+    /// What the platform and operators use: `/healthz`, `/metrics`, `/api/*`.
+    Internal,
+}
+
+fn routes(state: &Arc<ServerState>, surface: Surface) -> Router {
+    let mut router = Router::new().route("/healthz", get(http::healthz));
+    if surface != Surface::Internal {
+        router = router.route("/ws", get(connection::upgrade));
+    }
+    if surface == Surface::Public {
+        // Not found here, whatever the method (and not the static files' 405).
+        let not_found = || async { axum::http::StatusCode::NOT_FOUND };
+        router = router
+            .route("/metrics", any(not_found))
+            .route("/api", any(not_found))
+            .route("/api/{*rest}", any(not_found));
+    } else {
+        router = router
+            .route("/metrics", get(http::metrics))
+            .route("/api/stats", get(http::stats))
+            .route("/api/publish", post(http::publish))
+            .route("/api/notify", post(http::notify))
+            .route("/api/unsubscribe", post(http::unsubscribe))
+            .route("/api/disconnect", post(http::disconnect));
+    }
+    let mut router = router.with_state(state.clone());
+    if let (Some(dir), false) = (&state.config.static_dir, surface == Surface::Internal) {
         router = router.fallback_service(ServeDir::new(dir));
     }
-    (router, state)
+    router
+}
+
+fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> Arc<ServerState> {
+    let state = Arc::new(ServerState::new(engine, config));
+    let authorizer = state.config.authorizer.clone();
+    state.hub().on_revoke(move |user, channel| authorizer.forget(user, channel));
+    state
 }
 
 /// The server's routes over `engine` (an `Arc<EventHub>`, or a cluster engine such as a
@@ -204,7 +235,7 @@ fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> (Router, Arc<ServerSt
 /// A config that fails [`ServerConfig::validate`].
 pub fn router(engine: Arc<dyn Engine>, config: ServerConfig) -> Result<Router, InvalidConfig> {
     config.validate()?;
-    Ok(build(engine, config).0)
+    Ok(routes(&build(engine, config), Surface::All))
 }
 
 /// Serves `engine` (an `Arc<EventHub>`, or a cluster engine such as a `RedisBroker`) on
@@ -223,10 +254,55 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    run(engine, listener, None, config, shutdown).await
+}
+
+/// As [`serve`], with the endpoints split over two listeners: `public` serves `/ws`, `/healthz`
+/// and the static files (and answers 404 for the rest), `internal` serves `/healthz`,
+/// `/metrics` and `/api/*` — put only `public` where clients reach it.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_split(
+    engine: Arc<dyn Engine>,
+    public: TcpListener,
+    internal: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    run(engine, public, Some(internal), config, shutdown).await
+}
+
+async fn run(
+    engine: Arc<dyn Engine>,
+    public: TcpListener,
+    internal: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let (router, state) = build(engine, config);
-    accept::accept_until(&listener, &router, &state, shutdown).await;
-    drop(listener);
+    let state = build(engine, config);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let trigger = async move {
+        shutdown.await;
+        stop_tx.send_replace(true);
+    };
+    let public_surface = if internal.is_some() { Surface::Public } else { Surface::All };
+    let public_router = routes(&state, public_surface);
+    let internal_router = routes(&state, Surface::Internal);
+    tokio::join!(
+        trigger,
+        accept::accept_until(&public, &public_router, &state, stopped(stop_rx.clone())),
+        async {
+            if let Some(l) = &internal {
+                accept::accept_until(l, &internal_router, &state, stopped(stop_rx.clone())).await;
+            }
+        },
+    );
+    drop((public, internal));
     tracing::info!("shutting down: closing every WebSocket with 1001");
     state.shutdown.send_replace(GRACEFUL);
     if !state.wait_connections(state.config.shutdown_timeout).await {

@@ -5,13 +5,44 @@
 mod server_support;
 
 use guts_realtime::{Channel, HubConfig, NotificationPreferences, NotificationType, RealtimeError};
-use guts_realtime_server::{default_authorize_subscribe, Authorizer, Identity};
+use guts_realtime_server::{authorize_read, AuthorizeFuture, Authorizer, Identity, RepoAccess};
 use serde_json::{json, Value};
 use server_support::*;
 use std::time::Duration;
 
 #[tokio::test]
-async fn anonymous_clients_read_repo_channels_only() {
+async fn repositories_are_private_by_default() {
+    let s = TestServer::start(HubConfig::default(), token_config()).await;
+    let mut anon = s.ws().await;
+    for ch in ["repo:acme/app", "repo:acme/app/prs", "repo:acme/app/issues"] {
+        let frame = json!({"type": "subscribe", "channel": ch}).to_string();
+        let e = anon.expect_error(&frame, "forbidden").await;
+        assert!(e["message"].as_str().unwrap().contains(ch), "{e}");
+    }
+    anon.still_open().await;
+    // A token's `repos` claim grants exactly what it names.
+    let mut alice = s.ws().await;
+    let tok = mint(json!({"sub": "alice", "exp": exp_in(600), "repos": ["acme/*", "bob/tool"]}));
+    assert_eq!(alice.auth(&tok).await["type"], "authenticated");
+    for ch in ["repo:acme/app", "repo:acme/web/prs", "repo:bob/tool/issues"] {
+        alice.subscribe(ch).await;
+    }
+    for ch in ["repo:bob/other", "repo:acmex/app", "repo:bob/tools"] {
+        let frame = json!({"type": "subscribe", "channel": ch}).to_string();
+        alice.expect_error(&frame, "forbidden").await;
+    }
+    // Nothing of a private repository reaches the anonymous connection.
+    s.publish("repo:acme/app", "push", json!({})).await;
+    assert_eq!(alice.recv().await["channel"], "repo:acme/app");
+    anon.still_open().await;
+    // A `repos` claim of the wrong type refuses the token.
+    let mut bad = s.ws().await;
+    let tok = mint(json!({"sub": "mallory", "exp": exp_in(600), "repos": "acme/*"}));
+    assert_eq!(bad.auth(&tok).await["code"], "unauthenticated");
+}
+
+#[tokio::test]
+async fn anonymous_clients_read_public_repo_channels_only() {
     let s = TestServer::default().await;
     let mut c = s.ws().await;
     c.subscribe("repo:anyone/anything").await;
@@ -32,7 +63,10 @@ async fn users_read_their_own_channel_and_their_orgs() {
     let mut c = s.ws().await;
     let tok = mint(json!({"sub": "alice", "exp": exp_in(600), "orgs": ["acme", "guts"]}));
     c.send_json(json!({"type": "auth", "token": tok, "id": "a"})).await;
-    assert_eq!(c.recv_text().await, r#"{"type":"authenticated","user":"alice","id":"a"}"#);
+    let r = c.recv().await;
+    assert_eq!((r["user"].as_str(), r["id"].as_str()), (Some("alice"), Some("a")), "{r}");
+    // `expires_in`: the whole seconds left of the token's 600.
+    assert!((599..=600).contains(&r["expires_in"].as_u64().unwrap()), "{r}");
     c.subscribe("user:alice").await;
     c.subscribe("org:acme").await;
     c.subscribe("org:guts").await;
@@ -46,7 +80,7 @@ async fn users_read_their_own_channel_and_their_orgs() {
     assert_eq!((e["channel"].as_str(), e["seq"].as_u64()), (Some("user:alice"), Some(seq)));
     // Re-authenticating as someone else drops the channels the new identity may not read.
     let bob = mint(json!({"sub": "bob", "exp": exp_in(600)}));
-    assert_eq!(c.auth(&bob).await, json!({"type": "authenticated", "user": "bob"}));
+    assert_eq!(c.auth(&bob).await["user"], "bob");
     let mut dropped = Vec::new();
     for _ in 0..3 {
         let r = c.recv().await;
@@ -182,11 +216,17 @@ async fn nbf_issuer_and_audience_are_checked() {
 struct Private;
 
 impl Authorizer for Private {
-    fn authorize_subscribe(&self, who: &Identity, ch: &Channel) -> Result<(), RealtimeError> {
-        if ch.identifier.starts_with("secret/") && !who.in_org("secret") {
-            return Err(RealtimeError::Forbidden(format!("{ch} is private")));
-        }
-        default_authorize_subscribe(who, ch)
+    fn authorize_subscribe<'a>(
+        &'a self,
+        who: &'a Identity,
+        ch: &'a Channel,
+    ) -> AuthorizeFuture<'a> {
+        Box::pin(async move {
+            if ch.identifier.starts_with("secret/") && !who.in_org("secret") {
+                return Err(RealtimeError::Forbidden(format!("{ch} is private")));
+            }
+            authorize_read(who, ch, RepoAccess::Public)
+        })
     }
 }
 

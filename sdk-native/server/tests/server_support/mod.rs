@@ -5,7 +5,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use guts_realtime::{EventHub, HubConfig};
-use guts_realtime_server::{serve, ServerConfig};
+use guts_realtime_server::{serve, DefaultAuthorizer, RepoAccess, ServerConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +26,15 @@ pub const KEY: &str = "test-publish-key";
 /// How long one expected frame may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// The server config of the tests: secret and key set, everything else default.
+/// The server config of most tests (about the transport, not about trust): secret and key set,
+/// `repo:` channels public, everything else default.
 pub fn config() -> ServerConfig {
+    token_config().authorizer(DefaultAuthorizer::new(RepoAccess::Public))
+}
+
+/// The default server config with the tests' secret and key: `repo:` channels need a token that
+/// grants them.
+pub fn token_config() -> ServerConfig {
     ServerConfig::default().token_secret(SECRET).publish_key(KEY)
 }
 
