@@ -4,7 +4,7 @@
 //! case publishes on node `a` and reads on node `b`; in memory both are the same hub.
 //!
 //! What the server asks of an engine gets its test here, once: recovery, gaps, epochs, ordering,
-//! filtered replay, unsubscribe, preferences and counters.
+//! filtered replay, unsubscribe, preferences, counters and revocation.
 
 use guts_realtime::client::TryRecvError;
 use guts_realtime::{
@@ -368,6 +368,49 @@ async fn counters(kind: Kind) {
     assert_eq!(n.b.metrics().frames_delivered, 3);
 }
 
+/// Revocation through node `a` reaches the user's connections on node `b`: the repository's
+/// channels end with `reason: "revoked"`, other users and channels stay; disconnecting the user
+/// closes their connections (the queue says why: `Revoked`, which the server closes 4003).
+async fn revocation(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_revocation", HubConfig::default()).await else { return };
+    let (alice, mut rx) = n.connect();
+    alice.set_user(Some("alice"));
+    let (bob, mut bob_rx) = n.connect();
+    bob.set_user(Some("bob"));
+    for ch in ["repo:eng/rev", "repo:eng/rev/prs", "user:alice"] {
+        n.b.subscribe(&alice, ch, None, None).await.unwrap();
+        assert_eq!(next(&mut rx).await["type"], "subscribed");
+    }
+    n.b.subscribe(&bob, "repo:eng/rev", None, None).await.unwrap();
+    assert_eq!(next(&mut bob_rx).await["type"], "subscribed");
+    let repo = guts_realtime::Channel::parse("repo:eng/rev").unwrap();
+    n.a.revoke("alice", &repo).await.unwrap();
+    let mut ended = vec![next(&mut rx).await, next(&mut rx).await];
+    ended.sort_by_key(|v| v["channel"].as_str().unwrap().to_owned());
+    assert_eq!(
+        ended,
+        [
+            json!({"type": "unsubscribed", "channel": "repo:eng/rev", "reason": "revoked"}),
+            json!({"type": "unsubscribed", "channel": "repo:eng/rev/prs", "reason": "revoked"}),
+        ]
+    );
+    let held: Vec<String> = alice.channels().iter().map(ToString::to_string).collect();
+    assert_eq!(held, ["user:alice"]);
+    n.publish("repo:eng/rev", EventKind::Push, 1).await;
+    assert_eq!(next(&mut bob_rx).await["type"], "event");
+    quiet(&mut rx).await;
+    n.a.disconnect_user("alice").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while alice.is_open() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("alice disconnected in time");
+    assert_eq!(rx.close_reason(), Some(guts_realtime::client::CloseReason::Revoked));
+    assert!(bob.is_open());
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -398,5 +441,6 @@ suite!(
     filtered_replay,
     unsubscribe,
     preferences,
-    counters
+    counters,
+    revocation,
 );

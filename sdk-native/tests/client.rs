@@ -5,10 +5,14 @@
 mod server_support;
 
 use futures_util::StreamExt;
+use guts_realtime::session::TokenError;
+use guts_realtime::HubConfig;
 use guts_realtime_native::client::{ConnectionState, Item, StateInfo};
 use guts_realtime_native::{Client, Error, Subscription};
 use serde_json::json;
-use server_support::{exp_in, mint, TestServer};
+use server_support::{exp_in, mint, token_config, TestServer, KEY};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -166,4 +170,118 @@ async fn one_client_shared_by_many_tasks() {
         }
     }
     assert_eq!(server.hub.connection_count(), 1, "all clones share one connection");
+}
+
+/// A token provider that counts its calls and mints tokens for alice (`repo:acme/*`) living
+/// `lifetime` seconds, or fails transiently while `failing` is set.
+struct Provider {
+    calls: AtomicUsize,
+    failing: AtomicBool,
+    lifetime: i64,
+}
+
+impl Provider {
+    fn new(lifetime: i64) -> Arc<Provider> {
+        Arc::new(Provider { calls: AtomicUsize::new(0), failing: AtomicBool::new(false), lifetime })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    fn install(self: &Arc<Self>, builder: guts_realtime_native::ClientBuilder) -> Client {
+        let p = self.clone();
+        builder
+            .token(move || {
+                p.calls.fetch_add(1, Ordering::SeqCst);
+                let claims =
+                    json!({"sub": "alice", "exp": exp_in(p.lifetime), "repos": ["acme/*"]});
+                std::future::ready(if p.failing.load(Ordering::SeqCst) {
+                    Err(TokenError::Transient("token service down".into()))
+                } else {
+                    Ok(mint(claims))
+                })
+            })
+            .backoff(Duration::from_millis(100), Duration::from_millis(500))
+            .connect()
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_token_is_refreshed_in_band_and_fetched_again_for_the_reconnect_after_4002() {
+    let server = TestServer::start(HubConfig::default(), token_config()).await;
+    // A 3 s token: refreshed a second after each authentication (exp − 10 s is already past;
+    // never sooner than a second).
+    let provider = Provider::new(3);
+    let client = provider.install(Client::builder(server.ws_url()));
+    let mut sub = client.subscribe("repo:acme/app").await.unwrap();
+    until_subscribed(&mut sub).await;
+    assert_eq!(provider.calls(), 1);
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let refreshed = provider.calls();
+    assert!((2..=4).contains(&refreshed), "refreshes on the open socket: {refreshed}");
+    assert_eq!(server.hub.stats().total_connections, 1, "no reconnect");
+    assert_eq!(server.hub.stats().total_subscriptions, 1, "no resubscribe");
+    let first = server.publish("repo:acme/app", "push", json!({})).await;
+    assert!(matches!(next(&mut sub).await, Item::Event(e) if e.seq == Some(first)));
+    // The token service goes down: the token expires, the hub closes 4002, the client keeps
+    // asking for a token (with backoff) and reconnects once it gets one.
+    provider.failing.store(true, Ordering::SeqCst);
+    timeout(Duration::from_secs(10), async {
+        while server.hub.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("closed at expiry");
+    let missed = server.publish("repo:acme/app", "push", json!({})).await;
+    let before = provider.calls();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(provider.calls() > before, "the reconnect asks the provider");
+    provider.failing.store(false, Ordering::SeqCst);
+    loop {
+        match next(&mut sub).await {
+            Item::Subscribed { recovered } => assert_eq!(recovered, Some(true)),
+            Item::Event(e) => {
+                assert_eq!(e.seq, Some(missed), "recovered after the reconnect");
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(server.hub.stats().total_connections, 2);
+}
+
+#[tokio::test]
+async fn a_revoked_subscription_fails_with_the_reason_and_is_not_resubscribed() {
+    let server = TestServer::start(HubConfig::default(), token_config()).await;
+    let provider = Provider::new(600);
+    let client = provider.install(Client::builder(server.ws_url()));
+    let mut app = client.subscribe("repo:acme/app/prs").await.unwrap();
+    let mut web = client.subscribe("repo:acme/web").await.unwrap();
+    until_subscribed(&mut app).await;
+    until_subscribed(&mut web).await;
+    let body = r#"{"user":"alice","channel":"repo:acme/app"}"#;
+    let (status, _) =
+        server_support::http(server.addr, "POST", "/api/unsubscribe", Some(KEY), Some(body)).await;
+    assert_eq!(status, 200);
+    match next(&mut app).await {
+        Item::Failed { code, message } => {
+            assert_eq!(
+                (code, message.as_str()),
+                (Some(guts_realtime::ErrorCode::Forbidden), "revoked")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(timeout(WAIT, app.next()).await.unwrap().is_none(), "a revoked stream ends");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.hub.stats().total_subscriptions, 2, "not subscribed again");
+    let seq = server.publish("repo:acme/web", "push", json!({})).await;
+    match next(&mut web).await {
+        Item::Event(e) => assert_eq!(e.seq, Some(seq)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(provider.calls(), 1);
 }

@@ -88,9 +88,10 @@ impl std::fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Uses a token provider, called before every connect (its result is never logged). Return
-    /// `Err(TokenError::Unauthorized(..))` to stop for good, `Err(TokenError::Transient(..))` to
-    /// retry with backoff.
+    /// Uses a token provider, called before every connect and, on an open connection, before
+    /// the token expires (at `exp − max(10 s, 10 %)`: the new token goes out as `auth` on the
+    /// same socket); its result is never logged. Return `Err(TokenError::Unauthorized(..))` to
+    /// stop for good, `Err(TokenError::Transient(..))` to retry with backoff.
     pub fn token<F, Fut>(mut self, provider: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
