@@ -375,3 +375,53 @@ async fn multinode_bench_harness_smoke() {
     assert_eq!(row.hub, "guts-hub+redis");
     assert_eq!(row.figures["delivered_ratio"], 1.0, "{row:?}");
 }
+
+/// `POST` with the publish key → status.
+async fn post(url: String, key: String, body: Value) -> u16 {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let resp = agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {key}"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .expect("hub reachable");
+        resp.status().as_u16()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_node_reaches_the_users_connections_on_every_node() {
+    let Some(r) = redis("revocation", false).await else { return };
+    let (a, b) =
+        (node(&r, &["--repo-access", "token"]).await, node(&r, &["--repo-access", "token"]).await);
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "alice", "exp": 4_000_000_000u64, "repos": ["x/*"]}),
+        &jsonwebtoken::EncodingKey::from_secret(b.token_secret.as_bytes()),
+    )
+    .unwrap();
+    let mut on_b = Conn::open(&b.ws_url()).await.unwrap();
+    on_b.send(&json!({"type": "auth", "token": token}).to_string()).await.unwrap();
+    assert_eq!(on_b.recv().await.unwrap()["type"], "authenticated");
+    on_b.subscribe("repo:x/rev/prs").await.unwrap();
+    on_b.subscribe("user:alice").await.unwrap();
+    let status = post(
+        format!("{}/api/unsubscribe", a.http_url()),
+        a.publish_key.clone(),
+        json!({"user": "alice", "channel": "repo:x/rev"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        on_b.recv().await.unwrap(),
+        json!({"type": "unsubscribed", "channel": "repo:x/rev/prs", "reason": "revoked"})
+    );
+    let disconnect = json!({"user": "alice"});
+    let url = format!("{}/api/disconnect", a.http_url());
+    assert_eq!(post(url, a.publish_key.clone(), disconnect).await, 200);
+    on_b.expect_close(4003, Duration::from_secs(10)).await.unwrap();
+}

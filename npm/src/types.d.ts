@@ -30,7 +30,15 @@ recovered?: boolean, } | { "type": "unsubscribed",
 /**
  * The canonical channel.
  */
-channel: string, } | { "type": "pong" } | { "type": "error", 
+channel: string, } | { "type": "unsubscribed", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Why (`"revoked"`).
+ */
+reason: string, } | { "type": "pong" } | { "type": "error", 
 /**
  * Human-readable.
  */
@@ -43,7 +51,12 @@ code?: ErrorCode, } | { "type": "authenticated",
 /**
  * The authenticated identity.
  */
-user: string, } | { "type": "published", 
+user: string, 
+/**
+ * Whole seconds until the token expires (absent for a token without `exp`): send a
+ * new `auth` before then, or the connection is closed with 4002.
+ */
+expires_in?: number, } | { "type": "published", 
 /**
  * The canonical channel.
  */
@@ -97,7 +110,15 @@ recovered?: boolean, } | { "type": "unsubscribed",
 /**
  * The canonical channel.
  */
-channel: string, } | { "type": "pong" } | { "type": "error", 
+channel: string, } | { "type": "unsubscribed", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Why (`"revoked"`).
+ */
+reason: string, } | { "type": "pong" } | { "type": "error", 
 /**
  * Human-readable.
  */
@@ -110,7 +131,12 @@ code?: ErrorCode, } | { "type": "authenticated",
 /**
  * The authenticated identity.
  */
-user: string, } | { "type": "published", 
+user: string, 
+/**
+ * Whole seconds until the token expires (absent for a token without `exp`): send a
+ * new `auth` before then, or the connection is closed with 4002.
+ */
+expires_in?: number, } | { "type": "published", 
 /**
  * The canonical channel.
  */
@@ -243,7 +269,7 @@ actor?: string, };
 /**
  * Machine-readable code of an `error` frame (`"code"` on the wire, snake_case).
  */
-export type ErrorCode = "invalid_message" | "invalid_channel" | "subscription_limit" | "forbidden" | "unauthenticated" | "rate_limited" | "unavailable";
+export type ErrorCode = "invalid_message" | "invalid_channel" | "subscription_limit" | "forbidden" | "unauthenticated" | "rate_limited" | "unavailable" | "token_expired";
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startHub, publish, until, SECRET } from "./hub.mjs";
+import { startHub, publish, until, SECRET, PUBLISH_KEY } from "./hub.mjs";
 import { launch, screenshot } from "./browser.mjs";
 import { sign } from "./jwt.mjs";
 
@@ -137,6 +137,79 @@ test("a valid token authenticates", async () => {
   await client(`{ token: () => Promise.resolve(${JSON.stringify(token)}) }`, "user:alice");
   await until(async () => (await log()).some((e) => e.k === "sub" && e.state === "subscribed"), 10000, "user channel subscribed");
   assert.deepEqual((await states()).slice(0, 3), ["connecting", "authenticating", "connected"]);
+  await page.evaluate(() => window.client.close());
+});
+
+// Tokens minted in Node for the page's token provider, which counts its calls: alice's tokens
+// live `window.lifetime` seconds; while `window.failing` is set the provider throws (transient).
+let minting = false;
+async function counting() {
+  if (!minting) {
+    await page.exposeFunction("__mint", (lifetime) =>
+      sign(SECRET, { sub: "alice", exp: Math.floor(Date.now() / 1000) + lifetime }));
+    minting = true;
+  }
+  await page.evaluate(() => {
+    window.fetches = 0;
+    window.lifetime = 3;
+    window.failing = false;
+    window.provider = async () => {
+      window.fetches++;
+      if (window.failing) throw new Error("token service down");
+      return window.__mint(window.lifetime);
+    };
+  });
+}
+
+test("the token is refreshed on the open socket before it expires, and fetched again after a 4002", async () => {
+  await fresh();
+  await counting();
+  await client(`{ token: () => window.provider(), backoff: { base: 100, max: 300 } }`, "user:alice");
+  await until(async () => (await log()).some((e) => e.k === "sub" && e.state === "subscribed"), 10000, "subscribed");
+  assert.equal(await page.evaluate(() => window.fetches), 1);
+  // A 3 s token is refreshed a second after each authentication, on the same socket.
+  await new Promise((r) => setTimeout(r, 2600));
+  const refreshed = await page.evaluate(() => window.fetches);
+  assert.ok(refreshed >= 2 && refreshed <= 4, `fetches: ${refreshed}`);
+  assert.deepEqual(await states(), ["connecting", "authenticating", "connected"]);
+  await publish(hub, "user:alice", "push", { n: 1 });
+  await until(async () => (await events()).length === 1, 10000, "event on the refreshed socket");
+  // The token service fails: at expiry the hub closes 4002, the client asks again and
+  // reconnects once it gets a token, recovering what it missed.
+  await page.evaluate(() => { window.failing = true; });
+  await until(async () => (await log()).some((e) => e.k === "state" && e.code === 4002), 10000, "closed 4002");
+  const closed = (await log()).find((e) => e.k === "state" && e.code === 4002);
+  assert.equal(closed.state, "reconnecting", "4002 reconnects");
+  await publish(hub, "user:alice", "push", { n: 2 });
+  const before = await page.evaluate(() => window.fetches);
+  await until(async () => (await page.evaluate(() => window.fetches)) > before, 5000, "asked again");
+  await page.evaluate(() => { window.failing = false; });
+  await until(async () => (await events()).length === 2, 10000, "the missed event, recovered");
+  assert.deepEqual((await events()).map((e) => e.data.n), [1, 2]);
+  assert.equal((await log()).filter((e) => e.k === "gap").length, 0);
+  await page.evaluate(() => window.client.close());
+});
+
+test("a revoked subscription fails with the reason and is not subscribed again", async () => {
+  await fresh();
+  await counting();
+  await page.evaluate(() => { window.lifetime = 600; });
+  await client(`{ token: () => window.provider() }`, "user:alice");
+  await until(async () => (await log()).some((e) => e.k === "sub" && e.state === "subscribed"), 10000, "subscribed");
+  const res = await fetch(`${hub.http}/api/unsubscribe`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${PUBLISH_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ user: "alice", channel: "user:alice" }),
+  });
+  assert.equal(res.status, 200);
+  await until(async () => (await log()).some((e) => e.k === "sub" && e.state === "failed"), 10000, "failed");
+  const failed = (await log()).find((e) => e.k === "sub" && e.state === "failed");
+  assert.equal(failed.message, "revoked");
+  assert.equal(failed.code, "forbidden");
+  assert.equal(await page.evaluate(() => window.sub.state), "failed");
+  await publish(hub, "user:alice", "push", {});
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await events()).length, 0);
   await page.evaluate(() => window.client.close());
 });
 

@@ -73,7 +73,6 @@ use crate::error::ErrorCode;
 use crate::prelude::*;
 use crate::subscription::Channel;
 use crate::wire::{ClientCommand, ClientFrame, RequestId, Since};
-use alloc::collections::VecDeque;
 use core::time::Duration;
 use vecmap::{VecMap, VecSet};
 
@@ -147,9 +146,11 @@ pub struct Session<P> {
     next_handle: u64,
     next_id: u64,
     auth_id: Option<u64>,
-    outbox: VecDeque<String>,
-    actions: VecDeque<Action>,
-    events: VecDeque<Event<P>>,
+    /// Queues of a few entries (what one input produced), taken from the front: `Vec`s, which
+    /// cost the browser bundle far less code than a `VecDeque` per element type.
+    outbox: Vec<String>,
+    actions: Vec<Action>,
+    events: Vec<Event<P>>,
     state: ConnectionState,
     /// The channel of the last event, parsed: a run of events on one channel parses it once.
     last_route: Option<(String, Channel)>,
@@ -175,9 +176,9 @@ impl<P: Clone> Session<P> {
             next_handle: 1,
             next_id: 1,
             auth_id: None,
-            outbox: VecDeque::new(),
-            actions: VecDeque::new(),
-            events: VecDeque::new(),
+            outbox: Vec::new(),
+            actions: Vec::new(),
+            events: Vec::new(),
             state: ConnectionState::Idle,
             last_route: None,
             refresh_at: None,
@@ -239,17 +240,17 @@ impl<P: Clone> Session<P> {
 
     /// The next thing the driver must do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        (!self.actions.is_empty()).then(|| self.actions.remove(0))
     }
 
     /// The next text frame to send on the socket.
     pub fn poll_transmit(&mut self) -> Option<String> {
-        self.outbox.pop_front()
+        (!self.outbox.is_empty()).then(|| self.outbox.remove(0))
     }
 
     /// The next thing the application should see.
     pub fn poll_event(&mut self) -> Option<Event<P>> {
-        self.events.pop_front()
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
     /// When [`Session::handle_timeout`] must be called next (`None`: no timer).
@@ -288,7 +289,7 @@ impl<P: Clone> Session<P> {
             return;
         }
         if self.link.is_some() || matches!(self.phase, Phase::Opening { .. }) {
-            self.actions.push_back(Action::Close { code: 1000, reason: "client closed".into() });
+            self.actions.push(Action::Close { code: 1000, reason: "client closed".into() });
         }
         self.drop_link();
         self.phase = Phase::Closed;
@@ -334,7 +335,7 @@ impl<P: Clone> Session<P> {
             Some(ch) => self.remote_state(ch),
             None => SubState::Subscribing,
         };
-        self.events.push_back(Event::Subscription { sub, channel: key.clone(), state });
+        self.events.push(Event::Subscription { sub, channel: key.clone(), state });
         self.sync_channel(&key);
         Ok(sub)
     }
@@ -348,7 +349,7 @@ impl<P: Clone> Session<P> {
         if let Some(ch) = self.channels.get_mut(&key) {
             ch.handles.remove(&sub);
         }
-        self.events.push_back(Event::Subscription {
+        self.events.push(Event::Subscription {
             sub,
             channel: key.clone(),
             state: SubState::Unsubscribed,
@@ -398,7 +399,7 @@ impl<P: Clone> Session<P> {
     /// timer reconnects. A no-op when no socket is open or opening.
     pub fn release(&mut self, now: Duration, reason: &str) {
         if self.link.is_some() || matches!(self.phase, Phase::Opening { .. }) {
-            self.actions.push_back(Action::Close { code: 1000, reason: reason.into() });
+            self.actions.push(Action::Close { code: 1000, reason: reason.into() });
             self.lose_link(now, reason, None, CloseAction::Reconnect);
         }
     }
@@ -413,13 +414,13 @@ impl<P: Clone> Session<P> {
         if self.refreshing && matches!(self.phase, Phase::Connected { .. }) {
             self.refreshing = false;
             match token {
-                Ok(Some(t)) => {
-                    self.token = Some(t.clone());
-                    self.auth_id = Some(self.send(ClientCommand::Auth { token: t }, None));
+                Ok(t @ Some(_)) => {
+                    self.token = t;
+                    self.send_auth();
                 }
                 Ok(None) | Err(TokenError::Unauthorized(_)) => {}
                 Err(TokenError::Transient(_)) => {
-                    self.refresh_at = Some(now + Duration::from_secs(5));
+                    self.refresh_at = Some(now.saturating_add(Duration::from_secs(5)));
                 }
             }
             return;
@@ -453,8 +454,8 @@ impl<P: Clone> Session<P> {
         self.link = Some(Link { last_rx: now, ping_sent: None });
         self.phase = Phase::Handshake { deadline, welcomed: false, authed: self.token.is_none() };
         self.auth_id = None;
-        if let Some(token) = self.token.clone() {
-            self.auth_id = Some(self.send(ClientCommand::Auth { token }, None));
+        if self.token.is_some() {
+            self.send_auth();
             self.set_state(ConnectionState::Authenticating, "socket open, token sent", None);
         }
         // Pipeline the subscriptions behind the auth frame: the hub handles frames in order.
@@ -508,12 +509,12 @@ impl<P: Clone> Session<P> {
                     *authed = true;
                 }
                 self.refresh_at = expires_in.filter(|_| self.cfg.auth).map(|s| {
-                    // exp − max(10 s, 10 % of the lifetime), and not sooner than in a second.
-                    let lifetime = Duration::from_secs(s);
-                    let lead = (lifetime / 10).max(Duration::from_secs(10));
-                    now + lifetime.saturating_sub(lead).max(Duration::from_secs(1))
+                    // exp − max(10 s, 10 % of the lifetime), and not sooner than in a second
+                    // (in whole seconds: no `Duration` arithmetic in the bundle).
+                    let lead = (s / 10).max(10);
+                    now.saturating_add(Duration::from_secs(s.saturating_sub(lead).max(1)))
                 });
-                self.events.push_back(Event::Authenticated { user });
+                self.events.push(Event::Authenticated { user });
                 self.maybe_connected(now);
             }
             Inbound::Subscribed { id, channel, seq, recovered } => {
@@ -541,13 +542,12 @@ impl<P: Clone> Session<P> {
             Phase::FetchingToken { deadline } | Phase::Opening { deadline } if now >= deadline => {
                 if matches!(self.phase, Phase::Opening { .. }) {
                     self.actions
-                        .push_back(Action::Close { code: 4000, reason: "connect timeout".into() });
+                        .push(Action::Close { code: 4000, reason: "connect timeout".into() });
                 }
                 self.lose_link(now, "connect timeout", None, CloseAction::Reconnect);
             }
             Phase::Handshake { deadline, .. } if now >= deadline => {
-                self.actions
-                    .push_back(Action::Close { code: 4000, reason: "handshake timeout".into() });
+                self.actions.push(Action::Close { code: 4000, reason: "handshake timeout".into() });
                 self.lose_link(now, "handshake timeout", None, CloseAction::Reconnect);
             }
             Phase::Waiting { until } if now >= until => self.start_attempt(now),
@@ -555,12 +555,12 @@ impl<P: Clone> Session<P> {
                 if self.refresh_at.is_some_and(|r| now >= r) {
                     self.refresh_at = None;
                     self.refreshing = true;
-                    self.actions.push_back(Action::FetchToken);
+                    self.actions.push(Action::FetchToken);
                 }
                 let Some(link) = &mut self.link else { return };
                 match link.ping_sent {
                     Some(sent) if now >= sent + self.cfg.pong_timeout => {
-                        self.actions.push_back(Action::Close {
+                        self.actions.push(Action::Close {
                             code: CloseCode::HEARTBEAT_TIMEOUT.0,
                             reason: "heartbeat timeout".into(),
                         });
@@ -586,7 +586,7 @@ impl<P: Clone> Session<P> {
 
     fn set_state(&mut self, state: ConnectionState, reason: &str, code: Option<u16>) {
         self.state = state.clone();
-        self.events.push_back(Event::State { state, reason: reason.to_owned(), code });
+        self.events.push(Event::State { state, reason: reason.to_owned(), code });
     }
 
     fn start_attempt(&mut self, now: Duration) {
@@ -598,7 +598,7 @@ impl<P: Clone> Session<P> {
         );
         if self.cfg.auth {
             self.phase = Phase::FetchingToken { deadline };
-            self.actions.push_back(Action::FetchToken);
+            self.actions.push(Action::FetchToken);
         } else {
             self.open(now);
         }
@@ -610,7 +610,7 @@ impl<P: Clone> Session<P> {
             _ => now + self.cfg.connect_timeout,
         };
         self.phase = Phase::Opening { deadline };
-        self.actions.push_back(Action::Connect);
+        self.actions.push(Action::Connect);
     }
 
     fn maybe_connected(&mut self, now: Duration) {
@@ -639,11 +639,7 @@ impl<P: Clone> Session<P> {
             if was_live {
                 for &sub in ch.handles.iter() {
                     let channel = key.clone();
-                    events.push_back(Event::Subscription {
-                        sub,
-                        channel,
-                        state: SubState::Subscribing,
-                    });
+                    events.push(Event::Subscription { sub, channel, state: SubState::Subscribing });
                 }
             }
             true
@@ -695,7 +691,7 @@ impl<P: Clone> Session<P> {
         let id = self.next_id;
         self.next_id += 1;
         let frame = ClientFrame { command, since, id: Some(RequestId::Num(id)) };
-        self.outbox.push_back(frame.encode());
+        self.outbox.push(frame.encode());
         id
     }
 
@@ -785,13 +781,13 @@ impl<P: Clone> Session<P> {
         ch.recovered = since.as_ref().map(|_| gap.is_none());
         let state = SubState::Subscribed { recovered: ch.recovered };
         for &sub in ch.handles.iter() {
-            self.events.push_back(Event::Subscription {
+            self.events.push(Event::Subscription {
                 sub,
                 channel: key.clone(),
                 state: state.clone(),
             });
             if let Some(reason) = gap {
-                self.events.push_back(Event::Gap {
+                self.events.push(Event::Gap {
                     sub,
                     channel: key.clone(),
                     last_seq,
@@ -813,21 +809,34 @@ impl<P: Clone> Session<P> {
         self.sync_channel(&key);
     }
 
-    /// The hub ended a subscription by itself (access revoked): every handle of the channel
-    /// fails with `reason`, and the channel is not subscribed again until the application
-    /// subscribes again.
+    /// The hub ended a subscription by itself (access revoked): it fails with `reason`.
     fn on_ended(&mut self, channel: &str, reason: String) {
-        let Some(ch) = self.channels.get_mut(channel) else { return };
-        if matches!(ch.remote, Remote::None | Remote::Failed) {
-            return;
+        if self
+            .channels
+            .get(channel)
+            .is_some_and(|c| !matches!(c.remote, Remote::None | Remote::Failed))
+        {
+            self.fail(channel, Some(ErrorCode::Forbidden), reason);
         }
+    }
+
+    /// Every handle of the channel `key` fails with `code` and `message`; the channel is not
+    /// subscribed again until the application subscribes again.
+    fn fail(&mut self, key: &str, code: Option<ErrorCode>, message: String) {
+        let Some(ch) = self.channels.get_mut(key) else { return };
         ch.remote = Remote::Failed;
-        let state = SubState::Failed { code: Some(ErrorCode::Forbidden), message: reason };
         for &sub in ch.handles.iter() {
-            let channel = channel.to_owned();
-            self.events.push_back(Event::Subscription { sub, channel, state: state.clone() });
+            let state = SubState::Failed { code, message: message.clone() };
+            self.events.push(Event::Subscription { sub, channel: key.to_owned(), state });
         }
-        self.sync_channel(channel);
+        self.sync_channel(key);
+    }
+
+    /// Sends the token as `auth` (its reply is recognised by id).
+    fn send_auth(&mut self) {
+        if let Some(token) = self.token.clone() {
+            self.auth_id = Some(self.send(ClientCommand::Auth { token }, None));
+        }
     }
 
     fn on_error(
@@ -838,31 +847,23 @@ impl<P: Clone> Session<P> {
         message: String,
     ) {
         if code == Some(ErrorCode::Unauthenticated) || (id.is_some() && id == self.auth_id) {
-            self.actions.push_back(Action::Close { code: 1000, reason: "unauthenticated".into() });
+            self.actions.push(Action::Close { code: 1000, reason: "unauthenticated".into() });
             let why = crate::frame::cat(&["unauthenticated: ", &message]);
             self.lose_link(now, &why, Some(CloseCode::UNAUTHENTICATED.0), CloseAction::Terminal);
             return;
         }
         if let Some(key) = id.and_then(|id| self.find_pending(Some(id), "")) {
             let Some(ch) = self.channels.get_mut(&key) else { return };
-            match ch.remote {
-                Remote::Subscribing(..) => {
-                    ch.remote = Remote::Failed;
-                    for &sub in ch.handles.iter() {
-                        self.events.push_back(Event::Subscription {
-                            sub,
-                            channel: key.clone(),
-                            state: SubState::Failed { code, message: message.clone() },
-                        });
-                    }
-                }
-                Remote::Unsubscribing(_) => ch.remote = Remote::None,
-                _ => {}
+            if let Remote::Subscribing(..) = ch.remote {
+                return self.fail(&key, code, message);
+            }
+            if let Remote::Unsubscribing(_) = ch.remote {
+                ch.remote = Remote::None;
             }
             self.sync_channel(&key);
             return;
         }
-        self.events.push_back(Event::Error { code, message });
+        self.events.push(Event::Error { code, message });
     }
 
     fn on_event(
@@ -890,7 +891,7 @@ impl<P: Clone> Session<P> {
                 ch.last_seq = seq;
             }
             for sub in &ch.handles {
-                self.events.push_back(Event::Message { sub: *sub, seq, payload: payload.clone() });
+                self.events.push(Event::Message { sub: *sub, seq, payload: payload.clone() });
             }
         }
     }

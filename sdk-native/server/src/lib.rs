@@ -14,6 +14,8 @@
 //! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON |
 //! | `POST /api/publish` | `Authorization: Bearer <publish key>`, body `{"channel","event","data"}` → `200 {"seq":N,"delivered":M}` |
 //! | `POST /api/notify` | same auth, body a [`Notification`](guts_realtime::Notification) → `200 {"seq":N,"delivered":M}`, or `200 {"suppressed":true,"delivered":0}` when the user's preferences disable its type |
+//! | `POST /api/unsubscribe` | same auth, body `{"user","channel"}`: ends the user's subscriptions to the channel (a repository's base channel: all of the repository's) on every node, each told `{"type":"unsubscribed","channel":C,"reason":"revoked"}` → `200 {"revoked":true}` |
+//! | `POST /api/disconnect` | same auth, body `{"user"}`: closes every connection of the user on every node with 4003 → `200 {"disconnected":true}` |
 //! | `GET /*` | files of [`ServerConfig::static_dir`], if set |
 //!
 //! HTTP errors are `{"error":"…","code":"…"}` with the protocol's error codes: 400 for bad JSON,
@@ -24,6 +26,13 @@
 //! presented ten wrong keys is answered 429 (`Retry-After: 1`, one more try a second); a body not
 //! complete within [`ServerConfig::request_body_timeout`] is answered 408 and the connection
 //! closed; a request head over [`ServerConfig::max_request_head_bytes`] is answered 431.
+//!
+//! **Access.** Who reads what is the [`Authorizer`]'s (asynchronous: a decision may ask a
+//! database or the platform, and holds only its own connection's commands). The default,
+//! [`DefaultAuthorizer`], keeps `repo:` channels for tokens whose `repos` claim grants them
+//! ([`RepoAccess::Token`]); [`RepoAccess::Public`] opens them to anyone; [`ProxyAuthorizer`] asks
+//! an HTTP endpoint of the platform. [`serve_split`] keeps `/metrics` and `/api/*` off the public
+//! listener; [`ServerConfig::allowed_origins`] refuses browsers of other sites.
 //!
 //! **Connection cap.** When [`EventHub::connect`] fails with `ConnectionLimit`, the upgrade is
 //! refused with HTTP 503 and `Retry-After: 5` (the WebSocket never opens, so no close code is
