@@ -16,7 +16,7 @@ source scripts/wasm-tools.sh
 T0=$SECONDS
 step() { echo "== [$((SECONDS - T0))s] $*"; }
 PORT=${GUTS_WASM_TEST_PORT:-17820}
-SECRET=wasm-test-secret
+SECRET=wasm-test-secret-0123456789abcdef-0
 KEY=wasm-test-publish-key
 
 step "tools: wasm32 target, wasm-bindgen-cli, Chromium, npm packages"

@@ -25,7 +25,7 @@ impl HubProcess {
     /// # Errors
     /// If it cannot be spawned or does not report its address within 20 s.
     pub async fn start(binary: &str, extra: &[&str]) -> std::io::Result<HubProcess> {
-        let token_secret = "conformance-secret".to_owned();
+        let token_secret = "conformance-secret-0123456789abcdef".to_owned();
         let publish_key = "conformance-publish-key".to_owned();
         let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0", "--token-secret", &token_secret])

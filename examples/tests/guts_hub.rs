@@ -17,6 +17,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 const HUB: &str = env!("CARGO_BIN_EXE_guts-hub");
 const WAIT: Duration = Duration::from_secs(20);
+/// A token secret of the 32 bytes `guts-hub` requires.
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
@@ -200,7 +202,7 @@ async fn flags_from_the_environment_and_demo_events() {
         &["--demo"],
         &[
             ("GUTS_HUB_LISTEN", "127.0.0.1:0"),
-            ("GUTS_HUB_TOKEN_SECRET", "env-secret"),
+            ("GUTS_HUB_TOKEN_SECRET", "env-secret-env-secret-env-secret"),
             ("GUTS_HUB_PUBLISH_KEY", "env-key"),
         ],
     )
@@ -245,7 +247,7 @@ async fn a_busy_port_is_an_error_exit() {
     let out = timeout(
         WAIT,
         Command::new(HUB)
-            .args(["--listen", &addr, "--token-secret", "s", "--publish-key", "k"])
+            .args(["--listen", &addr, "--token-secret", SECRET, "--publish-key", "k"])
             .env("RUST_LOG", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -269,7 +271,7 @@ async fn a_value_out_of_bounds_exits_2_naming_the_field() {
         let out = timeout(
             WAIT,
             Command::new(HUB)
-                .args(["--listen", "127.0.0.1:0", "--token-secret", "s", "--publish-key", "k"])
+                .args(["--listen", "127.0.0.1:0", "--token-secret", SECRET, "--publish-key", "k"])
                 .args([flag, value])
                 .env("RUST_LOG", "off")
                 .stdout(Stdio::null())
@@ -311,7 +313,7 @@ async fn without_secrets_it_exits_2_naming_the_flags() {
     let (code, err) = exits(&["--listen", "127.0.0.1:0"]).await;
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--token-secret") && err.contains("--dev"), "{err}");
-    let (code, err) = exits(&["--listen", "127.0.0.1:0", "--token-secret", "s"]).await;
+    let (code, err) = exits(&["--listen", "127.0.0.1:0", "--token-secret", SECRET]).await;
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--publish-key"), "{err}");
     let (code, err) = exits(&["--listen", "127.0.0.1:0", "--repo-access", "proxy", "--dev"]).await;
@@ -321,7 +323,7 @@ async fn without_secrets_it_exits_2_naming_the_flags() {
     let dir = std::env::temp_dir().join(format!("guts-hub-secrets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (secret_file, key_file) = (dir.join("secret"), dir.join("key"));
-    std::fs::write(&secret_file, "file-secret\n").unwrap();
+    std::fs::write(&secret_file, "file-secret-file-secret-file-secret\n").unwrap();
     std::fs::write(&key_file, "file-key\n").unwrap();
     let hub = start(
         &["--listen", "127.0.0.1:0"],
@@ -347,7 +349,7 @@ async fn anonymous_repo_subscribe(hub: &Hub) -> (String, Option<String>) {
 
 #[tokio::test]
 async fn repo_access_is_token_by_default_public_for_the_demo() {
-    let keys = ["--token-secret", "s3cret", "--publish-key", "k"];
+    let keys = ["--token-secret", SECRET, "--publish-key", "k"];
     let forbidden = ("error".to_owned(), Some("forbidden".to_owned()));
     let subscribed = ("subscribed".to_owned(), None);
     for (args, want) in [
@@ -367,7 +369,7 @@ async fn repo_access_is_token_by_default_public_for_the_demo() {
         &["--listen", "127.0.0.1:0"],
         &[
             ("GUTS_HUB_REPO_ACCESS", "public"),
-            ("GUTS_HUB_TOKEN_SECRET", "s"),
+            ("GUTS_HUB_TOKEN_SECRET", SECRET),
             ("GUTS_HUB_PUBLISH_KEY", "k"),
         ],
     )
@@ -442,14 +444,14 @@ async fn only_allowed_origins_open_a_websocket() {
 #[tokio::test]
 async fn a_token_in_the_url_is_never_accepted_nor_logged() {
     let hub = start(
-        &["--listen", "127.0.0.1:0", "--token-secret", "url-secret", "--publish-key", "k"],
+        &["--listen", "127.0.0.1:0", "--token-secret", SECRET, "--publish-key", "k"],
         &[("RUST_LOG", "trace")],
     )
     .await;
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &json!({"sub": "alice", "exp": 4_000_000_000u64}),
-        &jsonwebtoken::EncodingKey::from_secret(b"url-secret"),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap();
     let url = format!("ws://{}/ws?token={token}&access_token={token}", hub.addr);
@@ -461,4 +463,15 @@ async fn a_token_in_the_url_is_never_accepted_nor_logged() {
     hub.sigterm();
     let (_, stderr) = hub.wait().await;
     assert!(!stderr.contains(&token[token.len() - 20..]), "the token was logged");
+}
+
+#[tokio::test]
+async fn a_token_secret_shorter_than_32_bytes_is_refused_unless_dev() {
+    let short = ["--listen", "127.0.0.1:0", "--token-secret", "s3cret", "--publish-key", "k"];
+    let (code, err) = exits(&short).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("32 bytes") && err.contains("--token-secret"), "{err}");
+    let mut dev = short.to_vec();
+    dev.push("--dev");
+    start(&dev, &[]).await;
 }

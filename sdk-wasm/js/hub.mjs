@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 
-export const SECRET = "js-test-secret";
+export const SECRET = "js-test-secret-0123456789abcdef-01";
 export const PUBLISH_KEY = "js-test-publish-key";
 const BIN = process.env.GUTS_HUB_BIN ?? new URL("../../target/debug/guts-hub", import.meta.url).pathname;
 

@@ -66,7 +66,12 @@ pub async fn start_node(
         Proto::Guts => {
             cmd.arg(&bins.guts_hub)
                 .args(["--listen", &format!("127.0.0.1:{port}")])
-                .args(["--publish-key", PUBLISH_KEY, "--token-secret", "bench-secret"])
+                .args([
+                    "--publish-key",
+                    PUBLISH_KEY,
+                    "--token-secret",
+                    "bench-secret-0123456789abcdef-0123",
+                ])
                 .args(["--max-connections", "20000", "--repo-access", "public"]);
             if let Some(url) = redis {
                 cmd.args(["--broker", url]);

@@ -35,7 +35,8 @@ struct Args {
     /// there, and the public listener keeps `/ws`, `/healthz` and the demo page.
     #[arg(long, env = "GUTS_HUB_INTERNAL_LISTEN")]
     internal_listen: Option<String>,
-    /// HS256 secret of client tokens (JWT claims sub, exp, orgs, repos, publish).
+    /// HS256 secret of client tokens (JWT claims sub, exp, orgs, repos, publish); at least 32
+    /// bytes unless --dev.
     #[arg(long, env = "GUTS_HUB_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
     /// File holding the token secret (surrounding whitespace ignored).
@@ -268,6 +269,14 @@ async fn run(args: Args) -> std::io::Result<()> {
         "--token-secret",
         &mut out,
     )?;
+    if token_secret.len() < 32 && !dev {
+        let msg = format!(
+            "the token secret is {} bytes: --token-secret needs at least 32 bytes (random; e.g. \
+             `openssl rand -hex 32`), or run with --dev",
+            token_secret.len()
+        );
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg));
+    }
     let publish_key = secret(
         &args.publish_key,
         &args.publish_key_file,
