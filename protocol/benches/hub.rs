@@ -147,5 +147,29 @@ fn client_dispatch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, publish, frames, client_dispatch);
+/// A publish that makes a new stream in a full table (evicting the least recently used idle
+/// stream) against one below the limit: eviction must not scan the table.
+fn new_stream_at_the_limit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("new_stream");
+    for (name, full) in [("below_the_limit", false), ("at_the_limit_100k", true)] {
+        let n = 100_000;
+        let hub =
+            EventHub::with_config(HubConfig::default().max_streams(if full { n } else { 10 * n }));
+        for i in 0..n {
+            hub.publish(&format!("repo:fill/r{i}"), EventKind::Push, serde_json::json!({}))
+                .unwrap();
+        }
+        let mut i = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                hub.publish(&format!("repo:more/r{i}"), EventKind::Push, serde_json::json!({}))
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, publish, frames, client_dispatch, new_stream_at_the_limit);
 criterion_main!(benches);

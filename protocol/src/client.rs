@@ -52,6 +52,8 @@ pub struct HubClient {
     subscriptions: Mutex<ClientSubscriptions>,
     /// Who the connection is authenticated as now (for revocation by user).
     user: Mutex<Option<Arc<str>>>,
+    /// Streams its subscribes made (capped by `HubConfig::max_channels_per_connection`).
+    pub(crate) streams_made: std::sync::atomic::AtomicUsize,
 }
 
 /// The seed's name of [`HubClient`], kept so seed-era code compiles unchanged.
@@ -60,16 +62,18 @@ pub type Client = HubClient;
 /// A client and its receiver with an outbound queue of `capacity` frames (for tests and custom
 /// hubs; [`EventHub::connect`](crate::EventHub::connect) is the usual way).
 pub fn create_client(id: impl Into<ClientId>, capacity: usize) -> (Arc<HubClient>, ClientReceiver) {
-    create_client_with(id.into(), 0, capacity, ClientMetadata::now())
+    let max_bytes = crate::HubConfig::default().max_queue_bytes;
+    create_client_with(id.into(), 0, capacity, max_bytes, ClientMetadata::now())
 }
 
 pub(crate) fn create_client_with(
     id: ClientId,
     key: u64,
     capacity: usize,
+    max_bytes: usize,
     metadata: ClientMetadata,
 ) -> (Arc<HubClient>, ClientReceiver) {
-    let queue = Queue::new(capacity);
+    let queue = Queue::new(capacity, max_bytes);
     let client = Arc::new(HubClient {
         id,
         metadata,
@@ -77,6 +81,7 @@ pub(crate) fn create_client_with(
         queue: queue.clone(),
         subscriptions: Mutex::new(ClientSubscriptions::new()),
         user: Mutex::new(None),
+        streams_made: Default::default(),
     });
     (client, ClientReceiver::new(queue))
 }
@@ -128,6 +133,11 @@ impl HubClient {
     /// Frames waiting in the queue.
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Bytes waiting in the queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.bytes()
     }
 
     /// Adds a subscription (bookkeeping only; use the hub to subscribe for real).

@@ -1,6 +1,7 @@
 //! The bounded per-client outbound queue.
 //!
-//! Policy when full: the frame is **not** queued, the queue is closed with
+//! Bounded twice: in frames and in bytes (a few large frames must not pin as much memory as
+//! thousands of small ones). Policy when full: the frame is **not** queued, the queue is closed with
 //! [`CloseReason::SlowConsumer`], and the receiver returns `None` at once (dropping what was still
 //! queued). The transport then closes the socket with
 //! [`CloseCode::SLOW_CONSUMER`](crate::CloseCode::SLOW_CONSUMER); the client reconnects and
@@ -34,6 +35,8 @@ pub enum CloseReason {
 #[derive(Debug)]
 struct Inner {
     frames: VecDeque<Frame>,
+    /// The bytes of `frames`.
+    bytes: usize,
     waker: Option<Waker>,
     closed: Option<CloseReason>,
     receiver_alive: bool,
@@ -43,6 +46,7 @@ struct Inner {
 pub(crate) struct Queue {
     inner: Mutex<Inner>,
     capacity: usize,
+    max_bytes: usize,
 }
 
 /// Why a push failed.
@@ -55,15 +59,19 @@ pub(crate) enum PushError {
 }
 
 impl Queue {
-    pub(crate) fn new(capacity: usize) -> Arc<Queue> {
+    /// A queue of at most `capacity` frames and `max_bytes` bytes (one frame always fits an
+    /// empty queue, whatever its size).
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Arc<Queue> {
         Arc::new(Queue {
             inner: Mutex::new(Inner {
                 frames: VecDeque::new(),
+                bytes: 0,
                 waker: None,
                 closed: None,
                 receiver_alive: true,
             }),
             capacity: capacity.max(1),
+            max_bytes,
         })
     }
 
@@ -78,9 +86,11 @@ impl Queue {
             if q.closed.is_some() || !q.receiver_alive {
                 return Err(PushError::Closed);
             }
-            if q.frames.len() >= self.capacity {
+            let over_bytes = q.bytes.saturating_add(frame.len()) > self.max_bytes;
+            if q.frames.len() >= self.capacity || (over_bytes && !q.frames.is_empty()) {
                 q.closed = Some(CloseReason::SlowConsumer);
                 q.frames = VecDeque::new();
+                q.bytes = 0;
                 let w = q.waker.take();
                 drop(q);
                 if let Some(w) = w {
@@ -88,6 +98,7 @@ impl Queue {
                 }
                 return Err(PushError::Full);
             }
+            q.bytes += frame.len();
             q.frames.push_back(frame);
             q.waker.take()
         };
@@ -104,9 +115,13 @@ impl Queue {
             if q.closed.is_some() || !q.receiver_alive {
                 return Err(PushError::Closed);
             }
-            if q.frames.len() + frames.len() > self.capacity {
+            let bytes: usize = frames.iter().map(Frame::len).sum();
+            if q.frames.len() + frames.len() > self.capacity
+                || (q.bytes.saturating_add(bytes) > self.max_bytes && !q.frames.is_empty())
+            {
                 return Ok(false);
             }
+            q.bytes += bytes;
             q.frames.extend(frames.iter().cloned());
             q.waker.take()
         };
@@ -140,6 +155,11 @@ impl Queue {
 
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().frames.len()
+    }
+
+    /// Bytes queued now.
+    pub(crate) fn bytes(&self) -> usize {
+        self.inner.lock().bytes
     }
 }
 
@@ -178,7 +198,10 @@ impl ClientReceiver {
             return Poll::Ready(None);
         }
         match q.frames.pop_front() {
-            Some(f) => Poll::Ready(Some(f)),
+            Some(f) => {
+                q.bytes -= f.len();
+                Poll::Ready(Some(f))
+            }
             None => {
                 q.waker = Some(cx.waker().clone());
                 Poll::Pending
@@ -203,6 +226,8 @@ impl ClientReceiver {
             return Poll::Pending;
         }
         let n = q.frames.len().min(max.max(1));
+        let taken: usize = q.frames.iter().take(n).map(Frame::len).sum();
+        q.bytes -= taken;
         buf.extend(q.frames.drain(..n));
         Poll::Ready(n)
     }
@@ -221,7 +246,9 @@ impl ClientReceiver {
         if q.closed.is_some() {
             return Err(TryRecvError::Closed);
         }
-        q.frames.pop_front().ok_or(TryRecvError::Empty)
+        let f = q.frames.pop_front().ok_or(TryRecvError::Empty)?;
+        q.bytes -= f.len();
+        Ok(f)
     }
 
     /// Gives the queue's storage back when nothing is queued (an idle connection then holds
@@ -254,6 +281,7 @@ impl Drop for ClientReceiver {
         let mut q = self.queue.inner.lock();
         q.receiver_alive = false;
         q.frames.clear();
+        q.bytes = 0;
     }
 }
 
@@ -263,7 +291,7 @@ mod tests {
 
     #[test]
     fn release_if_empty_frees_the_storage_of_an_idle_queue_only() {
-        let q = Queue::new(8);
+        let q = Queue::new(8, usize::MAX);
         let mut rx = ClientReceiver::new(q.clone());
         let frame = || Frame::from_static("{}");
         q.push(frame()).unwrap();

@@ -28,3 +28,85 @@ fn an_error_never_quotes_more_than_128_bytes_of_the_input() {
     let e = guts_realtime::decode_client_frame(r#"{"type":"dance"}"#).unwrap_err();
     assert!(e.error.contains("`dance`"), "{}", e.error);
 }
+
+mod streams {
+    use guts_realtime::{EventHub, EventKind, HubConfig, RealtimeError};
+    use serde_json::json;
+
+    /// 1000 anonymous subscribes to channels nobody publishes on, then unsubscribes: no stream is
+    /// left behind (before: all 1000 stayed, forever).
+    #[test]
+    fn a_stream_left_without_subscribers_or_history_is_freed() {
+        let hub = EventHub::with_config(HubConfig::default().max_channels_per_connection(1000));
+        let (c, _rx) = hub.connect().unwrap();
+        for i in 0..1000 {
+            let ch = format!("repo:nobody/r{i}");
+            hub.subscribe(&c, &ch, None, None).unwrap();
+            hub.unsubscribe(&c, &ch).unwrap();
+        }
+        assert_eq!(hub.metrics().streams, 0);
+        // With history, it stays (recoverable) until the table needs the room.
+        let (c, _rx) = hub.connect().unwrap();
+        hub.subscribe(&c, "repo:kept/r", None, None).unwrap();
+        hub.publish("repo:kept/r", EventKind::Push, json!({})).unwrap();
+        hub.unsubscribe(&c, "repo:kept/r").unwrap();
+        assert_eq!(hub.metrics().streams, 1);
+        // A disconnect frees what it leaves empty too.
+        let (d, _rx) = hub.connect().unwrap();
+        for i in 0..10 {
+            hub.subscribe(&d, &format!("repo:gone/r{i}"), None, None).unwrap();
+        }
+        hub.disconnect(&d.id);
+        assert_eq!(hub.metrics().streams, 1);
+    }
+
+    /// Subscribers to made-up channels fill at most half of the table: a publisher to a new
+    /// channel is never refused because of them (before: "stream limit reached" for every new
+    /// channel once anonymous subscribes had filled the table).
+    #[test]
+    fn subscribes_to_made_up_channels_never_refuse_a_publisher() {
+        let cfg = HubConfig::default().max_streams(100).max_channels_per_connection(1000);
+        let hub = EventHub::with_config(cfg);
+        let mut clients = Vec::new();
+        let mut refused = 0;
+        for i in 0..200 {
+            let (c, rx) = hub.connect().unwrap();
+            match hub.subscribe(&c, &format!("repo:made/up{i}"), None, None) {
+                Ok(_) => {}
+                Err(RealtimeError::RateLimited(m)) => {
+                    assert!(m.contains("stream limit"), "{m}");
+                    refused += 1;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            clients.push((c, rx));
+        }
+        assert_eq!(refused, 150, "half the table for subscriber-made streams");
+        for i in 0..50 {
+            hub.publish(&format!("repo:real/r{i}"), EventKind::Push, json!({})).unwrap();
+        }
+        assert_eq!(hub.metrics().streams, 100);
+        // Full: a new publish evicts the least recently used stream without subscribers.
+        hub.publish("repo:real/new", EventKind::Push, json!({})).unwrap();
+        assert_eq!(hub.stream_head(&"repo:real/r0".parse().unwrap()), None, "r0 evicted");
+        assert!(hub.stream_head(&"repo:real/r1".parse().unwrap()).is_some());
+    }
+
+    /// One connection makes at most `max_channels_per_connection` streams by subscribing; what
+    /// exists already is not counted.
+    #[test]
+    fn one_connection_makes_at_most_max_channels_per_connection_streams() {
+        let hub = EventHub::with_config(HubConfig::default().max_channels_per_connection(5));
+        hub.publish("repo:busy/r", EventKind::Push, json!({})).unwrap();
+        let (c, _rx) = hub.connect().unwrap();
+        for i in 0..5 {
+            hub.subscribe(&c, &format!("repo:quiet/r{i}"), None, None).unwrap();
+        }
+        let e = hub.subscribe(&c, "repo:quiet/r5", None, None).unwrap_err();
+        assert!(matches!(&e, RealtimeError::RateLimited(m) if m.contains("already made 5")), "{e}");
+        hub.subscribe(&c, "repo:busy/r", None, None).unwrap();
+        // Another connection has its own allowance.
+        let (d, _rx) = hub.connect().unwrap();
+        hub.subscribe(&d, "repo:quiet/r5", None, None).unwrap();
+    }
+}

@@ -737,8 +737,20 @@ fn an_evicted_stream_cannot_be_recovered() {
             &mut rx,
             r#"{"type":"subscribe","channel":"repo:a/a","since":{"seq":0,"epoch":"epoch-1"}}"#
         ),
-        [r#"{"type":"subscribed","channel":"repo:a/a","seq":3,"recovered":false}"#]
+        [r#"{"type":"subscribed","channel":"repo:a/a","seq":1,"recovered":false}"#]
     );
+    // Made again, repo:a/a continues at its old head: a client that had seq 1 has no gap.
+    let (c1, mut rx1) = hub.connect().unwrap();
+    assert_eq!(
+        ask(
+            &hub,
+            &c1,
+            &mut rx1,
+            r#"{"type":"subscribe","channel":"repo:a/a","since":{"seq":1,"epoch":"epoch-1"}}"#
+        ),
+        [r#"{"type":"subscribed","channel":"repo:a/a","seq":1,"recovered":true}"#]
+    );
+    hub.disconnect(&c1.id);
     // repo:c/c is still there (it was created after seq 2: an older position is not provably
     // complete, so it is a gap).
     let (c2, mut rx2) = hub.connect().unwrap();

@@ -333,3 +333,31 @@ fn a_user_holds_at_most_max_connections_per_user() {
     let mut d = open();
     assert_eq!(auth(&mut d, alice()).0[0]["type"], "authenticated");
 }
+
+#[test]
+fn a_socket_that_takes_nothing_for_the_write_stall_timeout_is_closed_4008_pings_or_not() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.s.subscribe("repo:o/n").unwrap();
+    p.s.connect(p.now);
+    p.settle();
+    // The client stops reading; what it sends (its pings) still arrives.
+    p.stalled = true;
+    let start = p.now;
+    p.publish("repo:o/n", EventKind::Push);
+    p.advance(15 * S - MS);
+    let closing = |p: &Pair| p.conn.as_ref().and_then(|c| c.closing.map(|(close, _)| close.code.0));
+    assert_eq!(closing(&p), None, "not before 15 s");
+    p.advance(MS);
+    assert_eq!(closing(&p), Some(4008), "at {:?}", p.now - start);
+    assert_eq!(p.shared.counters.write_stalls.load(Relaxed), 1);
+    // A reader that keeps up is never stalled, however long it lives.
+    let mut p = Pair::new(SessionConfig::default());
+    p.s.subscribe("repo:o/n").unwrap();
+    p.s.connect(p.now);
+    p.settle();
+    for _ in 0..120 {
+        p.publish("repo:o/n", EventKind::Push);
+        p.advance(S);
+    }
+    assert!(p.server_closes.is_empty(), "{:?}", p.server_closes);
+}

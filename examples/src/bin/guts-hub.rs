@@ -111,6 +111,16 @@ struct Args {
     /// Frames a client's outbound queue holds before it is closed as a slow consumer (4008).
     #[arg(long, env = "GUTS_HUB_QUEUE_CAPACITY", default_value_t = HubConfig::default().queue_capacity)]
     queue_capacity: usize,
+    /// Most new channels (streams nothing was published on) one connection makes by subscribing;
+    /// more are answered `rate_limited`.
+    #[arg(long, env = "GUTS_HUB_MAX_CHANNELS_PER_CONNECTION", default_value_t = HubConfig::default().max_channels_per_connection)]
+    max_channels_per_connection: usize,
+    /// Bytes a client's outbound queue holds before it is closed as a slow consumer (4008).
+    #[arg(long, env = "GUTS_HUB_MAX_QUEUE_BYTES", default_value_t = HubConfig::default().max_queue_bytes)]
+    max_queue_bytes: usize,
+    /// Seconds a socket may accept nothing while frames wait for it (then: close 4008).
+    #[arg(long, env = "GUTS_HUB_WRITE_STALL_SECS", default_value_t = ServerConfig::default().write_stall_timeout.as_secs_f64())]
+    write_stall_secs: f64,
     /// Largest inbound WebSocket message and HTTP body in bytes (bigger: close 1009 / 413).
     #[arg(long, env = "GUTS_HUB_MAX_FRAME_BYTES", default_value_t = ServerConfig::default().max_frame_bytes)]
     max_frame_bytes: usize,
@@ -296,7 +306,9 @@ async fn run(args: Args) -> std::io::Result<()> {
         .max_replay_events(args.max_replay_events)
         .max_replay_bytes(args.max_replay_bytes)
         .history_ttl(Duration::from_secs(args.history_ttl_secs))
-        .queue_capacity(args.queue_capacity);
+        .queue_capacity(args.queue_capacity)
+        .max_queue_bytes(args.max_queue_bytes)
+        .max_channels_per_connection(args.max_channels_per_connection);
     hub_config.validate().map_err(invalid)?;
     let hub = Arc::new(EventHub::with_config(hub_config));
     let rate = (args.commands_per_sec > 0.0)
@@ -315,6 +327,7 @@ async fn run(args: Args) -> std::io::Result<()> {
             }))
             .ping_interval(secs(args.ping_interval_secs))
             .idle_timeout(secs(args.idle_timeout_secs))
+            .write_stall_timeout(secs(args.write_stall_secs))
             .request_head_timeout(secs(args.request_head_timeout_secs))
             .max_request_head_bytes(args.max_request_head_bytes)
             .max_connections_per_ip(args.max_connections_per_ip)

@@ -14,6 +14,10 @@ pub struct HubConfig {
     /// consumer. The default value is 4096: far above one replay ([`HubConfig::history_size`])
     /// plus live traffic, small enough that a stalled client costs at most a few MB.
     pub queue_capacity: usize,
+    /// Bytes a client's outbound queue holds before the client is disconnected as a slow
+    /// consumer (one frame always fits an empty queue). The default value is 4 MiB: a stalled
+    /// client pins at most that, whatever the size of the frames.
+    pub max_queue_bytes: usize,
     /// Events kept per stream for recovery. The default value is 512.
     pub history_size: usize,
     /// Most events one subscribe replays; a recovery that needs more answers `recovered: false`
@@ -26,10 +30,14 @@ pub struct HubConfig {
     /// How long an event stays recoverable. The default value is 10 minutes.
     pub history_ttl: Duration,
     /// Streams (repositories, users, orgs) kept at once. When full, a new stream evicts the
-    /// stream without subscribers that was published to least recently (its history is lost:
-    /// `since` into it answers `recovered:false`); if every stream has subscribers, the publish
-    /// fails. The default value is 100 000.
+    /// stream that has been without subscribers the longest (its history is lost: `since` into
+    /// it answers `recovered:false`); if every stream has subscribers, the publish fails. A
+    /// stream without subscribers and history is freed at once. The default value is 100 000.
     pub max_streams: usize,
+    /// Most streams one connection makes by subscribing to channels nothing was published on
+    /// (over its lifetime; more are answered `rate_limited`). Streams made by subscribers alone
+    /// also fill at most half of [`HubConfig::max_streams`]. The default value is 100.
+    pub max_channels_per_connection: usize,
 }
 
 impl Default for HubConfig {
@@ -37,11 +45,13 @@ impl Default for HubConfig {
         HubConfig {
             max_connections: 10_000,
             queue_capacity: 4096,
+            max_queue_bytes: 4 * 1024 * 1024,
             history_size: 512,
             max_replay_events: 300,
             max_replay_bytes: 1024 * 1024,
             history_ttl: Duration::from_secs(600),
             max_streams: 100_000,
+            max_channels_per_connection: 100,
         }
     }
 }
@@ -49,11 +59,13 @@ impl Default for HubConfig {
 crate::config_setters!(HubConfig {
     max_connections: usize,
     queue_capacity: usize,
+    max_queue_bytes: usize,
     history_size: usize,
     max_replay_events: usize,
     max_replay_bytes: usize,
     history_ttl: Duration,
     max_streams: usize,
+    max_channels_per_connection: usize,
 });
 
 impl HubConfig {
@@ -64,6 +76,8 @@ impl HubConfig {
     pub fn validate(&self) -> Result<(), crate::InvalidConfig> {
         use crate::InvalidConfig as E;
         E::check(self.queue_capacity >= 1, "HubConfig.queue_capacity", "at least 1")?;
+        let bytes_ok = self.max_queue_bytes >= 1024;
+        E::check(bytes_ok, "HubConfig.max_queue_bytes", "at least 1024")?;
         E::check(self.max_streams >= 1, "HubConfig.max_streams", "at least 1")
     }
 }

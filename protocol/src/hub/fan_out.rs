@@ -89,7 +89,7 @@ impl EventHub {
         encode: impl FnOnce(u64) -> Frame,
     ) -> Result<Published, RealtimeError> {
         let mut out = FanOut::default();
-        let mut s = self.lock_stream(&ch.stream())?;
+        let mut s = self.lock_stream(&ch.stream(), Maker::Publisher)?;
         let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
         let seq = self.next_seq.fetch_add(1, Relaxed) + 1;
         let frame = encode(seq);
@@ -119,6 +119,14 @@ impl EventHub {
         s.head = seq;
         let now = Instant::now();
         s.last_publish = now;
+        if !s.published {
+            s.published = true;
+            self.subscriber_streams.fetch_sub(1, Relaxed);
+        }
+        if s.subscriber_count() == 0 {
+            // Published to: the most recently used of the idle streams.
+            self.mark_idle(ch.stream().to_string(), s);
+        }
         let mut routes = ch.routes(kind);
         let first = routes.next().map(|c| slot(&c)).unwrap_or(0);
         let second = routes.next().map(|c| slot(&c));
@@ -195,7 +203,7 @@ impl EventHub {
     pub fn deliver(&self, event: Sequenced) -> Result<Delivered, RealtimeError> {
         let Sequenced { seq, channel: ch, kind, frame } = event;
         let mut out = FanOut::default();
-        let mut s = self.lock_stream(&ch.stream())?;
+        let mut s = self.lock_stream(&ch.stream(), Maker::Publisher)?;
         let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
         if seq <= s.head {
             return Ok(Delivered { stale: true, ..Delivered::default() });

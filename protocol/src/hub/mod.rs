@@ -36,7 +36,7 @@ mod seed;
 mod streams;
 mod subscribe;
 
-use streams::Stream;
+use streams::{Maker, Stream, Tombstones};
 
 pub use config::{HubConfig, HubMetrics, HubStats};
 pub use outcome::{Delivered, NotifyOutcome, Published, Recovery, Sequenced, Subscription};
@@ -101,6 +101,12 @@ pub struct EventHub {
     next_seq: AtomicU64,
     counters: Counters,
     event_tx: broadcast::Sender<RealtimeEvent>,
+    /// Streams without subscribers, least recently used first (stale entries skipped).
+    idle: Mutex<VecDeque<(String, u64)>>,
+    /// Streams made by subscribers that nothing was published to yet.
+    subscriber_streams: AtomicUsize,
+    /// Where freed and evicted streams stopped.
+    tombstones: Mutex<Tombstones>,
     /// Told of every revocation applied here ([`EventHub::on_revoke`]).
     revoke_hook: std::sync::OnceLock<revoke::RevokeHook>,
 }
@@ -153,6 +159,9 @@ impl EventHub {
             counters: Counters::default(),
             event_tx,
             revoke_hook: std::sync::OnceLock::new(),
+            idle: Mutex::new(VecDeque::new()),
+            subscriber_streams: AtomicUsize::new(0),
+            tombstones: Mutex::new(Tombstones::default()),
         }
     }
 
@@ -178,8 +187,13 @@ impl EventHub {
             }
             *e = epoch.to_owned();
         }
-        let dropped: Vec<Arc<Mutex<Stream>>> =
-            self.streams.write().drain().map(|(_, s)| s).collect();
+        let dropped: Vec<Arc<Mutex<Stream>>> = {
+            let mut streams = self.streams.write();
+            self.idle.lock().clear();
+            self.subscriber_streams.store(0, Relaxed);
+            self.tombstones.lock().clear();
+            streams.drain().map(|(_, s)| s).collect()
+        };
         for stream in dropped {
             let mut s = stream.lock();
             s.evicted = true;

@@ -32,9 +32,10 @@ impl EventHub {
             return Err(RealtimeError::ConnectionLimit(max));
         }
         let key = self.next_key.fetch_add(1, Relaxed);
+        let cfg = &self.config;
         let id = uuid::Uuid::new_v4().to_string();
         let (client, rx) =
-            create_client_with(id.clone(), key, self.config.queue_capacity, metadata);
+            create_client_with(id.clone(), key, cfg.queue_capacity, cfg.max_queue_bytes, metadata);
         self.clients.write().insert(id, client.clone());
         self.counters.total_connections.fetch_add(1, Relaxed);
         Ok((client, rx))

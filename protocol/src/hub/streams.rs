@@ -1,5 +1,13 @@
 //! Streams (the channels of one repository, or one user / org channel): their subscribers per
 //! slot, their history and its trimming, lookup, creation under the stream limit, and eviction.
+//!
+//! Bounded without scans: a stream that loses its last subscriber with nothing in its history is
+//! freed at once; streams without subscribers wait in a least-recently-used queue (entries made
+//! stale by a later subscriber or publish are skipped), and a new stream at the limit evicts the
+//! queue's oldest — amortized O(1), never a walk of the table under its lock. Streams made by
+//! subscribers alone (nothing published yet) may fill at most half of the table, and one
+//! connection makes at most [`HubConfig::max_channels_per_connection`] of them, so subscribes
+//! to made-up channels can never refuse a publisher.
 
 use super::*;
 
@@ -34,6 +42,51 @@ pub(super) struct Stream {
     /// Set (under the stream's lock) when the stream is evicted: whoever fetched it before the
     /// eviction and locks it afterwards must fetch the live stream again instead.
     pub(super) evicted: bool,
+    /// Something was published to it (else a subscriber made it).
+    pub(super) published: bool,
+    /// Bumped whenever the stream enters the idle queue: only its latest entry there counts.
+    pub(super) idle_gen: u64,
+}
+
+/// The heads of streams that were freed or evicted (most `max_streams`, the oldest forgotten
+/// first), so a stream made again continues where it stopped.
+#[derive(Default)]
+pub(super) struct Tombstones {
+    heads: HashMap<String, u64>,
+    order: VecDeque<String>,
+}
+
+impl Tombstones {
+    pub(super) fn put(&mut self, name: &str, head: u64, max: usize) {
+        if self.heads.insert(name.to_owned(), head).is_none() {
+            self.order.push_back(name.to_owned());
+        }
+        while self.order.len() > max {
+            if let Some(old) = self.order.pop_front() {
+                self.heads.remove(&old);
+            }
+        }
+    }
+
+    pub(super) fn take(&mut self, name: &str) -> Option<u64> {
+        // Its place in `order` stays until it is the oldest (then removing nothing or a newer
+        // entry of the same name: at worst a resume into it reports a gap).
+        self.heads.remove(name)
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.heads.clear();
+        self.order.clear();
+    }
+}
+
+/// Who needs a stream that does not exist yet.
+#[derive(Clone, Copy)]
+pub(super) enum Maker<'a> {
+    /// A publish (or a broker's delivery).
+    Publisher,
+    /// A subscribe by this client.
+    Subscriber(&'a HubClient),
 }
 
 impl Stream {
@@ -67,25 +120,49 @@ pub(super) fn slot(channel: &Channel) -> usize {
 }
 
 impl EventHub {
-    pub(super) fn stream(&self, key: &Channel, create: bool) -> Option<Arc<Mutex<Stream>>> {
+    /// The stream `key`, made for `maker` if missing (`Err` when it may not be made).
+    pub(super) fn stream(
+        &self,
+        key: &Channel,
+        maker: Maker<'_>,
+    ) -> Result<Arc<Mutex<Stream>>, RealtimeError> {
         let name = key.to_string();
         if let Some(s) = self.streams.read().get(&name) {
-            return Some(s.clone());
-        }
-        if !create {
-            return None;
+            return Ok(s.clone());
         }
         let mut streams = self.streams.write();
         if let Some(s) = streams.get(&name) {
-            return Some(s.clone());
+            return Ok(s.clone());
         }
-        if streams.len() >= self.config.max_streams && !self.evict_idle_stream(&mut streams) {
-            return None;
+        let by_subscriber = matches!(maker, Maker::Subscriber(_));
+        if let Maker::Subscriber(client) = maker {
+            let max = self.config.max_channels_per_connection;
+            if client.streams_made.load(Relaxed) >= max {
+                return Err(RealtimeError::RateLimited(format!(
+                    "too many new channels: this connection already made {max} (channels \
+                     nothing was published on)"
+                )));
+            }
+        }
+        let cap = self.config.max_streams;
+        let subscriber_cap = cap.div_ceil(2);
+        while streams.len() >= cap
+            || (by_subscriber && self.subscriber_streams.load(Relaxed) >= subscriber_cap)
+        {
+            if !self.evict_idle_stream(&mut streams) {
+                return Err(self.stream_limit());
+            }
+        }
+        if let Maker::Subscriber(client) = maker {
+            client.streams_made.fetch_add(1, Relaxed);
+            self.subscriber_streams.fetch_add(1, Relaxed);
         }
         // Every event of the new stream gets a seq above `floor`, and `head` starts there too: a
         // client that subscribes now is told `seq: floor` and can later resume `since` it (a head
-        // of 0 would be below the floor, so that resume would always be a false gap).
-        let floor = self.next_seq.load(Relaxed);
+        // of 0 would be below the floor, so that resume would always be a false gap). A stream
+        // freed or evicted before starts at its old head: nothing was published on it since, so
+        // a client that had everything up to there still has no gap.
+        let floor = self.tombstones.lock().take(&name).unwrap_or(self.next_seq.load(Relaxed));
         let s = Arc::new(Mutex::new(Stream {
             slots: Default::default(),
             history: VecDeque::new(),
@@ -93,38 +170,76 @@ impl EventHub {
             head: floor,
             last_publish: Instant::now(),
             evicted: false,
+            published: !by_subscriber,
+            idle_gen: 0,
         }));
-        streams.insert(name, s.clone());
-        Some(s)
+        streams.insert(name.clone(), s.clone());
+        // Nobody reads it yet (a subscriber that made it joins next, which makes this entry
+        // stale; one that fails to leaves it evictable).
+        self.idle.lock().push_back((name, 0));
+        Ok(s)
     }
 
+    /// Puts the stream `name` (locked as `s`, without subscribers) at the back of the idle
+    /// queue; the queue is rebuilt from the table when stale entries make it twice its size.
+    pub(super) fn mark_idle(&self, name: String, s: &mut Stream) {
+        s.idle_gen += 1;
+        let mut idle = self.idle.lock();
+        idle.push_back((name, s.idle_gen));
+        if idle.len() > 2 * self.config.max_streams + 1024 {
+            // Amortized: one pass per `max_streams` entries pushed. Keeps each stream's latest.
+            let mut seen = std::collections::HashSet::new();
+            let old = std::mem::take(&mut *idle);
+            for (n, g) in old.into_iter().rev() {
+                if seen.insert(n.clone()) {
+                    idle.push_front((n, g));
+                }
+            }
+        }
+    }
+
+    /// Removes the stream `name` from `streams` (the table's write lock is held) if, locked, it
+    /// passes `evictable`; its history is dropped.
+    fn remove_stream(
+        &self,
+        streams: &mut HashMap<String, Arc<Mutex<Stream>>>,
+        name: &str,
+        evictable: impl FnOnce(&Stream) -> bool,
+    ) -> bool {
+        let Some(stream) = streams.get(name).cloned() else { return false };
+        let Some(mut s) = stream.try_lock() else { return false };
+        if s.subscriber_count() != 0 || !evictable(&s) {
+            return false;
+        }
+        s.evicted = true;
+        self.counters.history.fetch_sub(s.history.len() as u64, Relaxed);
+        if !s.published {
+            self.subscriber_streams.fetch_sub(1, Relaxed);
+        }
+        self.tombstones.lock().put(name, s.head, self.config.max_streams);
+        drop(s);
+        streams.remove(name);
+        true
+    }
+
+    /// Frees the stream `name` if it has no subscriber and nothing in its history.
+    pub(super) fn free_if_empty(&self, name: &str) {
+        let mut streams = self.streams.write();
+        self.remove_stream(&mut streams, name, |s| s.history.is_empty());
+    }
+
+    /// Evicts the stream that has been without subscribers the longest (the idle queue's oldest
+    /// entry still current); `false` when there is none.
     pub(super) fn evict_idle_stream(
         &self,
         streams: &mut HashMap<String, Arc<Mutex<Stream>>>,
     ) -> bool {
-        // A few tries: the chosen victim may get a subscriber (from a thread that fetched it
-        // before we took the map's write lock) between the scan and the eviction.
-        for _ in 0..3 {
-            let victim = streams
-                .iter()
-                .filter_map(|(k, s)| {
-                    let s = s.try_lock()?;
-                    (s.subscriber_count() == 0).then(|| (s.last_publish, k.clone()))
-                })
-                .min();
-            let Some((_, k)) = victim else { return false };
-            let Some(stream) = streams.get(&k).cloned() else { return false };
-            let Some(mut s) = stream.try_lock() else { continue };
-            if s.subscriber_count() != 0 {
-                continue;
+        loop {
+            let Some((name, gen)) = self.idle.lock().pop_front() else { return false };
+            if self.remove_stream(streams, &name, |s| s.idle_gen == gen) {
+                return true;
             }
-            s.evicted = true;
-            self.counters.history.fetch_sub(s.history.len() as u64, Relaxed);
-            drop(s);
-            streams.remove(&k);
-            return true;
         }
-        false
     }
 
     pub(super) fn stream_limit(&self) -> RealtimeError {
@@ -138,25 +253,45 @@ impl EventHub {
     /// without its filter, and its filtered channels). A broker holds its subscription to a
     /// stream while this is above zero.
     pub fn stream_subscribers(&self, channel: &Channel) -> usize {
-        self.stream(&channel.stream(), false).map_or(0, |s| s.lock().subscriber_count())
+        self.existing(&channel.stream()).map_or(0, |s| s.lock().subscriber_count())
     }
 
     /// The last seq of `channel`'s stream on this hub (`None` if it holds no such stream).
     pub fn stream_head(&self, channel: &Channel) -> Option<u64> {
-        self.stream(&channel.stream(), false).map(|s| s.lock().head)
+        self.existing(&channel.stream()).map(|s| s.lock().head)
     }
 
+    /// The stream `key`, if it exists.
+    pub(super) fn existing(&self, key: &Channel) -> Option<Arc<Mutex<Stream>>> {
+        self.streams.read().get(&key.to_string()).cloned()
+    }
+
+    /// Takes `client` out of `ch`'s stream; a stream left without subscribers is queued as idle,
+    /// or freed when its history is empty too.
     pub(super) fn remove_from_stream(&self, client: &HubClient, ch: &Channel) {
-        if let Some(s) = self.stream(&ch.stream(), false) {
-            s.lock().slots[slot(ch)].remove(&client.key);
+        let key = ch.stream();
+        let Some(stream) = self.existing(&key) else { return };
+        let mut s = stream.lock();
+        if s.slots[slot(ch)].remove(&client.key).is_none() || s.subscriber_count() != 0 {
+            return;
+        }
+        // Queued as idle first: if it cannot be freed now (someone holds it), it stays evictable.
+        self.mark_idle(key.to_string(), &mut s);
+        if s.history.is_empty() {
+            drop(s);
+            self.free_if_empty(&key.to_string());
         }
     }
 
-    /// Locks the stream `key` (creating it), re-fetching it if it was evicted between the lookup
-    /// and the lock, so nothing lands in a stream that is no longer in the map.
-    pub(super) fn lock_stream(&self, key: &Channel) -> Result<StreamGuard, RealtimeError> {
+    /// Locks the stream `key` (made for `maker` if missing), re-fetching it if it was evicted
+    /// between the lookup and the lock, so nothing lands in a stream that is no longer in the map.
+    pub(super) fn lock_stream(
+        &self,
+        key: &Channel,
+        maker: Maker<'_>,
+    ) -> Result<StreamGuard, RealtimeError> {
         loop {
-            let live = self.stream(key, true).ok_or_else(|| self.stream_limit())?;
+            let live = self.stream(key, maker)?;
             let s = live.lock_arc();
             if !s.evicted {
                 return Ok(s);

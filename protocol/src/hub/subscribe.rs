@@ -2,7 +2,7 @@
 //! the stream's lock, before any live event, or `recovered: false` when the replay cannot be
 //! whole — for the hub's own numbering and for a broker's ([`EventHub::subscribe_sequenced`]).
 
-use super::streams::{slot, HistoryEntry, Member, StreamGuard};
+use super::streams::{slot, HistoryEntry, Maker, Member, StreamGuard};
 use super::*;
 
 impl EventHub {
@@ -48,7 +48,7 @@ impl EventHub {
                 self.counters.subscriptions.fetch_sub(1, Relaxed);
             }
         };
-        match self.lock_stream(&ch.stream()) {
+        match self.lock_stream(&ch.stream(), Maker::Subscriber(client)) {
             // Checked again under the stream's lock: a `disconnect` that closed the client after
             // the first check either took this channel from its set (and removes the member once
             // it gets the lock) or closed the queue before this check (caught here), so no member

@@ -15,7 +15,8 @@
 //! new one may not read, or is answered `unauthenticated` and closed with 4001; a ping goes out
 //! every [`ConnectionConfig::ping_interval`]; a connection silent for
 //! [`ConnectionConfig::idle_timeout`] is closed with 4009; an oversized frame closes with 1009, a
-//! shutdown with 1001 and a queue closed as a slow consumer with 4008; a token that expires
+//! shutdown with 1001, a queue closed as a slow consumer (or a socket that takes nothing for
+//! [`ConnectionConfig::write_stall_timeout`]) with 4008; a token that expires
 //! without a new `auth` is answered `token_expired` and closed with 4002; once closing, nothing
 //! more is read and the connection is done at [`ConnectionConfig::close_timeout`].
 
@@ -56,6 +57,10 @@ pub struct ConnectionConfig {
     /// user is answered `rate_limited` and closed with 4503 (reconnect after a hint). The default
     /// value is 100: many tabs and devices, not a fleet.
     pub max_connections_per_user: usize,
+    /// How long the socket may refuse every byte while frames wait for it before the connection
+    /// is closed with 4008, whatever else the client sends (its pings keep it from the idle
+    /// timeout, not from this). The default value is 15 s.
+    pub write_stall_timeout: Duration,
 }
 
 impl ConnectionConfig {
@@ -72,6 +77,8 @@ impl ConnectionConfig {
         E::check(ping_ok, "ServerConfig.ping_interval", "between 10 ms and a year")?;
         E::check(self.idle_timeout <= year, "ServerConfig.idle_timeout", "at most a year")?;
         E::check(self.close_timeout <= year, "ServerConfig.close_timeout", "at most a year")?;
+        let stall_ok = !self.write_stall_timeout.is_zero() && self.write_stall_timeout <= year;
+        E::check(stall_ok, "ServerConfig.write_stall_timeout", "between 1 ns and a year")?;
         if let Some(r) = self.rate_limit {
             let rate_ok = r.per_second.is_finite() && r.per_second > 0.0;
             E::check(rate_ok, "ServerConfig.rate_limit.per_second", "a positive number")?;
@@ -96,6 +103,7 @@ impl Default for ConnectionConfig {
             rate_limit: Some(RateLimit::new(50.0, 200.0)),
             publisher_rate_limit: Some(RateLimit::new(10_000.0, 20_000.0)),
             max_connections_per_user: 100,
+            write_stall_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -120,6 +128,9 @@ pub struct ConnectionCounters {
     pub idle_closes: AtomicU64,
     /// Connections closed because their token expired (4002).
     pub token_expired: AtomicU64,
+    /// Connections closed because their socket accepted nothing for the write-stall timeout
+    /// (4008).
+    pub write_stalls: AtomicU64,
 }
 
 /// What a server's connections share: the config, the counters and who holds how many
@@ -379,6 +390,8 @@ pub struct ServerConnection {
     strikes: u8,
     /// When the identity's token expires.
     expires_at: Option<Duration>,
+    /// Since when the socket has refused the frames waiting for it.
+    write_blocked_since: Option<Duration>,
 }
 
 impl ServerConnection {
@@ -399,6 +412,7 @@ impl ServerConnection {
             ping_due: false,
             strikes: 0,
             expires_at: None,
+            write_blocked_since: None,
         }
     }
 
@@ -504,6 +518,17 @@ impl ServerConnection {
         self.begin_close(now, Close::new(code, false));
     }
 
+    /// The socket refused more bytes while frames wait for it: the write-stall clock runs from
+    /// the first such call until [`ServerConnection::handle_write_progress`].
+    pub fn handle_write_blocked(&mut self, now: Duration) {
+        self.write_blocked_since.get_or_insert(now);
+    }
+
+    /// What waited went into the socket (a flush completed): the write-stall clock stops.
+    pub fn handle_write_progress(&mut self) {
+        self.write_blocked_since = None;
+    }
+
     /// The server is shutting down: close with 1001 after what is queued.
     pub fn shutdown(&mut self, now: Duration) {
         self.begin_close(now, Close::new(CloseCode::GOING_AWAY, true));
@@ -587,6 +612,14 @@ impl ServerConnection {
             return;
         }
         let cfg = &self.shared.config;
+        if self
+            .write_blocked_since
+            .is_some_and(|t| now >= t.saturating_add(cfg.write_stall_timeout))
+        {
+            self.shared.counters.write_stalls.fetch_add(1, Relaxed);
+            self.begin_close(now, Close::new(CloseCode::SLOW_CONSUMER, false));
+            return;
+        }
         if now >= self.last_seen.saturating_add(cfg.idle_timeout) {
             self.shared.counters.idle_closes.fetch_add(1, Relaxed);
             self.begin_close(now, Close::new(CloseCode::SERVER_HEARTBEAT_TIMEOUT, false));
@@ -634,8 +667,11 @@ impl ServerConnection {
         if self.closing {
             return self.timer;
         }
-        let next = self.timer.min(self.last_seen.saturating_add(self.shared.config.idle_timeout));
-        self.expires_at.map_or(next, |at| at.min(next))
+        let cfg = &self.shared.config;
+        let next = self.timer.min(self.last_seen.saturating_add(cfg.idle_timeout));
+        let next = self.expires_at.map_or(next, |at| at.min(next));
+        self.write_blocked_since
+            .map_or(next, |t| t.saturating_add(cfg.write_stall_timeout).min(next))
     }
 
     /// Whether a closing connection's time is up: the driver drops it.

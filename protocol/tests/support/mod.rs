@@ -66,7 +66,7 @@ pub struct Conn {
     pub rx: ClientReceiver,
     pub rules: ServerConnection,
     /// The close being written: frames still to write before it (draining).
-    closing: Option<(Close, usize)>,
+    pub closing: Option<(Close, usize)>,
 }
 
 pub struct Pair {
@@ -251,6 +251,10 @@ impl Pair {
             }
             if !self.stalled {
                 progressed |= self.deliver();
+            } else if let Some(c) = &mut self.conn {
+                if !c.rx.is_empty() {
+                    c.rules.handle_write_blocked(self.now);
+                }
             }
             while let Some(e) = self.s.poll_event() {
                 progressed = true;
@@ -293,6 +297,9 @@ impl Pair {
             self.s.handle_frame(now, Inbound::from_server_frame(frame));
         }
         let Some(c) = &mut self.conn else { return true };
+        if moved {
+            c.rules.handle_write_progress();
+        }
         if let Some(reason) = queue_closed {
             c.rules.handle_queue_closed(now, reason);
             if let Some(close) = c.rules.poll_close() {

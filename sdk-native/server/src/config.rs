@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// How long a closing connection waits for the peer's close frame before it is dropped. The
     /// default value is 5 s.
     pub close_timeout: Duration,
+    /// How long a socket may accept nothing while frames wait for it before the connection is
+    /// closed with 4008 (a client that stopped reading but still pings). The default value is
+    /// 15 s.
+    pub write_stall_timeout: Duration,
     /// How long a connection to [`serve`](super::serve) may take to send a whole HTTP request
     /// head (the WebSocket handshake included) before it is closed: a client that connects and
     /// then says nothing, or trickles its headers, holds a socket and a task only this long. The
@@ -133,6 +137,7 @@ impl Default for ServerConfig {
             ping_interval: rules.ping_interval,
             idle_timeout: rules.idle_timeout,
             close_timeout: rules.close_timeout,
+            write_stall_timeout: rules.write_stall_timeout,
             request_head_timeout: Duration::from_secs(10),
             max_request_head_bytes: 16 * 1024,
             request_body_timeout: Duration::from_secs(10),
@@ -166,6 +171,7 @@ impl fmt::Debug for ServerConfig {
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
             .field("close_timeout", &self.close_timeout)
+            .field("write_stall_timeout", &self.write_stall_timeout)
             .field("request_head_timeout", &self.request_head_timeout)
             .field("max_request_head_bytes", &self.max_request_head_bytes)
             .field("request_body_timeout", &self.request_body_timeout)
@@ -223,6 +229,7 @@ impl ServerConfig {
         c.ping_interval = self.ping_interval;
         c.idle_timeout = self.idle_timeout;
         c.close_timeout = self.close_timeout;
+        c.write_stall_timeout = self.write_stall_timeout;
         c.rate_limit = self.rate_limit;
         c.publisher_rate_limit = self.publisher_rate_limit;
         c.max_connections_per_user = self.max_connections_per_user;
@@ -251,6 +258,7 @@ guts_realtime::config_setters!(ServerConfig {
     ping_interval: Duration,
     idle_timeout: Duration,
     close_timeout: Duration,
+    write_stall_timeout: Duration,
     request_head_timeout: Duration,
     max_request_head_bytes: usize,
     request_body_timeout: Duration,

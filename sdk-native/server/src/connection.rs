@@ -332,6 +332,10 @@ impl Connection {
             if self.poll_read(cx).is_ready() || (self.read_some && self.poll_write(cx).is_ready()) {
                 return Poll::Ready(());
             }
+            if self.unflushed || (!self.held && self.fed < self.batch.len()) {
+                // The socket refused what waits for it: the rules time the stall.
+                self.rules.handle_write_blocked(clock(Instant::now()));
+            }
             let wake = self.wake_at();
             if timer.deadline() != wake {
                 timer.as_mut().reset(wake);
@@ -531,6 +535,7 @@ impl Connection {
                     return Poll::Ready(());
                 }
                 self.unflushed = false;
+                self.rules.handle_write_progress();
                 if !interval.is_zero() {
                     self.last_write = Instant::now();
                 }

@@ -114,6 +114,18 @@ pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
         k.idle_closes.load(Relaxed),
     );
     put(
+        "write_stall_closes_total",
+        "counter",
+        "Connections closed (4008) because their socket accepted nothing for the write-stall timeout.",
+        k.write_stalls.load(Relaxed),
+    );
+    put(
+        "token_expired_closes_total",
+        "counter",
+        "Connections closed (4002) because their token expired.",
+        k.token_expired.load(Relaxed),
+    );
+    put(
         "gap_disconnects_total",
         "counter",
         "Clients disconnected because events of their streams were lost on the way here.",

@@ -490,3 +490,67 @@ async fn connections_speaking_http_are_capped() {
     }
     assert!(metric(s.addr, "http_connections_refused_total").await >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbound_queue_is_bounded_in_bytes_too() {
+    // Room for 100 000 frames, but 1 MiB: a client that stops reading is closed as a slow
+    // consumer once 1 MiB of large frames waits for it, not 6 GB later.
+    let hub_cfg = HubConfig::default().queue_capacity(100_000).max_queue_bytes(1 << 20);
+    let s = TestServer::start(hub_cfg, config()).await;
+    let ch = uniq("repo:bytes/r");
+    let mut stalled = s.ws().await;
+    stalled.subscribe(&ch).await;
+    let id = stalled.welcome["client_id"].as_str().unwrap().to_owned();
+    let client = s.hub.get_client(&id).unwrap();
+    let pad = "x".repeat(64 * 1024);
+    let mut most = 0;
+    for i in 0..400 {
+        if !client.is_open() {
+            break;
+        }
+        s.hub.publish(&ch, EventKind::Push, json!({"i": i, "pad": pad})).unwrap();
+        most = most.max(client.queued_bytes());
+    }
+    assert!(!client.is_open(), "closed within 400 × 64 KiB (25 MiB)");
+    assert!(most <= 1 << 20, "never more than 1 MiB queued: {most}");
+    assert_eq!(s.hub.metrics().slow_consumer_disconnects, 1);
+    let (code, _) = stalled.closed(Duration::from_secs(30)).await;
+    assert_eq!(code, 4008);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_but_pings_is_closed_at_the_write_stall_timeout() {
+    // The queue could hold it all: only the stall ends it.
+    let hub_cfg = HubConfig::default().queue_capacity(1_000_000).max_queue_bytes(1 << 30);
+    let cfg = config()
+        .write_stall_timeout(Duration::from_secs(1))
+        .close_timeout(Duration::from_millis(500));
+    let s = TestServer::start(hub_cfg, cfg).await;
+    let ch = uniq("repo:stall/r");
+    let mut stalled = s.ws().await;
+    stalled.subscribe(&ch).await;
+    // More than the socket buffers on both sides of loopback hold.
+    let pad = "x".repeat(512 * 1024);
+    for i in 0..80 {
+        s.hub.publish(&ch, EventKind::Push, json!({"i": i, "pad": pad})).unwrap();
+    }
+    let started = Instant::now();
+    // Still talking (pings every 200 ms), never reading.
+    let pinger = tokio::spawn(async move {
+        for _ in 0..40 {
+            stalled.send(r#"{"type":"ping"}"#).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        stalled
+    });
+    timeout(Duration::from_secs(6), async {
+        while s.hub.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("dropped within the stall timeout and the close timeout");
+    eprintln!("stalled connection dropped after {:?}", started.elapsed());
+    assert_eq!(metric(s.addr, "write_stall_closes_total").await, 1);
+    pinger.abort();
+}
