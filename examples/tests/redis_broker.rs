@@ -152,3 +152,86 @@ async fn a_broker_started_before_redis_is_honest_then_joins() {
         assert_eq!((ev["type"].as_str(), ev["seq"].as_u64()), (Some("event"), Some(i)));
     }
 }
+
+/// A stream's keys lost in Redis (evicted, expired): Redis numbers it from 1 again. The node
+/// that holds subscribers at seq 3 notices at the next delivery and disconnects them (they
+/// reconnect and report a gap) — before, seqs 1..=3 of the new numbering were dropped as
+/// "stale" and the subscribers silently missed them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_stream_keys_are_a_gap_for_the_subscribers_never_a_silent_loss() {
+    let Some(bin) = redis_or_skip("lost_stream_keys") else { return };
+    let redis = RedisServer::start(&bin, false).await.expect("redis-server starts");
+    let (a, b) =
+        (broker(&redis.url(), Duration::ZERO).await, broker(&redis.url(), Duration::ZERO).await);
+    let (c, mut rx) = b.hub().connect().unwrap();
+    b.subscribe(&c, "repo:lost/keys", None, None).await.unwrap();
+    assert_eq!(next(&mut rx).await["type"], "subscribed");
+    for i in 1..=3 {
+        assert_eq!(a.publish(push("repo:lost/keys", i)).await.unwrap().seq, i);
+        assert_eq!(next(&mut rx).await["seq"], i);
+    }
+    let reply = redis.command("DEL guts:{repo:lost/keys}:seq guts:{repo:lost/keys}:h").await;
+    assert_eq!(reply.as_deref(), Some(":2\r\n"));
+    assert_eq!(a.publish(push("repo:lost/keys", 4)).await.unwrap().seq, 1, "renumbered");
+    let closed = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("in time");
+    assert!(closed.is_none(), "the subscriber is disconnected, not left behind: {closed:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.metrics().rewinds == 0 {
+        assert!(Instant::now() < deadline, "no rewind counted: {:?}", b.metrics());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.metrics().rewinds, 1);
+    assert_eq!(b.hub().metrics().gap_disconnects, 1);
+    // Resuming from the old numbering is a gap.
+    let (c, mut rx) = b.hub().connect().unwrap();
+    let since = Since { seq: 3, epoch: b.hub().epoch() };
+    let s = b.subscribe(&c, "repo:lost/keys", Some(&since), None).await.unwrap();
+    assert_eq!(s.recovered, Some(false));
+    assert_eq!(next(&mut rx).await["recovered"], false);
+}
+
+/// One slow reply (a script keeping Redis busy for 1.2 s, past the 1 s command timeout) fails
+/// that command but keeps the link: before, every timeout tore the link down and reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slow_redis_reply_does_not_reset_the_link() {
+    let Some(bin) = redis_or_skip("slow_redis_reply") else { return };
+    let redis = RedisServer::start(&bin, false).await.expect("redis-server starts");
+    let hub = Arc::new(EventHub::with_config(HubConfig::default()));
+    let cfg = RedisConfig::new(redis.url())
+        .command_timeout(Duration::from_secs(1))
+        .health_interval(Duration::from_secs(1))
+        .reconnect(Duration::from_millis(20), Duration::from_millis(200));
+    let b = RedisBroker::connect(hub, cfg).await.unwrap();
+    assert_eq!(b.metrics().connects, 1);
+    let busy = r#"EVAL "local t=redis.call('TIME') local s=t[1]*1000000+t[2] while true do local n=redis.call('TIME') if n[1]*1000000+n[2]-s>1200000 then break end end return 1" 0"#;
+    let blocker = {
+        let addr = redis.addr();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("{busy}\r\n").as_bytes()).await.unwrap();
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf).await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = b.publish(push("repo:slow/reply", 1)).await.unwrap_err();
+    assert_eq!(err.code(), guts_realtime::ErrorCode::Unavailable, "{err}");
+    blocker.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(b.is_up());
+    assert_eq!(b.metrics().connects, 1, "the link was kept: {:?}", b.metrics());
+    assert!(b.publish(push("repo:slow/reply", 2)).await.is_ok());
+}
+
+/// A Redis that may evict keys is reported: a warning at connect and `may_evict`
+/// (`guts_hub_broker_redis_may_evict 1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicting_maxmemory_policy_is_reported() {
+    let Some(bin) = redis_or_skip("evicting_policy") else { return };
+    let redis = RedisServer::start(&bin, false).await.expect("redis-server starts");
+    assert!(!broker(&redis.url(), Duration::ZERO).await.metrics().may_evict);
+    let reply = redis.command("CONFIG SET maxmemory-policy allkeys-lru").await;
+    assert_eq!(reply.as_deref(), Some("+OK\r\n"));
+    assert!(broker(&redis.url(), Duration::ZERO).await.metrics().may_evict);
+}

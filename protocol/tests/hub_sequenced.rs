@@ -102,6 +102,36 @@ fn deliver_ignores_a_duplicate_or_older_event() {
     assert_eq!(frames(&mut rx), ["S0:null", "1", "2"]);
 }
 
+/// The broker's numbering went back (its seq key was evicted or expired): an event at or below
+/// the local head that is not the one held there is no duplicate. The stream starts over at it
+/// and its subscribers are disconnected, to reconnect and report a gap — before, it was dropped
+/// as "stale" and the subscribers silently missed it and everything up to the old head.
+#[test]
+fn a_seq_that_went_back_restarts_the_stream_and_disconnects_its_subscribers() {
+    let hub = hub();
+    let (c, mut rx) = hub.connect().unwrap();
+    hub.subscribe_sequenced(&c, "repo:o/n", None, None, Some(source(0, 1))).unwrap();
+    hub.subscribe_sequenced(&c, "repo:o/n/prs", None, None, Some(source(0, 1))).unwrap();
+    for seq in 1..=3 {
+        hub.deliver(push(seq)).unwrap();
+    }
+    assert_eq!(frames(&mut rx), ["S0:null", "S0:null", "1", "2", "3"]);
+    // Renumbered from 1: another event with seq 1.
+    let mut other = sequenced("repo:o/n", EventKind::PrOpened, 1);
+    other.frame = Frame::from_string(other.frame.as_str().replace("\"e1\"", "\"new-1\""));
+    let d = hub.deliver(other).unwrap();
+    assert!(d.rewound && !d.stale, "{d:?}");
+    assert_eq!(d.gap_disconnects, 1, "one client, however many of its channels");
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    assert_eq!(hub.stream_head(&Channel::parse("repo:o/n").unwrap()), Some(1));
+    // A client resuming from the old numbering gets a gap, then the new numbering live.
+    let (c, mut rx) = hub.connect().unwrap();
+    hub.subscribe_sequenced(&c, "repo:o/n", Some(&since(3)), None, Some(source(1, 1))).unwrap();
+    assert_eq!(frames(&mut rx), ["S1:false"]);
+    hub.deliver(push(2)).unwrap();
+    assert_eq!(frames(&mut rx), ["2"]);
+}
+
 #[test]
 fn subscribe_without_since_starts_after_the_later_of_broker_and_local_head() {
     let hub = hub();

@@ -206,7 +206,40 @@ impl EventHub {
         let mut s = self.lock_stream(&ch.stream(), Maker::Publisher)?;
         let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
         if seq <= s.head {
-            return Ok(Delivered { stale: true, ..Delivered::default() });
+            // A duplicate (the same frame at that seq in the history) is ignored. Anything else
+            // means the broker's numbering went back (its keys were lost): the stream starts
+            // over at `seq`, and its subscribers, whose positions are in the old numbering, are
+            // disconnected so that they reconnect and report a gap.
+            let duplicate = s
+                .history
+                .iter()
+                .rev()
+                .find(|e| e.seq == seq)
+                .is_some_and(|e| e.frame.as_str() == frame.as_str());
+            if duplicate {
+                return Ok(Delivered { stale: true, ..Delivered::default() });
+            }
+            self.counters.history.fetch_sub(s.history.len() as u64, Relaxed);
+            s.history.clear();
+            s.floor = seq.saturating_sub(1);
+            s.head = s.floor;
+            let mut seen = std::collections::HashSet::new();
+            for slot in &mut s.slots {
+                for (key, m) in slot.drain() {
+                    if seen.insert(key) {
+                        out.lagging.push(m.client);
+                    }
+                }
+            }
+            self.push_locked(&mut s, &ch, kind, seq, frame, false, &mut out);
+            drop(s);
+            let d = Delivered {
+                gap_disconnects: out.lagging.len(),
+                rewound: true,
+                ..Delivered::default()
+            };
+            self.settle(&stream, out);
+            return Ok(d);
         }
         let jump = seq > s.head + 1;
         self.push_locked(&mut s, &ch, kind, seq, frame, jump, &mut out);
@@ -215,6 +248,7 @@ impl EventHub {
             delivered: out.delivered,
             gap_disconnects: out.lagging.len(),
             stale: false,
+            rewound: false,
         };
         self.settle(&stream, out);
         Ok(d)

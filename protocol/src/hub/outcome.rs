@@ -77,4 +77,8 @@ pub struct Delivered {
     pub gap_disconnects: usize,
     /// Whether the event was older than the stream's position here (a duplicate) and ignored.
     pub stale: bool,
+    /// Whether the event was numbered below the stream's position here but is not a duplicate:
+    /// the broker's numbering went back. The stream started over and its subscribers were
+    /// disconnected (counted in `gap_disconnects`) to report a gap.
+    pub rewound: bool,
 }

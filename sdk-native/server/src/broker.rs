@@ -45,7 +45,14 @@
 //! applies them to its own connections. The call fails with `unavailable` when this node cannot
 //! reach Redis (the caller retries); a node cut off from Redis at that moment does not see it.
 //!
-//! Keys: `<prefix>:epoch`, `<prefix>:{<stream>}:seq` (the stream's last seq; never expires),
+//! **Lost keys.** A stream's seq key expires [`HubConfig::history_ttl`](guts_realtime::HubConfig)
+//! after its last publish unless a node is subscribed to it (nodes renew it while they are).
+//! When Redis numbers a stream lower than a node has seen (the keys were evicted, expired or
+//! restored from an old snapshot), the node's next delivery of it notices: that stream starts
+//! over and its subscribers are disconnected, so they reconnect and report a gap — never a
+//! silent loss. The node warns at connect when `maxmemory-policy` is not `noeviction`.
+//!
+//! Keys: `<prefix>:epoch`, `<prefix>:{<stream>}:seq` (the stream's last seq),
 //! `<prefix>:{<stream>}:h` (the history), `<prefix>:{user:<id>}:prefs`, topic
 //! `<prefix>:{<stream>}`. A stream's keys share a hash slot, but the scripts also read the epoch
 //! key, so they do not run on a Redis Cluster. Run Redis with `maxmemory-policy noeviction`: an evicted
@@ -63,7 +70,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, RedisError, Script, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch, Notify};
@@ -176,6 +183,12 @@ pub struct BrokerMetrics {
     pub epoch_changes: u64,
     /// Subscribes answered without history because Redis could not be read.
     pub unrecovered_subscribes: u64,
+    /// Streams whose seq went back in Redis (their keys lost: evicted, expired, an old
+    /// snapshot), seen by a delivery: their subscribers were disconnected to report a gap.
+    pub rewinds: u64,
+    /// Whether Redis's `maxmemory-policy` may evict this cluster's keys (anything but
+    /// `noeviction`), as read at the last connect.
+    pub may_evict: bool,
 }
 
 #[derive(Default)]
@@ -188,7 +201,11 @@ struct Counters {
     connects: AtomicU64,
     epoch_changes: AtomicU64,
     unrecovered: AtomicU64,
+    rewinds: AtomicU64,
 }
+
+/// Commands in a row without a reply in time after which the link counts as dead.
+const SLOW_REPLIES: u32 = 3;
 
 /// The node's subscription to one stream's topic.
 struct Topic {
@@ -243,6 +260,7 @@ const PUBLISH_LUA: &str = r"
 local e = redis.call('GET', KEYS[1])
 if e ~= ARGV[1] then return redis.error_reply('GUTSEPOCH ' .. (e or '-')) end
 local seq = redis.call('INCR', KEYS[2])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 local frame = ARGV[7] .. seq .. '}'
 if tonumber(ARGV[2]) > 0 and tonumber(ARGV[3]) > 0 then
   local t = redis.call('TIME')
@@ -290,11 +308,16 @@ struct Inner {
     up: AtomicBool,
     /// Set when the link failed; the supervisor then reconnects.
     broken: AtomicBool,
+    /// Commands in a row that got no reply in time.
+    slow: AtomicU32,
+
     /// Set when the cluster epoch may have changed; the supervisor then rereads it.
     epoch_check: AtomicBool,
     /// Set once this node has seen the Redis history (so an empty Redis means it was lost).
     seen_redis: AtomicBool,
     sharded: AtomicBool,
+    /// `maxmemory-policy` is not `noeviction` (read at connect).
+    may_evict: AtomicBool,
     wake: Notify,
     topics: Mutex<HashMap<String, Topic>>,
     subscribe_tx: mpsc::UnboundedSender<String>,
@@ -497,9 +520,12 @@ impl RedisBroker {
             cmd: Mutex::new(None),
             up: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            slow: AtomicU32::new(0),
+
             epoch_check: AtomicBool::new(false),
             seen_redis: AtomicBool::new(false),
             sharded: AtomicBool::new(false),
+            may_evict: AtomicBool::new(false),
             wake: Notify::new(),
             topics: Mutex::new(HashMap::new()),
             subscribe_tx,
@@ -541,6 +567,8 @@ impl RedisBroker {
             connects: c.connects.load(Relaxed),
             epoch_changes: c.epoch_changes.load(Relaxed),
             unrecovered_subscribes: c.unrecovered.load(Relaxed),
+            rewinds: c.rewinds.load(Relaxed),
+            may_evict: self.inner.may_evict.load(Relaxed),
         }
     }
 
@@ -759,6 +787,18 @@ impl Engine for RedisBroker {
                 "Subscribes answered without history because Redis could not be read.",
                 b.unrecovered_subscribes,
             ),
+            m(
+                "broker_rewinds_total",
+                counter,
+                "Streams whose seq went back in Redis (keys lost): subscribers told of a gap.",
+                b.rewinds,
+            ),
+            m(
+                "broker_redis_may_evict",
+                gauge,
+                "1 when Redis maxmemory-policy is not noeviction (keys may be lost).",
+                u64::from(b.may_evict),
+            ),
         ]
     }
 }
@@ -783,26 +823,41 @@ impl Inner {
             return Err(unavailable("Redis is not reachable"));
         };
         match tokio::time::timeout(self.cfg.command_timeout, cmd.query_async::<T>(&mut con)).await {
-            Ok(Ok(v)) => Ok(v),
+            Ok(Ok(v)) => {
+                self.replied();
+                Ok(v)
+            }
             Ok(Err(e)) => {
                 self.failed(&e);
                 Err(unavailable(e))
             }
             Err(_) => {
-                self.broken.store(true, Relaxed);
-                self.wake.notify_one();
+                self.slow_reply();
                 Err(unavailable("Redis did not answer in time"))
             }
         }
     }
 
+    /// A command got no reply in time. One slow reply (a big script, a slow disk) is not a dead
+    /// link: only [`SLOW_REPLIES`] in a row, with no reply in between, hand the link to the
+    /// supervisor.
+    fn slow_reply(&self) {
+        if self.slow.fetch_add(1, Relaxed) + 1 >= SLOW_REPLIES {
+            self.broken.store(true, Relaxed);
+            self.wake.notify_one();
+        }
+    }
+
+    /// A command got its reply: the link is alive.
+    fn replied(&self) {
+        self.slow.store(0, Relaxed);
+    }
+
     /// A command failed: if the link is the problem, hand it to the supervisor.
     fn failed(&self, e: &RedisError) {
-        if e.is_io_error()
-            || e.is_connection_dropped()
-            || e.is_timeout()
-            || e.is_unrecoverable_error()
-        {
+        if e.is_timeout() {
+            self.slow_reply();
+        } else if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
             self.broken.store(true, Relaxed);
             self.wake.notify_one();
         }
@@ -855,6 +910,7 @@ impl Inner {
                 .await;
         match reply {
             Ok(Ok(v)) if v.len() == 2 => {
+                self.replied();
                 Ok(Published { seq: v[0], delivered: usize::try_from(v[1]).unwrap_or(0) })
             }
             Ok(Ok(v)) => Err(unavailable(format!("unexpected reply {v:?}"))),
@@ -867,8 +923,7 @@ impl Inner {
                 }
             }
             Err(_) => {
-                self.broken.store(true, Relaxed);
-                self.wake.notify_one();
+                self.slow_reply();
                 Err(unavailable("Redis did not answer in time"))
             }
         }
@@ -891,14 +946,16 @@ impl Inner {
         )
         .await
         {
-            Ok(Ok(v)) => v,
+            Ok(Ok(v)) => {
+                self.replied();
+                v
+            }
             Ok(Err(e)) => {
                 self.failed(&e);
                 return Err(e);
             }
             Err(_) => {
-                self.broken.store(true, Relaxed);
-                self.wake.notify_one();
+                self.slow_reply();
                 return Err(RedisError::from(std::io::Error::other("timed out")));
             }
         };
@@ -1062,8 +1119,16 @@ impl Inner {
                 match parse_message(payload) {
                     Some(ev) => {
                         self.counters.received.fetch_add(1, Relaxed);
-                        if let Err(e) = self.hub.deliver(ev) {
-                            tracing::warn!("redis broker: cannot deliver: {e}");
+                        match self.hub.deliver(ev) {
+                            Ok(d) if d.rewound => {
+                                tracing::warn!(
+                                    "redis broker: a stream's seq went back (its keys were lost); \
+                                     its subscribers reconnect and report a gap"
+                                );
+                                self.counters.rewinds.fetch_add(1, Relaxed);
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!("redis broker: cannot deliver: {e}"),
                         }
                     }
                     None => tracing::warn!("redis broker: malformed pub/sub message"),
@@ -1100,6 +1165,25 @@ impl Inner {
         Ok(())
     }
 
+    /// Renews the expiry of the seq key of every stream this node is subscribed to: a stream
+    /// keeps its numbering while anyone watches it, and loses it `ttl` after the last publish
+    /// once nobody does.
+    async fn keep_seq_keys(&self, ttl: Duration) {
+        let names: Vec<String> = lock(&self.topics).keys().cloned().collect();
+        let Some(mut con) = self.cmd() else { return };
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        for chunk in names.chunks(500) {
+            let mut pipe = redis::pipe();
+            for name in chunk {
+                pipe.cmd("PEXPIRE").arg(self.keys.seq(name)).arg(ms).ignore();
+            }
+            let run = pipe.query_async::<()>(&mut con);
+            if !matches!(tokio::time::timeout(self.cfg.command_timeout, run).await, Ok(Ok(()))) {
+                return;
+            }
+        }
+    }
+
     fn set_active(&self, name: &str, active: bool) {
         if let Some(t) = lock(&self.topics).get(name) {
             t.active.send_replace(active);
@@ -1126,6 +1210,25 @@ impl Inner {
             }
         };
         self.sharded.store(sharded, Relaxed);
+        // An evicting policy can drop a stream's seq key or history: such a loss is detected
+        // (a rewind, a history that no longer holds what it held) and reported as a gap, but
+        // nothing lost is ever recovered. Managed Redis may refuse CONFIG: then nothing is known.
+        let policy: Option<HashMap<String, String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut cmd)
+            .await
+            .ok();
+        if let Some(p) = policy.as_ref().and_then(|v| v.get("maxmemory-policy")) {
+            let evicts = p != "noeviction";
+            self.may_evict.store(evicts, Relaxed);
+            if evicts {
+                tracing::warn!(
+                    policy = %p,
+                    "redis broker: Redis maxmemory-policy may evict the hub's keys; use noeviction"
+                );
+            }
+        }
         self.sync_epoch(&mut cmd, "").await?;
         let weak = Arc::downgrade(self);
         let sub_cfg = base.set_push_sender(move |info: PushInfo| -> Result<(), ()> {
@@ -1174,6 +1277,10 @@ impl Inner {
             .min(self.cfg.health_interval);
         let mut tick = tokio::time::interval(period);
         let mut last_ping = Instant::now();
+        // The seq keys of the streams this node serves are kept from expiring while it does.
+        let ttl = self.hub.config().history_ttl;
+        let keep_every = (ttl / 4).max(Duration::from_secs(1));
+        let mut last_keep = Instant::now();
         loop {
             if self.broken.load(Relaxed) {
                 return false;
@@ -1217,17 +1324,29 @@ impl Inner {
                             return false;
                         }
                     }
+                    if !ttl.is_zero() && last_keep.elapsed() >= keep_every {
+                        last_keep = Instant::now();
+                        self.keep_seq_keys(ttl).await;
+                    }
                     if last_ping.elapsed() >= self.cfg.health_interval {
                         last_ping = Instant::now();
                         let Some(mut con) = self.cmd() else { return false };
                         let ping_cmd = redis::cmd("PING");
                         let ping = ping_cmd.query_async::<String>(&mut con);
-                        if !matches!(
-                            tokio::time::timeout(self.cfg.command_timeout, ping).await,
-                            Ok(Ok(_))
-                        ) {
-                            tracing::warn!("redis broker: Redis does not answer PING");
-                            return false;
+                        match tokio::time::timeout(self.cfg.command_timeout, ping).await {
+                            Ok(Ok(_)) => self.replied(),
+                            Ok(Err(e)) if e.is_timeout() => {
+                                tracing::warn!("redis broker: Redis is slow to answer PING");
+                                self.slow_reply();
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!("redis broker: PING failed: {e}");
+                                return false;
+                            }
+                            Err(_) => {
+                                tracing::warn!("redis broker: Redis is slow to answer PING");
+                                self.slow_reply();
+                            }
                         }
                     }
                 }
