@@ -125,6 +125,14 @@ impl Authorizer for DefaultAuthorizer {
     ) -> AuthorizeFuture<'a> {
         Box::pin(ready(authorize_read(identity, channel, self.repo_access)))
     }
+
+    fn authorize_publish<'a>(
+        &'a self,
+        identity: &'a Identity,
+        channel: &'a Channel,
+    ) -> AuthorizeFuture<'a> {
+        Box::pin(ready(authorize_publish_as(identity, channel, self.repo_access)))
+    }
 }
 
 /// The protocol's subscribe rule with [`RepoAccess::Token`]: see [`authorize_read`].
@@ -167,10 +175,11 @@ pub fn authorize_read(
     }
 }
 
-/// The protocol's publish rule: the publish key publishes anywhere; a token with `publish: true`
-/// publishes on every `repo:` channel, one with `publish: ["repo:owner/name", "repo:owner/*"]` on
-/// the `repo:` channels those match; a user's or an organization's channel (notifications,
-/// private activity) is the publish key's alone.
+/// The protocol's publish rule (with [`RepoAccess::Token`]): the publish key publishes anywhere;
+/// a token with `publish: true` publishes on the `repo:` channels it may read (its `repos`
+/// claim), one with `publish: ["repo:owner/name", "repo:owner/*"]` on the `repo:` channels those
+/// match; a user's or an organization's channel (notifications, private activity) is the publish
+/// key's alone.
 ///
 /// # Errors
 /// [`RealtimeError::Forbidden`] otherwise.
@@ -178,11 +187,28 @@ pub fn default_authorize_publish(
     identity: &Identity,
     channel: &Channel,
 ) -> Result<(), RealtimeError> {
+    authorize_publish_as(identity, channel, RepoAccess::Token)
+}
+
+/// The protocol's publish rule with repositories readable as `access` says: as
+/// [`default_authorize_publish`], where `publish: true` covers the `repo:` channels the identity
+/// may read (under [`RepoAccess::Token`]: those its `repos` claim grants; under
+/// [`RepoAccess::Public`]: all), and channel patterns cover what they name.
+///
+/// # Errors
+/// [`RealtimeError::Forbidden`].
+pub fn authorize_publish_as(
+    identity: &Identity,
+    channel: &Channel,
+    access: RepoAccess,
+) -> Result<(), RealtimeError> {
+    let repo = &channel.identifier;
     let ok = match identity {
         Identity::PublishKey => true,
-        who @ Identity::User(_) => {
-            channel.channel_type == ChannelType::Repository
-                && who.may_publish_on(&channel.identifier)
+        Identity::User(u) if channel.channel_type == ChannelType::Repository => {
+            let by_pattern = !u.publish_on.is_empty() && identity.may_publish_on_patterns(repo);
+            let readable = access == RepoAccess::Public || identity.may_read_repo(repo);
+            by_pattern || (u.publish && readable)
         }
         _ => false,
     };
@@ -249,7 +275,11 @@ mod tests {
         ] {
             assert_eq!(default_authorize_publish(&scoped, &ch(ch_name)).is_ok(), ok, "{ch_name}");
         }
-        assert!(default_authorize_publish(&ci, &ch("repo:a/b")).is_ok());
+        assert!(default_authorize_publish(&ci, &ch("repo:a/b")).is_err(), "not readable");
+        assert!(authorize_publish_as(&ci, &ch("repo:a/b"), RepoAccess::Public).is_ok());
+        let ci_acme = Identity::from(User::new("ci").publish(true).repos(["acme/*"]));
+        assert!(default_authorize_publish(&ci_acme, &ch("repo:acme/web/prs")).is_ok());
+        assert!(default_authorize_publish(&ci_acme, &ch("repo:other/web")).is_err());
         assert!(default_authorize_publish(&ci, &ch("user:alice")).is_err());
         assert!(default_authorize_publish(&ci, &ch("org:acme")).is_err());
         assert!(default_authorize_publish(&Identity::PublishKey, &ch("user:alice")).is_ok());

@@ -133,11 +133,16 @@ impl Identity {
     /// `owner/name`): `true`, or a pattern `repo:owner/name` (that repository and its narrower
     /// channels) or `repo:owner/*` (every repository of owner); segments compare exactly.
     pub fn may_publish_on(&self, repo: &str) -> bool {
-        let Some(u) = self.as_user() else { return false };
-        u.publish
-            || u.publish_on
+        self.as_user().is_some_and(|u| u.publish) || self.may_publish_on_patterns(repo)
+    }
+
+    /// Whether a user's `publish` claim patterns name the `repo:` channel `repo`.
+    pub fn may_publish_on_patterns(&self, repo: &str) -> bool {
+        self.as_user().is_some_and(|u| {
+            u.publish_on
                 .iter()
                 .any(|p| p.strip_prefix("repo:").is_some_and(|p| repo_matches(p, repo)))
+        })
     }
 
     /// The name the `authenticated` reply carries: the user id, `"publisher"` for the publish

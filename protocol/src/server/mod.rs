@@ -10,8 +10,8 @@ mod identity;
 mod rate;
 
 pub use authorize::{
-    authorize_read, default_authorize_publish, default_authorize_subscribe, AuthorizeFuture,
-    Authorizer, DefaultAuthorizer, RepoAccess,
+    authorize_publish_as, authorize_read, default_authorize_publish, default_authorize_subscribe,
+    AuthorizeFuture, Authorizer, DefaultAuthorizer, RepoAccess,
 };
 pub use connection::{
     execute, publish, Close, ConnectionConfig, ConnectionCounters, ConnectionShared, Outcome,

@@ -527,3 +527,23 @@ async fn a_publish_claim_of_channel_patterns_scopes_publishing() {
     let e = bad.auth(&mint(json!({"sub": "bot", "exp": exp_in(600), "publish": "yes"}))).await;
     assert_eq!(e["code"], "unauthenticated", "{e}");
 }
+
+/// Under `token` access, `publish: true` covers the repositories the token may read, not every
+/// repository: a CI token cannot inject events into someone else's private repository.
+#[tokio::test]
+async fn publish_true_covers_the_repositories_the_token_may_read() {
+    let s = TestServer::start(HubConfig::default(), token_config()).await;
+    let mut ci = s.ws().await;
+    let tok = mint(json!({"sub": "ci", "exp": exp_in(600), "publish": true, "repos": ["acme/*"]}));
+    assert_eq!(ci.auth(&tok).await["type"], "authenticated");
+    let ok = ci
+        .request(
+            json!({"type": "publish", "channel": "repo:acme/app/prs", "event": "push", "data": {}}),
+        )
+        .await;
+    assert_eq!(ok["type"], "published", "{ok}");
+    let e = ci
+        .request(json!({"type": "publish", "channel": "repo:victim/secret", "event": "push", "data": {}}))
+        .await;
+    assert_eq!(e["code"], "forbidden", "{e}");
+}
