@@ -244,21 +244,10 @@ async fn flags_from_the_environment_and_demo_events() {
 async fn a_busy_port_is_an_error_exit() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = timeout(
-        WAIT,
-        Command::new(HUB)
-            .args(["--listen", &addr, "--token-secret", SECRET, "--publish-key", "k"])
-            .env("RUST_LOG", "off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("exits in time")
-    .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("guts-hub:"));
+    let (code, err) =
+        exits(&["--listen", &addr, "--token-secret", SECRET, "--publish-key", "k"]).await;
+    assert_ne!(code, Some(0));
+    assert!(err.contains("guts-hub:"), "{err}");
 }
 
 #[tokio::test]
@@ -267,23 +256,12 @@ async fn a_value_out_of_bounds_exits_2_naming_the_field() {
         ("--ping-interval-secs", "0.001", "ServerConfig.ping_interval"),
         ("--queue-capacity", "0", "HubConfig.queue_capacity"),
         ("--read-buffer-bytes", "100", "ServerConfig.read_buffer_size"),
+        ("--write-stall-secs", "0", "ServerConfig.write_stall_timeout"),
+        ("--max-queue-bytes", "10", "HubConfig.max_queue_bytes"),
     ] {
-        let out = timeout(
-            WAIT,
-            Command::new(HUB)
-                .args(["--listen", "127.0.0.1:0", "--token-secret", SECRET, "--publish-key", "k"])
-                .args([flag, value])
-                .env("RUST_LOG", "off")
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("exits in time")
-        .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        let base = ["--listen", "127.0.0.1:0", "--token-secret", SECRET, "--publish-key", "k"];
+        let (code, stderr) = exits(&[&base[..], &[flag, value]].concat()).await;
+        assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
         assert!(stderr.contains(field), "{flag} {value}: {stderr}");
     }
 }

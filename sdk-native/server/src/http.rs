@@ -256,6 +256,34 @@ async fn keyed_body(
     }
 }
 
+/// A request with the publish key whose body is the JSON of a `T`: `run` it, and answer what it
+/// returns as JSON, or its error.
+async fn keyed_json<T, R, Fut>(
+    state: &ServerState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    body: Body,
+    run: impl FnOnce(T) -> Fut,
+) -> Response
+where
+    T: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+    Fut: std::future::Future<Output = Result<R, RealtimeError>>,
+{
+    let body = match keyed_body(state, headers, extensions, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let result = match parse::<T>(&body) {
+        Ok(req) => run(req).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => error(status_of(&e), &e),
+    }
+}
+
 /// `POST /api/publish`.
 pub(crate) async fn publish(
     State(state): State<Arc<ServerState>>,
@@ -263,27 +291,15 @@ pub(crate) async fn publish(
     extensions: Extensions,
     body: Body,
 ) -> Response {
-    let body = match keyed_body(&state, &headers, &extensions, body).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let result = match parse::<PublishBody>(&body) {
-        Ok(req) => {
-            let (engine, authorizer) = (&*state.engine, &*state.config.authorizer);
-            let who = &Identity::PublishKey;
-            publish_as(engine, authorizer, who, &req.channel, req.event, req.data)
-                .await
-                .map(|(_, p)| p)
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(p) => {
-            state.counters.http_published.fetch_add(1, Relaxed);
-            Json(p).into_response()
-        }
-        Err(e) => error(status_of(&e), &e),
-    }
+    let state = &*state;
+    keyed_json(state, &headers, &extensions, body, move |req: PublishBody| async move {
+        let (engine, authorizer) = (&*state.engine, &*state.config.authorizer);
+        let who = &Identity::PublishKey;
+        let (_, p) = publish_as(engine, authorizer, who, &req.channel, req.event, req.data).await?;
+        state.counters.http_published.fetch_add(1, Relaxed);
+        Ok(p)
+    })
+    .await
 }
 
 /// `POST /api/notify`.
@@ -293,27 +309,19 @@ pub(crate) async fn notify(
     extensions: Extensions,
     body: Body,
 ) -> Response {
-    let body = match keyed_body(&state, &headers, &extensions, body).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let result = async {
-        let note = parse::<Notification>(&body)?;
+    let state = &*state;
+    keyed_json(state, &headers, &extensions, body, move |note: Notification| async move {
         let ch = Channel::user(&note.user_id)?;
         state.config.authorizer.authorize_publish(&Identity::PublishKey, &ch).await?;
-        state.engine.notify(note).await
-    }
-    .await;
-    match result {
-        Ok(NotifyOutcome::Delivered(p)) => {
-            state.counters.http_published.fetch_add(1, Relaxed);
-            Json(p).into_response()
-        }
-        Ok(NotifyOutcome::Suppressed) => {
-            Json(serde_json::json!({"suppressed": true, "delivered": 0})).into_response()
-        }
-        Err(e) => error(status_of(&e), &e),
-    }
+        Ok(match state.engine.notify(note).await? {
+            NotifyOutcome::Delivered(p) => {
+                state.counters.http_published.fetch_add(1, Relaxed);
+                serde_json::to_value(p).unwrap_or_default()
+            }
+            NotifyOutcome::Suppressed => serde_json::json!({"suppressed": true, "delivered": 0}),
+        })
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -337,20 +345,13 @@ pub(crate) async fn unsubscribe(
     extensions: Extensions,
     body: Body,
 ) -> Response {
-    let body = match keyed_body(&state, &headers, &extensions, body).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let result = async {
-        let req = parse::<UnsubscribeBody>(&body)?;
+    let state = &*state;
+    keyed_json(state, &headers, &extensions, body, move |req: UnsubscribeBody| async move {
         let ch = Channel::parse(&req.channel)?;
-        state.engine.revoke(&req.user, &ch).await
-    }
-    .await;
-    match result {
-        Ok(()) => Json(serde_json::json!({"revoked": true})).into_response(),
-        Err(e) => error(status_of(&e), &e),
-    }
+        state.engine.revoke(&req.user, &ch).await?;
+        Ok(serde_json::json!({"revoked": true}))
+    })
+    .await
 }
 
 /// `POST /api/disconnect` `{"user"}`: closes every connection of the user on every node with
@@ -361,17 +362,10 @@ pub(crate) async fn disconnect(
     extensions: Extensions,
     body: Body,
 ) -> Response {
-    let body = match keyed_body(&state, &headers, &extensions, body).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let result = async {
-        let req = parse::<DisconnectBody>(&body)?;
-        state.engine.disconnect_user(&req.user).await
-    }
-    .await;
-    match result {
-        Ok(()) => Json(serde_json::json!({"disconnected": true})).into_response(),
-        Err(e) => error(status_of(&e), &e),
-    }
+    let state = &*state;
+    keyed_json(state, &headers, &extensions, body, move |req: DisconnectBody| async move {
+        state.engine.disconnect_user(&req.user).await?;
+        Ok(serde_json::json!({"disconnected": true}))
+    })
+    .await
 }
