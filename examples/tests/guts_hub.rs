@@ -405,7 +405,7 @@ async fn only_allowed_origins_open_a_websocket() {
             "127.0.0.1:0",
             "--dev",
             "--allowed-origins",
-            "https://guts.dev,http://localhost:5173",
+            "https://guts.dev, http://localhost:5173/",
         ],
         &[],
     )

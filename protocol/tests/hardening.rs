@@ -92,6 +92,40 @@ mod streams {
         assert!(hub.stream_head(&"repo:real/r1".parse().unwrap()).is_some());
     }
 
+    /// A full table with no stream left without subscribers: a publish to a new channel evicts
+    /// the oldest stream made by subscribers alone (they are disconnected: nothing was ever
+    /// published there, so they lose no event) instead of being refused.
+    #[test]
+    fn a_publisher_evicts_streams_made_by_subscribers_before_it_is_refused() {
+        let cfg = HubConfig::default().max_streams(10).max_channels_per_connection(100);
+        let hub = EventHub::with_config(cfg);
+        let (made_up, _rx) = hub.connect().unwrap();
+        for i in 0..5 {
+            hub.subscribe(&made_up, &format!("repo:made/up{i}"), None, None).unwrap();
+        }
+        let (reader, _rx) = hub.connect().unwrap();
+        for i in 0..5 {
+            let ch = format!("repo:real/r{i}");
+            hub.publish(&ch, EventKind::Push, json!({})).unwrap();
+            hub.subscribe(&reader, &ch, None, None).unwrap();
+        }
+        assert_eq!(hub.metrics().streams, 10);
+        hub.publish("repo:real/new", EventKind::Push, json!({})).unwrap();
+        assert!(!made_up.is_open(), "the made-up channels' subscriber reconnects");
+        assert!(reader.is_open());
+        assert_eq!(hub.metrics().gap_disconnects, 1);
+        // Streams with published events and subscribers are never evicted: then it is full.
+        let (r2, _rx) = hub.connect().unwrap();
+        for i in 0..4 {
+            let ch = format!("repo:real/more{i}");
+            hub.publish(&ch, EventKind::Push, json!({})).unwrap();
+            hub.subscribe(&r2, &ch, None, None).unwrap();
+        }
+        hub.subscribe(&r2, "repo:real/new", None, None).unwrap();
+        let e = hub.publish("repo:real/full", EventKind::Push, json!({})).unwrap_err();
+        assert!(matches!(e, RealtimeError::RateLimited(_)), "{e}");
+    }
+
     /// One connection makes at most `max_channels_per_connection` streams by subscribing; what
     /// exists already is not counted.
     #[test]

@@ -784,7 +784,17 @@ fn an_evicted_stream_cannot_be_recovered() {
         ]
     );
     assert_eq!(c3.subscription_count(), 0);
-    let err = hub.publish_event(ev("repo:d/d", EventKind::Push, 4)).unwrap_err();
+    // A publisher is not refused while a stream made by subscribers alone exists: repo:a/a
+    // (made again by `c`'s subscribe, nothing published since) goes, and `c` is disconnected.
+    hub.publish_event(ev("repo:d/d", EventKind::Push, 4)).unwrap();
+    assert!(!c.is_open());
+    // Now every stream has events and subscribers: a new one can be neither created nor
+    // published to.
+    assert_eq!(
+        ask(&hub, &c3, &mut rx3, r#"{"type":"subscribe","channel":"repo:d/d"}"#),
+        [r#"{"type":"subscribed","channel":"repo:d/d","seq":4}"#]
+    );
+    let err = hub.publish_event(ev("repo:e/e", EventKind::Push, 5)).unwrap_err();
     assert_eq!(err.to_string(), "rate limited: stream limit reached: max 2 streams");
 }
 

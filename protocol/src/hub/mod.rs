@@ -107,6 +107,9 @@ pub struct EventHub {
     subscriber_streams: AtomicUsize,
     /// Where freed and evicted streams stopped.
     tombstones: Mutex<Tombstones>,
+    /// Streams made by subscribers, oldest first (entries of streams since published or gone
+    /// are skipped).
+    made: Mutex<VecDeque<String>>,
     /// Told of every revocation applied here ([`EventHub::on_revoke`]).
     revoke_hook: std::sync::OnceLock<revoke::RevokeHook>,
 }
@@ -162,6 +165,7 @@ impl EventHub {
             idle: Mutex::new(VecDeque::new()),
             subscriber_streams: AtomicUsize::new(0),
             tombstones: Mutex::new(Tombstones::default()),
+            made: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -192,6 +196,7 @@ impl EventHub {
             self.idle.lock().clear();
             self.subscriber_streams.store(0, Relaxed);
             self.tombstones.lock().clear();
+            self.made.lock().clear();
             streams.drain().map(|(_, s)| s).collect()
         };
         for stream in dropped {

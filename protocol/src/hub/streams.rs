@@ -5,9 +5,10 @@
 //! freed at once; streams without subscribers wait in a least-recently-used queue (entries made
 //! stale by a later subscriber or publish are skipped), and a new stream at the limit evicts the
 //! queue's oldest — amortized O(1), never a walk of the table under its lock. Streams made by
-//! subscribers alone (nothing published yet) may fill at most half of the table, and one
-//! connection makes at most [`HubConfig::max_channels_per_connection`] of them, so subscribes
-//! to made-up channels can never refuse a publisher.
+//! subscribers alone (nothing published yet) may fill at most half of the table, one connection
+//! makes at most [`HubConfig::max_channels_per_connection`] of them, and a publisher that finds
+//! no idle stream evicts the oldest of them (disconnecting its subscribers, who lose no event)
+//! before it is ever refused.
 
 use super::*;
 
@@ -130,6 +131,25 @@ impl EventHub {
         if let Some(s) = self.streams.read().get(&name) {
             return Ok(s.clone());
         }
+        let mut stranded = Vec::new();
+        let made = self.make_stream(name, maker, &mut stranded);
+        // Subscribers of a stream evicted to make room (nothing was ever published on it): they
+        // reconnect (and resubscribe) like any disconnected client.
+        for client in stranded {
+            self.counters.gap_disconnects.fetch_add(1, Relaxed);
+            self.disconnect(&client.id);
+        }
+        made
+    }
+
+    /// [`EventHub::stream`] under the table's write lock; the subscribers of a stream evicted
+    /// for the room go to `stranded`.
+    fn make_stream(
+        &self,
+        name: String,
+        maker: Maker<'_>,
+        stranded: &mut Vec<Arc<HubClient>>,
+    ) -> Result<Arc<Mutex<Stream>>, RealtimeError> {
         let mut streams = self.streams.write();
         if let Some(s) = streams.get(&name) {
             return Ok(s.clone());
@@ -149,13 +169,16 @@ impl EventHub {
         while streams.len() >= cap
             || (by_subscriber && self.subscriber_streams.load(Relaxed) >= subscriber_cap)
         {
-            if !self.evict_idle_stream(&mut streams) {
+            if !self.evict_idle_stream(&mut streams)
+                && (by_subscriber || !self.evict_subscriber_made(&mut streams, stranded))
+            {
                 return Err(self.stream_limit());
             }
         }
         if let Maker::Subscriber(client) = maker {
             client.streams_made.fetch_add(1, Relaxed);
             self.subscriber_streams.fetch_add(1, Relaxed);
+            self.made.lock().push_back(name.clone());
         }
         // Every event of the new stream gets a seq above `floor`, and `head` starts there too: a
         // client that subscribes now is told `seq: floor` and can later resume `since` it (a head
@@ -220,6 +243,33 @@ impl EventHub {
         drop(s);
         streams.remove(name);
         true
+    }
+
+    /// For a publisher at the limit with no idle stream: evicts the oldest stream made by
+    /// subscribers alone (nothing was ever published on it, so its subscribers lose nothing but
+    /// the connection); its subscribers go to `stranded`.
+    fn evict_subscriber_made(
+        &self,
+        streams: &mut HashMap<String, Arc<Mutex<Stream>>>,
+        stranded: &mut Vec<Arc<HubClient>>,
+    ) -> bool {
+        loop {
+            let Some(name) = self.made.lock().pop_front() else { return false };
+            let Some(stream) = streams.get(&name).cloned() else { continue };
+            let Some(mut s) = stream.try_lock() else { continue };
+            if s.published {
+                continue;
+            }
+            s.evicted = true;
+            for slot in &mut s.slots {
+                stranded.extend(slot.drain().map(|(_, m)| m.client));
+            }
+            self.subscriber_streams.fetch_sub(1, Relaxed);
+            self.tombstones.lock().put(&name, s.head, self.config.max_streams);
+            drop(s);
+            streams.remove(&name);
+            return true;
+        }
     }
 
     /// Frees the stream `name` if it has no subscriber and nothing in its history.

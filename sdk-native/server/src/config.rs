@@ -239,7 +239,9 @@ impl ServerConfig {
     /// ([`ServerConfig::allowed_origins`]; compared without regard to ASCII case).
     pub fn origin_allowed(&self, origin: &str) -> bool {
         self.allowed_origins.as_ref().is_none_or(|list| {
-            list.iter().any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+            list.iter()
+                .map(|o| o.trim().trim_end_matches('/'))
+                .any(|o| o == "*" || o.eq_ignore_ascii_case(origin.trim_end_matches('/')))
         })
     }
     /// Sets [`ServerConfig::authorizer`].
