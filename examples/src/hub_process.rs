@@ -115,9 +115,27 @@ impl HubProcess {
 /// # Errors
 /// When the hub cannot be reached.
 pub fn post_publish(http: &str, key: &str, body: &str) -> Result<(u16, String), String> {
-    let url = format!("{}/api/publish", http.trim_end_matches('/'));
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    post_api(http, "publish", key, body, Duration::from_secs(30))
+}
+
+/// `POST {http}/api/{endpoint}` with the publish key and a JSON `body`, within `timeout`:
+/// status and body.
+///
+/// # Errors
+/// When the hub cannot be reached or does not answer in time.
+pub fn post_api(
+    http: &str,
+    endpoint: &str,
+    key: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let url = format!("{}/api/{endpoint}", http.trim_end_matches('/'));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
     let mut resp = agent
         .post(&url)
         .header("authorization", &format!("Bearer {key}"))

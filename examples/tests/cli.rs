@@ -124,3 +124,126 @@ async fn guts_sub_exits_non_zero_on_terminal_errors() {
     let err = guts_sub_fails(&["--url", &url, "user:someone"]).await;
     assert!(err.contains("refused") && err.contains("forbidden"), "{err}");
 }
+
+/// Runs `guts-pub` with `stdin` piped in.
+async fn guts_pub_stdin(hub: &HubProcess, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(PUB)
+        .args(["--url", &hub.http_url(), "--key", &hub.publish_key])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = timeout(Duration::from_secs(20), child.wait_with_output()).await.unwrap().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guts_pub_reads_stdin_notifies_prints_json_and_times_out() {
+    let hub = hub().await;
+    let (ok, out, err) = guts_pub_stdin(&hub, &["repo:cli/stdin", "push", "-"], r#"{"n":1}"#).await;
+    assert!(ok, "{err}");
+    assert!(out.trim().parse::<u64>().is_ok(), "{out}");
+    let (ok, out, _) =
+        guts_pub(&hub, &hub.publish_key, &["--json", "repo:cli/stdin", "push", "{}"]).await;
+    assert!(ok);
+    let reply: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(reply["seq"].is_u64() && reply["delivered"].is_u64(), "{reply}");
+    let note = r#"{"id":"n1","user_id":"alice","notification_type":"mention","title":"hi"}"#;
+    let (ok, out, err) = guts_pub_stdin(&hub, &["notify", "-"], note).await;
+    assert!(ok, "{err}");
+    assert!(out.trim().parse::<u64>().is_ok(), "{out}");
+    let (ok, out, _) = guts_pub(&hub, &hub.publish_key, &["--json", "notify", note]).await;
+    assert!(ok);
+    assert!(out.contains("\"seq\""), "{out}");
+    // A hub that accepts the connection and never answers: the timeout applies.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let out = Command::new(PUB)
+        .args(["--url", &url, "--key", "k", "--timeout-secs", "1", "repo:a/b", "push"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+}
+
+/// Starts `guts-sub` with `args`; its stdout lines and the child.
+fn guts_sub(hub: &HubProcess, args: &[&str]) -> tokio::process::Child {
+    Command::new(SUB)
+        .args(["--url", &hub.ws_url()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a `subscribed` status line on the child's stderr; returns it.
+async fn subscribed(child: &mut tokio::process::Child) -> serde_json::Value {
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = timeout(Duration::from_secs(20), async {
+        loop {
+            let l = err.next_line().await.unwrap().expect("a status line");
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            if v["type"] == "subscribed" {
+                return v;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guts_sub_count_data_only_since_and_sigterm() {
+    let hub = hub().await;
+    // --count 2 --data-only: exactly two payloads, then exit 0.
+    let mut child = guts_sub(&hub, &["--count", "2", "--data-only", "repo:cli/count"]);
+    let position = subscribed(&mut child).await["position"].as_str().unwrap().to_owned();
+    for i in 1..=3 {
+        let (ok, ..) = guts_pub(
+            &hub,
+            &hub.publish_key,
+            &["repo:cli/count", "push", &format!(r#"{{"i":{i}}}"#)],
+        )
+        .await;
+        assert!(ok);
+    }
+    let out = timeout(Duration::from_secs(20), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"i\":1}\n{\"i\":2}\n");
+    // --since the position printed at subscribe: all three are replayed.
+    let mut child = guts_sub(&hub, &["--since", &position, "--count", "3", "repo:cli/count"]);
+    let sub = subscribed(&mut child).await;
+    assert_eq!(sub["recovered"], true, "{sub}");
+    let out = timeout(Duration::from_secs(20), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success());
+    let seqs: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["data"]["i"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    // SIGTERM: a clean exit 0.
+    let mut child = guts_sub(&hub, &["repo:cli/term"]);
+    subscribed(&mut child).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}

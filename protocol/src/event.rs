@@ -281,6 +281,22 @@ mod frame {
     }
 
     impl RealtimeEvent {
+        /// The payload (`data`) as a `T`, e.g. [`PullRequestEventData`](super::PullRequestEventData) for `pr_*` events.
+        ///
+        /// ```
+        /// use guts_realtime::{EventKind, PullRequestEventData, RealtimeEvent};
+        /// # let json = r#"{"type":"event","channel":"repo:a/b","event":"pr_opened","data":{"number":7,"title":"Fix","author":"alice","source_branch":"fix","target_branch":"main","state":"open"},"timestamp":1,"event_id":"e"}"#;
+        /// let ev: RealtimeEvent = serde_json::from_str(json).unwrap();
+        /// let pr: PullRequestEventData = ev.payload().unwrap();
+        /// assert_eq!((pr.number, pr.author.as_str()), (7, "alice"));
+        /// ```
+        ///
+        /// # Errors
+        /// The serde error when `data` is not a `T`.
+        pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+            T::deserialize(&self.data)
+        }
+
         /// A new event stamped with the current time and a fresh UUID v4 (needs feature `hub`).
         #[cfg(feature = "hub")]
         pub fn new(channel: impl Into<String>, kind: EventKind, data: serde_json::Value) -> Self {

@@ -285,3 +285,104 @@ async fn a_revoked_subscription_fails_with_the_reason_and_is_not_resubscribed() 
     }
     assert_eq!(provider.calls(), 1);
 }
+
+#[tokio::test]
+async fn a_subscribe_future_dropped_by_a_timeout_leaves_no_subscription() {
+    let server = TestServer::default().await;
+    let client = Client::builder(server.ws_url()).connect().unwrap();
+    client.connected().await.unwrap();
+    for _ in 0..20 {
+        let r = timeout(Duration::ZERO, client.subscribe("repo:cancel/me")).await;
+        assert!(r.is_err(), "the zero timeout fires before the subscription is made");
+    }
+    let kept = client.subscribe("repo:cancel/kept").await.unwrap();
+    let mut kept = kept;
+    until_subscribed(&mut kept).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.hub.metrics().subscriptions, 1, "only the kept subscription");
+}
+
+#[tokio::test]
+async fn connected_fails_fast_when_the_first_connection_cannot_be_made() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", closed.local_addr().unwrap());
+    drop(closed);
+    let client =
+        Client::builder(url).connect_timeout(Duration::from_millis(300)).connect().unwrap();
+    let started = std::time::Instant::now();
+    let e = client.connected().await.unwrap_err();
+    assert_eq!(e, Error::ConnectTimeout(Duration::from_millis(300)));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A hub that is there: connected within the timeout.
+    let server = TestServer::default().await;
+    let client =
+        Client::builder(server.ws_url()).connect_timeout(Duration::from_secs(5)).connect().unwrap();
+    client.connected().await.unwrap();
+}
+
+#[tokio::test]
+async fn hub_errors_reach_the_application_and_a_terminal_close_keeps_its_code() {
+    let server = TestServer::default().await;
+    // A token that expires, and a provider that fails from then on: `token_expired` arrives
+    // as an error of the client, not only as a log line.
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let client = Client::builder(server.ws_url())
+        .token(move || {
+            let ok = first.swap(false, Ordering::SeqCst);
+            std::future::ready(if ok {
+                Ok(mint(json!({"sub": "alice", "exp": exp_in(2)})))
+            } else {
+                Err(TokenError::Transient("down".into()))
+            })
+        })
+        .connect()
+        .unwrap();
+    let mut errors = client.errors();
+    client.connected().await.unwrap();
+    let e = timeout(WAIT, errors.recv()).await.expect("an error in time").unwrap();
+    assert_eq!(e.code, Some(guts_realtime::ErrorCode::TokenExpired), "{e:?}");
+    // A refused token ends the client: the error says 4001.
+    let client = Client::builder(server.ws_url()).static_token("forged").connect().unwrap();
+    let e = client.connected().await.unwrap_err();
+    assert_eq!(e.close_code(), Some(4001), "{e}");
+    assert!(e.is_closed());
+}
+
+#[tokio::test]
+async fn a_worker_resumes_from_its_saved_position_or_is_told_of_the_gap() {
+    let server = TestServer::default().await;
+    let client = Client::builder(server.ws_url()).connect().unwrap();
+    let mut sub = client.subscribe("repo:worker/app").await.unwrap();
+    until_subscribed(&mut sub).await;
+    for i in 1..=2 {
+        server.publish("repo:worker/app", "push", json!({"i": i})).await;
+        assert!(matches!(next(&mut sub).await, Item::Event(_)));
+    }
+    let saved = sub.position().expect("a position after events");
+    client.close().await;
+    // Down while two more are published; back with the saved position: exactly those two.
+    let missed = [
+        server.publish("repo:worker/app", "push", json!({"i": 3})).await,
+        server.publish("repo:worker/app", "push", json!({"i": 4})).await,
+    ];
+    let client = Client::builder(server.ws_url()).connect().unwrap();
+    let mut sub = client.subscribe_from("repo:worker/app", saved.clone()).await.unwrap();
+    assert_eq!(next(&mut sub).await, Item::Subscribed { recovered: Some(true) });
+    for seq in missed {
+        assert!(matches!(next(&mut sub).await, Item::Event(e) if e.seq == Some(seq)));
+    }
+    assert_eq!(sub.position().map(|p| p.seq), Some(missed[1]));
+    // A position from another epoch (a hub restart): a gap, then live.
+    let stale = guts_realtime::Since { seq: saved.seq, epoch: "another-epoch".into() };
+    let mut sub = client.subscribe_from("repo:worker/other", stale).await.unwrap();
+    loop {
+        match next(&mut sub).await {
+            Item::Gap { reason, .. } => {
+                assert_eq!(reason, guts_realtime::session::GapReason::EpochChanged);
+                break;
+            }
+            Item::Subscribed { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

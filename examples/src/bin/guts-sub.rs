@@ -1,13 +1,14 @@
 //! `guts-sub`: subscribe to channels and print what arrives.
 //!
-//! Events and notifications go to stdout, one JSON line each (the frame as received); connection
-//! states, gaps and errors go to stderr as JSON lines. Reconnects forever; exits 0 on Ctrl-C after
-//! a clean close, and non-zero with a clear message on a terminal error (bad token, invalid
-//! channel, refused subscription).
+//! Events and notifications go to stdout, one JSON line each (the frame as received, or only its
+//! `data` / `notification` with `--data-only`); connection states, gaps and errors go to stderr
+//! as JSON lines. Reconnects forever; exits 0 after `--count` events, or on Ctrl-C / SIGTERM
+//! after a clean close, and non-zero with a clear message on a terminal error (bad token,
+//! invalid channel, refused subscription). `--since SEQ:EPOCH` resumes from a saved position.
 
 use clap::Parser;
 use futures_util::StreamExt;
-use guts_realtime::ServerMessage;
+use guts_realtime::{ServerMessage, Since};
 use guts_realtime_native::client::{ConnectionState, StateInfo};
 use guts_realtime_native::{Client, Item};
 use serde_json::json;
@@ -24,9 +25,39 @@ struct Args {
     /// Token (a JWT, or the hub's publish key) sent before every connect.
     #[arg(long, env = "GUTS_TOKEN")]
     token: Option<String>,
+    /// Exit 0 after printing this many events.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Resume from this position (`SEQ:EPOCH`, as a `subscribed` or an event gives them): what
+    /// came after it is replayed, or a gap is reported.
+    #[arg(long, value_parser = parse_since)]
+    since: Option<Since>,
+    /// Print only each event's `data` (a notification's `notification`).
+    #[arg(long)]
+    data_only: bool,
     /// Channels: repo:OWNER/NAME[/prs|/issues], user:NAME, org:NAME.
     #[arg(required = true)]
     channels: Vec<String>,
+}
+
+fn parse_since(s: &str) -> Result<Since, String> {
+    let (seq, epoch) = s.split_once(':').ok_or("expected SEQ:EPOCH")?;
+    let seq = seq.parse().map_err(|_| format!("{seq:?} is not a seq"))?;
+    if epoch.is_empty() {
+        return Err("the epoch is empty".into());
+    }
+    Ok(Since { seq, epoch: epoch.to_owned() })
+}
+
+/// Completes on SIGTERM (never elsewhere).
+async fn sigterm() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        term.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
 }
 
 fn status(v: serde_json::Value) {
@@ -64,7 +95,11 @@ async fn main() -> ExitCode {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(String, String), String>>();
     let mut subs = Vec::new();
     for ch in &args.channels {
-        match client.subscribe(ch).await {
+        let sub = match &args.since {
+            Some(since) => client.subscribe_from(ch, since.clone()).await,
+            None => client.subscribe(ch).await,
+        };
+        match sub {
             Ok(sub) => subs.push(sub),
             Err(e) => {
                 eprintln!("guts-sub: {e}");
@@ -72,14 +107,20 @@ async fn main() -> ExitCode {
             }
         }
     }
+    let data_only = args.data_only;
     for mut sub in subs {
         let tx = tx.clone();
         tokio::spawn(async move {
             let channel = sub.channel().to_owned();
             while let Some(item) = sub.next().await {
                 let line = match item {
+                    Item::Event(e) if data_only => Ok((e.event_id.clone(), e.data.to_string())),
                     Item::Event(e) => {
                         Ok((e.event_id.clone(), ServerMessage::Event(e).encode().to_string()))
+                    }
+                    Item::Notification { notification, .. } if data_only => {
+                        let line = serde_json::to_string(&notification).unwrap_or_default();
+                        Ok((notification.id.clone(), line))
                     }
                     Item::Notification { notification, seq } => Ok((
                         notification.id.clone(),
@@ -88,9 +129,10 @@ async fn main() -> ExitCode {
                             .to_string(),
                     )),
                     Item::Subscribed { recovered } => {
-                        status(
-                            json!({"type": "subscribed", "channel": channel, "recovered": recovered}),
-                        );
+                        // `position`: what `--since` takes to resume from here.
+                        let position = sub.position().map(|p| format!("{}:{}", p.seq, p.epoch));
+                        status(json!({"type": "subscribed", "channel": channel,
+                            "recovered": recovered, "position": position}));
                         continue;
                     }
                     Item::Gap { last_seq, resume_seq, reason } => {
@@ -120,11 +162,21 @@ async fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     // Ids of the frames printed last, so a frame reaching several subscriptions prints once.
     let mut recent: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut printed = 0u64;
+    if args.count == Some(0) {
+        client.close().await;
+        return ExitCode::SUCCESS;
+    }
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 client.close().await;
                 status(json!({"type": "state", "state": "closed", "reason": "interrupted"}));
+                return ExitCode::SUCCESS;
+            }
+            () = sigterm() => {
+                client.close().await;
+                status(json!({"type": "state", "state": "closed", "reason": "terminated"}));
                 return ExitCode::SUCCESS;
             }
             changed = state.changed() => {
@@ -149,6 +201,11 @@ async fn main() -> ExitCode {
                     recent.push_back(id);
                     if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
                         return ExitCode::FAILURE;
+                    }
+                    printed += 1;
+                    if args.count == Some(printed) {
+                        client.close().await;
+                        return ExitCode::SUCCESS;
                     }
                 }
                 Some(Err(msg)) => {

@@ -304,6 +304,20 @@ impl<P: Clone> Session<P> {
     /// [`SessionError::SubscriptionLimit`] past [`SessionConfig::max_channels`] channels or
     /// [`SessionConfig::max_handles`] handles.
     pub fn subscribe(&mut self, channel: &str) -> Result<SubId, SessionError> {
+        self.subscribe_from(channel, None)
+    }
+
+    /// As [`Session::subscribe`], resuming from `since` (a position saved earlier, e.g. by a
+    /// worker before it restarted) when the channel has no position yet: the hub replays what
+    /// came after it (`recovered: true`), or the handle gets an [`Event::Gap`].
+    ///
+    /// # Errors
+    /// As [`Session::subscribe`].
+    pub fn subscribe_from(
+        &mut self,
+        channel: &str,
+        since: Option<Since>,
+    ) -> Result<SubId, SessionError> {
         let ch = Channel::try_parse(channel).map_err(SessionError::InvalidChannel)?;
         // The grammar is strict: a valid channel string is its own canonical form.
         let key = channel.to_owned();
@@ -330,6 +344,11 @@ impl<P: Clone> Session<P> {
         entry.handles.insert(sub);
         if matches!(entry.remote, Remote::Failed) {
             entry.remote = Remote::None;
+        }
+        if let (Some(since), None) = (since, entry.last_seq) {
+            entry.last_seq = Some(since.seq);
+            entry.epoch = Some(since.epoch);
+            entry.was_subscribed = true;
         }
         let state = match self.channels.get(&key) {
             Some(ch) => self.remote_state(ch),

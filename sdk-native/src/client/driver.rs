@@ -3,10 +3,10 @@
 //! which subscription gets what) is the session's.
 
 use super::subscription::{Item, Mailbox};
-use super::{Shared, StateInfo, TokenProvider};
+use super::{HubError, Shared, StateInfo, TokenProvider};
 use futures_util::{SinkExt, StreamExt};
 use guts_realtime::session::{Action, ConnectionState, Event, Inbound, Session, SubId, SubState};
-use guts_realtime::{decode_server_frame, ServerMessage};
+use guts_realtime::{decode_server_frame, ServerMessage, Since};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +28,12 @@ type Payload = Arc<ServerMessage>;
 /// What a [`Client`](super::Client) or [`Subscription`](super::Subscription) asks of the driver.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Subscribe(String, usize, oneshot::Sender<Result<(SubId, String, Mailbox), super::Error>>),
+    Subscribe(
+        String,
+        Option<Since>,
+        usize,
+        oneshot::Sender<Result<(SubId, String, Mailbox), super::Error>>,
+    ),
     Unsubscribe(SubId),
     CheckLiveness,
     Close(oneshot::Sender<()>),
@@ -168,16 +173,20 @@ impl Driver {
             tokio::select! {
                 cmd = self.commands.recv(), if commands_open => match cmd {
                     None => commands_open = false,
-                    Some(Command::Subscribe(channel, buffer, reply)) => {
+                    Some(Command::Subscribe(channel, since, buffer, reply)) => {
                         let _span = info_span!("subscribe", channel = %channel).entered();
-                        let result = self.session.subscribe(&channel).map(|id| {
+                        let result = self.session.subscribe_from(&channel, since).map(|id| {
                             let mb = Mailbox::new(buffer);
                             mailboxes.insert(id, mb.clone());
                             let canonical = self.session.channel_of(id).unwrap_or(&channel).to_owned();
                             debug!(%id, "subscribe");
                             (id, canonical, mb)
                         });
-                        let _ = reply.send(result.map_err(Into::into));
+                        if let Err(Ok((id, _, _))) = reply.send(result.map_err(Into::into)) {
+                            // The caller gave up (its future was dropped): nobody holds it.
+                            mailboxes.remove(&id);
+                            let _ = self.session.unsubscribe(id);
+                        }
                     }
                     Some(Command::Unsubscribe(id)) => {
                         mailboxes.remove(&id);
@@ -242,6 +251,12 @@ impl Driver {
         }
     }
 
+    /// The session's position on `channel`, as a resume point.
+    fn position_of(&self, channel: &str) -> Option<Since> {
+        let (seq, epoch) = self.session.position(channel)?;
+        Some(Since { seq, epoch: epoch.to_owned() })
+    }
+
     /// Hands one session event to the application. Returns whether the session stopped for good.
     fn dispatch(&mut self, event: Event<Payload>, mailboxes: &mut HashMap<SubId, Mailbox>) -> bool {
         match event {
@@ -253,9 +268,15 @@ impl Driver {
                     s => info!(state = s.name(), ?code, %reason, "connection state"),
                 }
                 let terminal = state == ConnectionState::Closed;
+                if state == ConnectionState::Connected {
+                    self.shared.connected_once.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 if terminal {
                     if let Ok(mut r) = self.shared.closed_reason.lock() {
                         *r = Some(reason.clone());
+                    }
+                    if let Ok(mut c) = self.shared.closed_code.lock() {
+                        *c = code;
                     }
                 }
                 let _ = self.state.send(StateInfo { state, reason, code });
@@ -265,7 +286,8 @@ impl Driver {
                 if let Some(mb) = mailboxes.get(&sub) {
                     match state {
                         SubState::Subscribed { recovered } => {
-                            mb.push(Item::Subscribed { recovered }, false)
+                            let at = self.position_of(&channel);
+                            mb.push_at(Item::Subscribed { recovered }, false, at)
                         }
                         SubState::Failed { code, message } => {
                             warn!(%channel, ?code, %message, "subscription refused");
@@ -292,7 +314,8 @@ impl Driver {
             Event::Gap { sub, last_seq, resume_seq, reason, channel } => {
                 info!(%channel, ?reason, ?last_seq, ?resume_seq, "gap");
                 if let Some(mb) = mailboxes.get(&sub) {
-                    mb.push(Item::Gap { last_seq, resume_seq, reason }, false);
+                    let at = self.position_of(&channel);
+                    mb.push_at(Item::Gap { last_seq, resume_seq, reason }, false, at);
                 }
                 false
             }
@@ -302,6 +325,8 @@ impl Driver {
             }
             Event::Error { code, message } => {
                 warn!(?code, %message, "error from hub");
+                // Nobody listening is fine: the log line above still says it.
+                let _ = self.shared.errors.send(HubError { code, message });
                 false
             }
         }

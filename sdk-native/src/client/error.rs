@@ -16,11 +16,27 @@ pub enum Error {
     /// [`Client::close`](super::Client::close)).
     #[error("connection closed: {0}")]
     Closed(String),
+    /// The connection was closed for good by the hub with this close code (4001 for a refused
+    /// token, 1009, 4003, …); the text says why.
+    #[error("connection closed ({0}): {1}")]
+    ClosedWith(u16, String),
+    /// The first connection was not established within
+    /// [`ClientBuilder::connect_timeout`](super::ClientBuilder::connect_timeout).
+    #[error("not connected within {0:?}")]
+    ConnectTimeout(std::time::Duration),
 }
 
 impl Error {
+    /// The close code of a terminal close by the hub, if that is what this error is.
+    pub fn close_code(&self) -> Option<u16> {
+        match self {
+            Error::ClosedWith(code, _) => Some(*code),
+            _ => None,
+        }
+    }
+
     /// Whether this error means the client will not reconnect.
     pub fn is_closed(&self) -> bool {
-        matches!(self, Error::Closed(_))
+        matches!(self, Error::Closed(_) | Error::ClosedWith(..))
     }
 }

@@ -61,9 +61,42 @@ pub struct StateInfo {
     pub code: Option<u16>,
 }
 
-#[derive(Debug, Default)]
+/// An `error` frame of the hub that answers no command of a subscription (e.g. `rate_limited`
+/// for a flood, `token_expired` before a 4002), as [`Client::errors`] yields it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubError {
+    /// The error code, when the hub sent one this version knows.
+    pub code: Option<guts_realtime::ErrorCode>,
+    /// The hub's message.
+    pub message: String,
+}
+
+#[derive(Debug)]
 pub(crate) struct Shared {
+    /// A connection was established at least once.
+    pub(crate) connected_once: std::sync::atomic::AtomicBool,
     pub(crate) closed_reason: Mutex<Option<String>>,
+    /// The close code of a terminal close.
+    pub(crate) closed_code: Mutex<Option<u16>>,
+    /// Hub errors not tied to a subscription, to every [`Client::errors`] receiver.
+    pub(crate) errors: tokio::sync::broadcast::Sender<HubError>,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            connected_once: Default::default(),
+            closed_reason: Mutex::default(),
+            closed_code: Mutex::default(),
+            errors: tokio::sync::broadcast::Sender::new(64),
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn ever_connected(&self) -> bool {
+        self.connected_once.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Builds a [`Client`].
@@ -74,6 +107,7 @@ pub struct ClientBuilder {
     buffer: usize,
     ws_config: WebSocketConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
+    connect_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -109,6 +143,25 @@ impl ClientBuilder {
             let t = token.clone();
             async move { Ok(t) }
         })
+    }
+
+    /// Fail fast: if the first connection is not established within `timeout`,
+    /// [`Client::connected`] fails with [`Error::ConnectTimeout`] (the client keeps trying in the
+    /// background; reconnects after a first success are retried forever, as without it). The
+    /// default is none: `connected()` waits as long as it takes.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), guts_realtime_native::Error> {
+    /// use std::time::Duration;
+    /// let client = guts_realtime_native::Client::builder("ws://hub.example:7800/ws")
+    ///     .connect_timeout(Duration::from_secs(5))
+    ///     .connect()?;
+    /// client.connected().await?; // Err(ConnectTimeout) after 5 s on a mistyped host
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
     }
 
     /// Backoff base and ceiling (defaults 500 ms and 20 s).
@@ -197,7 +250,8 @@ impl ClientBuilder {
             shared: shared.clone(),
         };
         tokio::spawn(driver.run());
-        Ok(Client { commands: tx, state: state_rx, buffer: self.buffer, shared })
+        let connect_deadline = self.connect_timeout.map(|d| (tokio::time::Instant::now() + d, d));
+        Ok(Client { commands: tx, state: state_rx, buffer: self.buffer, shared, connect_deadline })
     }
 }
 
@@ -210,6 +264,8 @@ pub struct Client {
     state: watch::Receiver<StateInfo>,
     buffer: usize,
     shared: Arc<Shared>,
+    /// The first connection's deadline and the timeout it came from.
+    connect_deadline: Option<(tokio::time::Instant, Duration)>,
 }
 
 impl Client {
@@ -227,26 +283,70 @@ impl Client {
             buffer: 1024,
             ws_config,
             tls: None,
+            connect_timeout: None,
         }
     }
 
     fn closed_error(&self) -> Error {
         let why = self.shared.closed_reason.lock().ok().and_then(|r| r.clone());
-        Error::Closed(why.unwrap_or_else(|| "client closed".into()))
+        let code = self.shared.closed_code.lock().ok().and_then(|c| *c);
+        match code {
+            Some(code) => Error::ClosedWith(code, why.unwrap_or_default()),
+            None => Error::Closed(why.unwrap_or_else(|| "client closed".into())),
+        }
     }
 
     /// Subscribes to a channel. Works while disconnected: the subscription is made on connect.
+    /// Cancel-safe: a future dropped before it completes leaves no subscription behind.
     ///
     /// # Errors
     /// [`Error::Session`] for an invalid channel or past the subscription limit;
     /// [`Error::Closed`] once the client is closed.
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription, Error> {
+        self.subscribe_inner(channel, None).await
+    }
+
+    /// Subscribes to a channel from a position saved earlier ([`Subscription::position`]): the
+    /// hub replays every event after it (`Item::Subscribed { recovered: Some(true) }`), or the
+    /// stream starts with [`Item::Gap`] when it cannot (another epoch, history trimmed).
+    /// Cancel-safe like [`Client::subscribe`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: guts_realtime_native::Client, saved: guts_realtime::Since)
+    /// # -> Result<(), guts_realtime_native::Error> {
+    /// let mut sub = client.subscribe_from("repo:acme/app", saved).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::subscribe`].
+    pub async fn subscribe_from(
+        &self,
+        channel: &str,
+        position: guts_realtime::Since,
+    ) -> Result<Subscription, Error> {
+        self.subscribe_inner(channel, Some(position)).await
+    }
+
+    async fn subscribe_inner(
+        &self,
+        channel: &str,
+        since: Option<guts_realtime::Since>,
+    ) -> Result<Subscription, Error> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::Subscribe(channel.to_owned(), self.buffer, tx))
+            .send(Command::Subscribe(channel.to_owned(), since, self.buffer, tx))
             .map_err(|_| self.closed_error())?;
+        // Dropped here, the reply finds nobody and the driver takes the subscription back.
         let (id, channel, mailbox) = rx.await.map_err(|_| self.closed_error())??;
-        Ok(Subscription { id, channel, mailbox, commands: self.commands.clone() })
+        Ok(Subscription { id, channel, mailbox, commands: self.commands.clone(), position: None })
+    }
+
+    /// The hub's `error` frames that answer no command of a subscription (a refused
+    /// subscription ends its own stream with [`Item::Failed`] instead), from now on. Holds the
+    /// last 64 for a slow reader (then `Lagged`).
+    pub fn errors(&self) -> tokio::sync::broadcast::Receiver<HubError> {
+        self.shared.errors.subscribe()
     }
 
     /// A watch of the connection state.
@@ -257,13 +357,21 @@ impl Client {
     /// Waits until connected.
     ///
     /// # Errors
-    /// [`Error::Closed`] if the client stops for good first (terminal close code, bad token).
+    /// [`Error::Closed`] (or [`Error::ClosedWith`], with the close code) if the client stops for
+    /// good first (terminal close code, bad token); [`Error::ConnectTimeout`] when the first
+    /// connection was not made within [`ClientBuilder::connect_timeout`].
     pub async fn connected(&self) -> Result<(), Error> {
         let mut rx = self.state.clone();
-        let r = rx
-            .wait_for(|s| matches!(s.state, ConnectionState::Connected | ConnectionState::Closed))
-            .await
-            .map(|s| s.state.clone());
+        let wait = rx
+            .wait_for(|s| matches!(s.state, ConnectionState::Connected | ConnectionState::Closed));
+        let r = match self.connect_deadline.filter(|_| !self.shared.ever_connected()) {
+            Some((deadline, d)) => match tokio::time::timeout_at(deadline, wait).await {
+                Ok(r) => r.map(|s| s.state.clone()),
+                Err(_) if self.shared.ever_connected() => Ok(ConnectionState::Connected),
+                Err(_) => return Err(Error::ConnectTimeout(d)),
+            },
+            None => wait.await.map(|s| s.state.clone()),
+        };
         match r {
             Ok(ConnectionState::Connected) => Ok(()),
             _ => Err(self.closed_error()),

@@ -9,7 +9,7 @@
 use super::driver::Command;
 use futures_util::Stream;
 use guts_realtime::session::{GapReason, SubId};
-use guts_realtime::{ErrorCode, Notification, RealtimeEvent};
+use guts_realtime::{ErrorCode, Notification, RealtimeEvent, Since};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -56,7 +56,9 @@ pub enum Item {
 
 #[derive(Debug)]
 struct Inner {
-    items: VecDeque<Item>,
+    /// Each item with the position it leaves the subscription at, when it says one (a
+    /// `Subscribed` or a `Gap`; an event's is its seq).
+    items: VecDeque<(Item, Option<Since>)>,
     waker: Option<Waker>,
     ended: bool,
 }
@@ -82,6 +84,11 @@ impl Mailbox {
 
     /// Delivers an item; events past the capacity are counted as lagged instead.
     pub(crate) fn push(&self, item: Item, droppable: bool) {
+        self.push_at(item, droppable, None);
+    }
+
+    /// Queues `item`, which leaves the subscription at position `at`.
+    pub(crate) fn push_at(&self, item: Item, droppable: bool, at: Option<Since>) {
         let waker = {
             let Ok(mut q) = self.inner.lock() else { return };
             if q.ended {
@@ -89,13 +96,13 @@ impl Mailbox {
             }
             if droppable && q.items.len() >= self.capacity {
                 match q.items.back_mut() {
-                    Some(Item::Lagged(n)) => *n += 1,
-                    _ => q.items.push_back(Item::Lagged(1)),
+                    Some((Item::Lagged(n), _)) => *n += 1,
+                    _ => q.items.push_back((Item::Lagged(1), None)),
                 }
                 return;
             }
             let end = matches!(item, Item::Failed { .. });
-            q.items.push_back(item);
+            q.items.push_back((item, at));
             q.ended |= end;
             q.waker.take()
         };
@@ -123,9 +130,19 @@ pub struct Subscription {
     pub(crate) channel: String,
     pub(crate) mailbox: Mailbox,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
+    /// Where the items taken so far leave the subscription.
+    pub(crate) position: Option<Since>,
 }
 
 impl Subscription {
+    /// The position of the last item taken from the stream (seq and epoch): save it, and resume
+    /// from it with [`Client::subscribe_from`](super::Client::subscribe_from) — after a restart
+    /// the hub replays what came after it, or the stream says [`Item::Gap`]. `None` before the
+    /// first [`Item::Subscribed`].
+    pub fn position(&self) -> Option<Since> {
+        self.position.clone()
+    }
+
     /// The canonical channel.
     pub fn channel(&self) -> &str {
         &self.channel
@@ -140,9 +157,20 @@ impl Subscription {
 impl Stream for Subscription {
     type Item = Item;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        let Ok(mut q) = self.mailbox.inner.lock() else { return Poll::Ready(None) };
-        if let Some(item) = q.items.pop_front() {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = &mut *self;
+        let Ok(mut q) = this.mailbox.inner.lock() else { return Poll::Ready(None) };
+        if let Some((item, at)) = q.items.pop_front() {
+            let seq = match &item {
+                Item::Event(e) => e.seq,
+                Item::Notification { seq, .. } => *seq,
+                _ => None,
+            };
+            match (at, seq, &mut this.position) {
+                (Some(at), _, position) => *position = Some(at),
+                (None, Some(seq), Some(position)) => position.seq = seq,
+                _ => {}
+            }
             return Poll::Ready(Some(item));
         }
         if q.ended {
