@@ -158,7 +158,7 @@ async fn guts_pub_reads_stdin_notifies_prints_json_and_times_out() {
     assert!(ok);
     let reply: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(reply["seq"].is_u64() && reply["delivered"].is_u64(), "{reply}");
-    let note = r#"{"id":"n1","user_id":"alice","notification_type":"mention","title":"hi"}"#;
+    let note = r#"{"id":"n1","user_id":"alice","notification_type":"mention","title":"hi","body":"b","read":false,"created_at":1}"#;
     let (ok, out, err) = guts_pub_stdin(&hub, &["notify", "-"], note).await;
     assert!(ok, "{err}");
     assert!(out.trim().parse::<u64>().is_ok(), "{out}");

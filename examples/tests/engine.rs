@@ -9,7 +9,7 @@
 use guts_realtime::client::TryRecvError;
 use guts_realtime::{
     ClientReceiver, EventHub, EventKind, HubClient, HubConfig, Notification, NotificationMetadata,
-    NotificationType, NotifyOutcome, RealtimeEvent, Since,
+    NotificationType, NotifyOutcome, RealtimeEvent, Since, SubscribeOptions,
 };
 use guts_realtime_examples::redis_process::{redis_or_skip, RedisServer};
 use guts_realtime_server::{Engine, RedisBroker, RedisConfig};
@@ -125,7 +125,7 @@ async fn recovery(kind: Kind) {
     assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
     let (c, mut rx) = n.connect();
     let since = Since { seq: seqs[1], epoch: n.epoch() };
-    let s = n.b.subscribe(&c, ch, Some(&since), None).await.unwrap();
+    let s = n.b.subscribe(&c, ch, SubscribeOptions::new(Some(&since), false, None)).await.unwrap();
     assert_eq!((s.recovered, s.replayed, s.seq), (Some(true), 3, seqs[4]));
     let sub = next(&mut rx).await;
     assert_eq!(
@@ -143,7 +143,7 @@ async fn recovery(kind: Kind) {
     // Up to date: recovered, nothing replayed.
     let (c2, mut rx2) = n.connect();
     let since = Since { seq: live, epoch: n.epoch() };
-    let s = n.b.subscribe(&c2, ch, Some(&since), None).await.unwrap();
+    let s = n.b.subscribe(&c2, ch, SubscribeOptions::new(Some(&since), false, None)).await.unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(true), 0));
     assert_eq!(next(&mut rx2).await["recovered"], true);
     quiet(&mut rx2).await;
@@ -161,14 +161,14 @@ async fn gap_past_the_history(kind: Kind) {
     }
     let (c, mut rx) = n.connect();
     let since = Since { seq: seqs[0], epoch: n.epoch() };
-    let s = n.b.subscribe(&c, ch, Some(&since), None).await.unwrap();
+    let s = n.b.subscribe(&c, ch, SubscribeOptions::new(Some(&since), false, None)).await.unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(false), 0));
     let sub = next(&mut rx).await;
     assert_eq!((sub["recovered"].as_bool(), sub["seq"].as_u64()), (Some(false), Some(seqs[5])));
     // Still inside the window: recovered.
     let (c2, mut rx2) = n.connect();
     let since = Since { seq: seqs[2], epoch: n.epoch() };
-    let s = n.b.subscribe(&c2, ch, Some(&since), None).await.unwrap();
+    let s = n.b.subscribe(&c2, ch, SubscribeOptions::new(Some(&since), false, None)).await.unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(true), 3));
     let _ = next(&mut rx2).await;
     for (i, seq) in (4..=6).zip(&seqs[3..]) {
@@ -191,13 +191,13 @@ async fn replay_is_capped(kind: Kind) {
     }
     let (c, mut rx) = n.connect();
     let six = Since { seq: seqs[1], epoch: n.epoch() };
-    let s = n.b.subscribe(&c, ch, Some(&six), None).await.unwrap();
+    let s = n.b.subscribe(&c, ch, SubscribeOptions::new(Some(&six), false, None)).await.unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(false), 0), "6 events to replay, cap 5");
     assert_eq!(next(&mut rx).await["recovered"], false);
     quiet(&mut rx).await;
     let five = Since { seq: seqs[2], epoch: n.epoch() };
     let (c2, mut rx2) = n.connect();
-    let s = n.b.subscribe(&c2, ch, Some(&five), None).await.unwrap();
+    let s = n.b.subscribe(&c2, ch, SubscribeOptions::new(Some(&five), false, None)).await.unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(true), 5));
     let _ = next(&mut rx2).await;
     for (i, seq) in (4..=8).zip(&seqs[3..]) {
@@ -212,7 +212,10 @@ async fn replay_is_capped(kind: Kind) {
     }
     let (c3, mut rx3) = n.connect();
     let before_big = Since { seq: seqs[7], epoch: n.epoch() };
-    let s = n.b.subscribe(&c3, ch, Some(&before_big), None).await.unwrap();
+    let s =
+        n.b.subscribe(&c3, ch, SubscribeOptions::new(Some(&before_big), false, None))
+            .await
+            .unwrap();
     assert_eq!((s.recovered, s.replayed, s.seq), (Some(false), 0, last));
     assert_eq!(next(&mut rx3).await["recovered"], false);
 }
@@ -225,7 +228,7 @@ async fn wrong_epoch(kind: Kind) {
     n.publish(ch, EventKind::Push, 2).await;
     let (c, mut rx) = n.connect();
     let since = Since { seq: first, epoch: "not-this-epoch".into() };
-    let s = n.b.subscribe(&c, ch, Some(&since), None).await.unwrap();
+    let s = n.b.subscribe(&c, ch, SubscribeOptions::new(Some(&since), false, None)).await.unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(false), 0));
     let sub = next(&mut rx).await;
     assert_eq!(sub["recovered"], false);
@@ -238,7 +241,7 @@ async fn ordering(kind: Kind) {
     let Some(n) = nodes(kind, "engine_ordering", HubConfig::default()).await else { return };
     let ch = "repo:eng/order";
     let (c, mut rx) = n.connect();
-    n.b.subscribe(&c, ch, None, None).await.unwrap();
+    n.b.subscribe(&c, ch, SubscribeOptions::new(None, false, None)).await.unwrap();
     assert_eq!(next(&mut rx).await["type"], "subscribed");
     let tasks: Vec<_> = [n.a.clone(), n.b.clone()]
         .into_iter()
@@ -286,13 +289,16 @@ async fn filtered_replay(kind: Kind) {
     let pr2 = n.publish(&format!("{base}/prs"), EventKind::PrMerged, 3).await;
     let (c, mut rx) = n.connect();
     let since = Since { seq: start, epoch: n.epoch() };
-    let s = n.b.subscribe(&c, &format!("{base}/prs"), Some(&since), None).await.unwrap();
+    let s =
+        n.b.subscribe(&c, &format!("{base}/prs"), SubscribeOptions::new(Some(&since), false, None))
+            .await
+            .unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(true), 2));
     assert_eq!(next(&mut rx).await["type"], "subscribed");
     assert_eq!(key(&next(&mut rx).await), event(pr, 1));
     assert_eq!(key(&next(&mut rx).await), event(pr2, 3));
     // The base channel too: a PR event still arrives once.
-    n.b.subscribe(&c, base, None, None).await.unwrap();
+    n.b.subscribe(&c, base, SubscribeOptions::new(None, false, None)).await.unwrap();
     assert_eq!(next(&mut rx).await["type"], "subscribed");
     let live = n.publish(base, EventKind::PrClosed, 4).await;
     assert_eq!(key(&next(&mut rx).await), event(live, 4));
@@ -304,7 +310,7 @@ async fn unsubscribe(kind: Kind) {
     let Some(n) = nodes(kind, "engine_unsubscribe", HubConfig::default()).await else { return };
     let ch = "repo:eng/unsub";
     let (c, mut rx) = n.connect();
-    n.b.subscribe(&c, ch, None, None).await.unwrap();
+    n.b.subscribe(&c, ch, SubscribeOptions::new(None, false, None)).await.unwrap();
     assert_eq!(next(&mut rx).await["type"], "subscribed");
     assert_eq!(n.b.metrics().subscriptions, 1);
     let (canonical, held) = n.b.unsubscribe(&c, ch).unwrap();
@@ -319,7 +325,7 @@ async fn unsubscribe(kind: Kind) {
 async fn preferences(kind: Kind) {
     let Some(n) = nodes(kind, "engine_preferences", HubConfig::default()).await else { return };
     let (c, mut rx) = n.connect();
-    n.b.subscribe(&c, "user:alice", None, None).await.unwrap();
+    n.b.subscribe(&c, "user:alice", SubscribeOptions::new(None, false, None)).await.unwrap();
     assert_eq!(next(&mut rx).await["type"], "subscribed");
     let out = n.a.notify(note("n1", NotificationType::Mention)).await.unwrap();
     assert!(matches!(out, NotifyOutcome::Delivered(_)), "{out:?}");
@@ -352,7 +358,7 @@ async fn preferences(kind: Kind) {
 async fn counters(kind: Kind) {
     let Some(n) = nodes(kind, "engine_counters", HubConfig::default()).await else { return };
     let (c, mut rx) = n.connect();
-    n.b.subscribe(&c, "repo:eng/count", None, None).await.unwrap();
+    n.b.subscribe(&c, "repo:eng/count", SubscribeOptions::new(None, false, None)).await.unwrap();
     let _ = next(&mut rx).await;
     for i in 0..3 {
         n.publish("repo:eng/count", EventKind::Push, i).await;
@@ -378,10 +384,10 @@ async fn revocation(kind: Kind) {
     let (bob, mut bob_rx) = n.connect();
     bob.set_user(Some("bob"));
     for ch in ["repo:eng/rev", "repo:eng/rev/prs", "user:alice"] {
-        n.b.subscribe(&alice, ch, None, None).await.unwrap();
+        n.b.subscribe(&alice, ch, SubscribeOptions::new(None, false, None)).await.unwrap();
         assert_eq!(next(&mut rx).await["type"], "subscribed");
     }
-    n.b.subscribe(&bob, "repo:eng/rev", None, None).await.unwrap();
+    n.b.subscribe(&bob, "repo:eng/rev", SubscribeOptions::new(None, false, None)).await.unwrap();
     assert_eq!(next(&mut bob_rx).await["type"], "subscribed");
     let repo = guts_realtime::Channel::parse("repo:eng/rev").unwrap();
     n.a.revoke("alice", &repo).await.unwrap();

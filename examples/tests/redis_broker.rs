@@ -6,7 +6,7 @@
 use guts_realtime::client::TryRecvError;
 use guts_realtime::{
     ClientReceiver, EventHub, EventKind, HubConfig, Notification, NotificationMetadata,
-    NotificationType, NotifyOutcome, RealtimeEvent, Since,
+    NotificationType, NotifyOutcome, RealtimeEvent, Since, SubscribeOptions,
 };
 use guts_realtime_examples::redis_process::{free_port, redis_or_skip, RedisServer};
 use guts_realtime_server::{RedisBroker, RedisConfig};
@@ -47,14 +47,14 @@ async fn topic_refcount_survives_subscribe_unsubscribe_churn() {
     let ch = "repo:churn/it";
     let (c, mut rx) = hub.connect().unwrap();
     for round in 0..200u64 {
-        b.subscribe(&c, ch, None, None).await.unwrap();
+        b.subscribe(&c, ch, SubscribeOptions::new(None, false, None)).await.unwrap();
         assert_eq!(next(&mut rx).await["type"], "subscribed");
         hub.unsubscribe(&c, ch).unwrap();
         // Resubscribe at once, or after the sweep may have unsubscribed the topic from Redis.
         if round % 3 == 1 {
             tokio::time::sleep(Duration::from_millis(round % 50)).await;
         }
-        b.subscribe(&c, ch, None, None).await.unwrap();
+        b.subscribe(&c, ch, SubscribeOptions::new(None, false, None)).await.unwrap();
         assert_eq!(next(&mut rx).await["type"], "subscribed");
         let p = a.publish(push(ch, round)).await.unwrap();
         let ev = next(&mut rx).await;
@@ -79,7 +79,7 @@ async fn notifications_cross_nodes_and_respect_preferences() {
     let a = broker(&redis.url(), Duration::from_secs(5)).await;
     let b = broker(&redis.url(), Duration::from_secs(5)).await;
     let (c, mut rx) = b.hub().connect().unwrap();
-    b.subscribe(&c, "user:alice", None, None).await.unwrap();
+    b.subscribe(&c, "user:alice", SubscribeOptions::new(None, false, None)).await.unwrap();
     assert_eq!(next(&mut rx).await["seq"], 0);
     let note = |id: &str, t: NotificationType| Notification {
         id: id.into(),
@@ -120,7 +120,10 @@ async fn a_broker_started_before_redis_is_honest_then_joins() {
     // Local connections work; publishes fail; recovery says the truth.
     let (c, mut rx) = hub.connect().unwrap();
     let since = Since { seq: 3, epoch: local_epoch.clone() };
-    let s = b.subscribe(&c, "repo:early/one", Some(&since), None).await.unwrap();
+    let s = b
+        .subscribe(&c, "repo:early/one", SubscribeOptions::new(Some(&since), false, None))
+        .await
+        .unwrap();
     assert_eq!(s.recovered, Some(false));
     assert_eq!(next(&mut rx).await["recovered"], false);
     let err = b.publish(push("repo:early/one", 0)).await.unwrap_err();
@@ -164,7 +167,7 @@ async fn lost_stream_keys_are_a_gap_for_the_subscribers_never_a_silent_loss() {
     let (a, b) =
         (broker(&redis.url(), Duration::ZERO).await, broker(&redis.url(), Duration::ZERO).await);
     let (c, mut rx) = b.hub().connect().unwrap();
-    b.subscribe(&c, "repo:lost/keys", None, None).await.unwrap();
+    b.subscribe(&c, "repo:lost/keys", SubscribeOptions::new(None, false, None)).await.unwrap();
     assert_eq!(next(&mut rx).await["type"], "subscribed");
     for i in 1..=3 {
         assert_eq!(a.publish(push("repo:lost/keys", i)).await.unwrap().seq, i);
@@ -185,7 +188,10 @@ async fn lost_stream_keys_are_a_gap_for_the_subscribers_never_a_silent_loss() {
     // Resuming from the old numbering is a gap.
     let (c, mut rx) = b.hub().connect().unwrap();
     let since = Since { seq: 3, epoch: b.hub().epoch() };
-    let s = b.subscribe(&c, "repo:lost/keys", Some(&since), None).await.unwrap();
+    let s = b
+        .subscribe(&c, "repo:lost/keys", SubscribeOptions::new(Some(&since), false, None))
+        .await
+        .unwrap();
     assert_eq!(s.recovered, Some(false));
     assert_eq!(next(&mut rx).await["recovered"], false);
 }

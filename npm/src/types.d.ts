@@ -76,7 +76,67 @@ notification: Notification,
 /**
  * Position in the user's stream.
  */
-seq?: number, };
+seq?: number, } | { "type": "presence", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The members, by user name.
+ */
+members: Array<PresenceMember>, 
+/**
+ * Whether members were left out.
+ */
+truncated?: boolean, } | { "type": "join", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Who joined.
+ */
+user: string, } | { "type": "leave", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Who left.
+ */
+user: string, } | { "type": "signal", 
+/**
+ * The item channel.
+ */
+channel: string, 
+/**
+ * The signal's name.
+ */
+event: string, 
+/**
+ * Its payload.
+ */
+data: JsonValue, 
+/**
+ * The sender, as authenticated by the hub.
+ */
+user: string, } | { "type": "history", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The hub's epoch.
+ */
+epoch: string, 
+/**
+ * The stream's last seq when the history was read.
+ */
+seq: number, 
+/**
+ * The event (or notification) frames.
+ */
+events: Array<ServerMessage>, };
 
 /**
  * A server frame: a message plus the `id` of the command it answers.
@@ -156,7 +216,67 @@ notification: Notification,
 /**
  * Position in the user's stream.
  */
-seq?: number, });
+seq?: number, } | { "type": "presence", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The members, by user name.
+ */
+members: Array<PresenceMember>, 
+/**
+ * Whether members were left out.
+ */
+truncated?: boolean, } | { "type": "join", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Who joined.
+ */
+user: string, } | { "type": "leave", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Who left.
+ */
+user: string, } | { "type": "signal", 
+/**
+ * The item channel.
+ */
+channel: string, 
+/**
+ * The signal's name.
+ */
+event: string, 
+/**
+ * Its payload.
+ */
+data: JsonValue, 
+/**
+ * The sender, as authenticated by the hub.
+ */
+user: string, } | { "type": "history", 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * The hub's epoch.
+ */
+epoch: string, 
+/**
+ * The stream's last seq when the history was read.
+ */
+seq: number, 
+/**
+ * The event (or notification) frames.
+ */
+events: Array<ServerMessage>, });
 
 /**
  * An event frame: `{"type":"event","channel","event","data","timestamp","event_id","seq"}`.
@@ -391,13 +511,18 @@ reviewer: string,
 state: string, };
 
 /**
- * A client frame: a command plus the optional envelope fields `since` and `id`.
+ * A client frame: a command plus the optional envelope fields `since`, `presence` and `id`.
  */
 export type ClientFrame = { 
 /**
  * Recover from this position (subscribe only; ignored on other commands).
  */
 since?: Since, 
+/**
+ * Join the channel's presence (subscribe only; ignored on other commands): the hub sends
+ * the member list after `subscribed`, then `join` and `leave` as it changes.
+ */
+presence?: boolean, 
 /**
  * Echoed by the reply.
  */
@@ -422,6 +547,30 @@ channel: string,
  * The kind.
  */
 event: EventKind, 
+/**
+ * The payload (`null` when absent).
+ */
+data: JsonValue, } | { "type": "presence", 
+/**
+ * The channel.
+ */
+channel: string, } | { "type": "history", 
+/**
+ * The channel.
+ */
+channel: string, 
+/**
+ * How many events, at most.
+ */
+limit?: number, } | { "type": "signal", 
+/**
+ * The item channel.
+ */
+channel: string, 
+/**
+ * The signal's name (`typing`, `cursor.moved`, …).
+ */
+event: string, 
 /**
  * The payload (`null` when absent).
  */
@@ -451,6 +600,30 @@ channel: string,
  * The kind.
  */
 event: EventKind, 
+/**
+ * The payload (`null` when absent).
+ */
+data: JsonValue, } | { "type": "presence", 
+/**
+ * The channel.
+ */
+channel: string, } | { "type": "history", 
+/**
+ * The channel.
+ */
+channel: string, 
+/**
+ * How many events, at most.
+ */
+limit?: number, } | { "type": "signal", 
+/**
+ * The item channel.
+ */
+channel: string, 
+/**
+ * The signal's name (`typing`, `cursor.moved`, …).
+ */
+event: string, 
 /**
  * The payload (`null` when absent).
  */

@@ -1,6 +1,7 @@
 //! The engine seam: everything that differs between one hub and a cluster of hubs goes through
-//! [`Engine`] — subscribe (with `since`, replay and the `recovered` decision), unsubscribe,
-//! publish, notify and notification preferences, health, stats and metrics. The server talks to
+//! [`Engine`] — subscribe (with `since`, replay and the `recovered` decision, and presence),
+//! unsubscribe, publish, notify and notification preferences, presence, history, signals,
+//! revocation, health, stats and metrics. The server talks to
 //! nothing else, so a capability added here is written once for both implementations:
 //!
 //! - [`EventHub`] (below): one node, in memory, the embedded default;
@@ -13,10 +14,14 @@
 use crate::client::HubClient;
 use crate::error::RealtimeError;
 use crate::event::RealtimeEvent;
-use crate::hub::{EventHub, HubMetrics, HubStats, NotifyOutcome, Published, Subscription};
+use crate::frame::Frame;
+use crate::hub::{
+    EventHub, HistoryPage, HubMetrics, HubStats, NotifyOutcome, Published, SubscribeOptions,
+    Subscription,
+};
 use crate::notification::{Notification, NotificationPreferences};
 use crate::subscription::Channel;
-use crate::wire::{RequestId, Since};
+use crate::wire::PresenceMember;
 use std::fmt;
 use std::future::{ready, Future};
 use std::pin::Pin;
@@ -46,8 +51,9 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     fn hub(&self) -> &EventHub;
 
     /// Subscribes `client` to `channel` and queues, before any live event of the stream, the
-    /// `subscribed` reply (echoing `id`) and, with `since`, the replay of every missed event —
-    /// or `recovered: false` when they cannot all be replayed.
+    /// `subscribed` reply (echoing `opts.id`) and, with `opts.since`, the replay of every missed
+    /// event — or `recovered: false` when they cannot all be replayed. With `opts.presence` the
+    /// client joins the channel's presence (as seen by every node) and the member list follows.
     ///
     /// # Errors
     /// As [`EventHub::subscribe`].
@@ -55,9 +61,43 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
         &'a self,
         client: &'a Arc<HubClient>,
         channel: &'a str,
-        since: Option<&'a Since>,
-        id: Option<&'a RequestId>,
+        opts: SubscribeOptions<'a>,
     ) -> EngineFuture<'a, Result<Subscription, RealtimeError>>;
+
+    /// Who is on `channel` on every node, without joining: at most
+    /// [`MAX_PRESENCE_MEMBERS`](crate::wire::MAX_PRESENCE_MEMBERS) members, and whether some were
+    /// left out.
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn presence<'a>(
+        &'a self,
+        channel: &'a Channel,
+    ) -> EngineFuture<'a, Result<(Vec<PresenceMember>, bool), RealtimeError>>;
+
+    /// The last `limit` events `channel` received that are still in the history window, and
+    /// the position to subscribe from after them ([`EventHub::history`]).
+    ///
+    /// # Errors
+    /// As [`EventHub::history`]; [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn history<'a>(
+        &'a self,
+        client: &'a Arc<HubClient>,
+        channel: &'a Channel,
+        limit: usize,
+    ) -> EngineFuture<'a, Result<HistoryPage, RealtimeError>>;
+
+    /// Sends the signal `frame` (encoded once) to the subscribers of exactly `channel` on every
+    /// node, but not back to `sender`.
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when a shared backend is down.
+    fn signal<'a>(
+        &'a self,
+        sender: &'a Arc<HubClient>,
+        channel: &'a Channel,
+        frame: Frame,
+    ) -> EngineFuture<'a, Result<(), RealtimeError>>;
 
     /// Unsubscribes `client` from `channel`; `true` if it was held.
     ///
@@ -196,10 +236,35 @@ impl Engine for EventHub {
         &'a self,
         client: &'a Arc<HubClient>,
         channel: &'a str,
-        since: Option<&'a Since>,
-        id: Option<&'a RequestId>,
+        opts: SubscribeOptions<'a>,
     ) -> EngineFuture<'a, Result<Subscription, RealtimeError>> {
-        Box::pin(ready(EventHub::subscribe(self, client, channel, since, id)))
+        Box::pin(ready(self.subscribe_with(client, channel, opts)))
+    }
+
+    fn presence<'a>(
+        &'a self,
+        channel: &'a Channel,
+    ) -> EngineFuture<'a, Result<(Vec<PresenceMember>, bool), RealtimeError>> {
+        Box::pin(ready(Ok(EventHub::presence(self, channel))))
+    }
+
+    fn history<'a>(
+        &'a self,
+        client: &'a Arc<HubClient>,
+        channel: &'a Channel,
+        limit: usize,
+    ) -> EngineFuture<'a, Result<HistoryPage, RealtimeError>> {
+        Box::pin(ready(EventHub::history(self, client, &channel.to_string(), limit)))
+    }
+
+    fn signal<'a>(
+        &'a self,
+        sender: &'a Arc<HubClient>,
+        channel: &'a Channel,
+        frame: Frame,
+    ) -> EngineFuture<'a, Result<(), RealtimeError>> {
+        self.signal_local(channel, &frame, Some(sender));
+        Box::pin(ready(Ok(())))
     }
 
     fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>> {

@@ -24,6 +24,8 @@
 //! - `repo:owner/name` — all events of a repository
 //! - `repo:owner/name/prs` — pull-request events only
 //! - `repo:owner/name/issues` — issue events only
+//! - `repo:owner/name/prs/N`, `repo:owner/name/issues/N` — one pull request or issue (item
+//!   channels: presence, signals)
 //! - `user:username` — user notifications
 //! - `org:orgname` — organization events
 //!
@@ -120,7 +122,10 @@ pub use wire::{ClientCommand, ClientFrame, RequestId, Since};
 #[cfg(feature = "json")]
 pub use event::RealtimeEvent;
 #[cfg(feature = "json")]
-pub use wire::{decode_client_frame, decode_server_frame, DecodeError, ServerFrame, ServerMessage};
+pub use wire::{
+    decode_client_frame, decode_server_frame, DecodeError, PresenceMember, ServerFrame,
+    ServerMessage,
+};
 
 #[cfg(feature = "hub")]
 pub use client::{Client, ClientId, ClientReceiver, HubClient};
@@ -128,6 +133,6 @@ pub use client::{Client, ClientId, ClientReceiver, HubClient};
 pub use engine::Engine;
 #[cfg(feature = "hub")]
 pub use hub::{
-    Delivered, EventHub, HubConfig, HubMetrics, HubStats, NotifyOutcome, Published, Recovery,
-    Sequenced, Subscription,
+    Delivered, EventHub, HistoryPage, HubConfig, HubMetrics, HubStats, NotifyOutcome, Published,
+    Recovery, Sequenced, SubscribeOptions, Subscription,
 };

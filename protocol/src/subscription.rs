@@ -4,17 +4,26 @@
 //! Grammar (nothing else is a channel, and nothing is silently truncated):
 //!
 //! ```text
-//! channel  = "repo:" seg "/" seg [ "/prs" | "/issues" ] | "user:" seg | "org:" seg
+//! channel  = "repo:" seg "/" seg [ "/prs" [ "/" number ] | "/issues" [ "/" number ] ]
+//!          | "user:" seg | "org:" seg
 //! seg      = 1..=100 of [A-Za-z0-9._-], and not "." or ".."
+//! number   = "0" | [1-9][0-9]*   (a u64, no leading zero)
 //! ```
 //!
+//! `repo:o/n/prs/7` and `repo:o/n/issues/7` are *item channels*: one pull request or issue.
+//!
 //! Routing ([`Channel::receives`], used by the hub to fan out and by the SDKs to dispatch):
-//! a subscription receives an event emitted on channel `C` with kind `K` when
-//! - it *is* `C`; or
-//! - it is `repo:o/n` and `C` is `repo:o/n/prs` or `repo:o/n/issues` (the repository channel sees
-//!   everything of its repository); or
-//! - it is `repo:o/n/prs` and `C` is `repo:o/n` and `K` is a `pr_*` kind, or it is
-//!   `repo:o/n/issues` and `C` is `repo:o/n` and `K` is an `issue_*` kind.
+//! an event emitted on channel `C` with kind `K` about item `N` (the item of `C`, else the
+//! `number`, `pr_number` or `parent_number` of its data: [`item_of`]) reaches a subscription
+//! to `S` when
+//! - `S` *is* `C`; or
+//! - `S` is `repo:o/n` and `C` is any channel of `o/n` (the repository channel sees everything
+//!   of its repository); or
+//! - `S` is `repo:o/n/prs` and `C` is `repo:o/n/prs/N`, or `C` is `repo:o/n` and `K` is a
+//!   `pr_*` kind; or
+//! - `S` is `repo:o/n/prs/N` and `C` is `repo:o/n` or `repo:o/n/prs`, `K` is a `pr_*` kind and
+//!   the event is about item `N`;
+//! - and the same with `issues` and `issue_*` kinds.
 //!
 //! All channels of one repository share one *stream* ([`Channel::stream`]): one sequence of `seq`
 //! numbers, one history. A filtered channel sees a strictly increasing subsequence of it.
@@ -31,11 +40,27 @@ pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 100;
 /// Longest channel segment, in characters.
 pub const MAX_SEGMENT_LEN: usize = 100;
 
+/// The item (pull request or issue number) an event's data names: its `number`, else its
+/// `pr_number`, else its `parent_number` (the payloads of `pr_*`/`issue_*`, `pr_review` and
+/// `*_comment` events). An event emitted on an item channel is about that channel's item instead.
+///
+/// ```
+/// use guts_realtime::subscription::item_of;
+/// assert_eq!(item_of(&serde_json::json!({"number": 7, "title": "Fix"})), Some(7));
+/// assert_eq!(item_of(&serde_json::json!({"id": 3, "pr_number": 9})), Some(9));
+/// assert_eq!(item_of(&serde_json::json!({"parent_number": 4})), Some(4));
+/// assert_eq!(item_of(&serde_json::json!({"ref": "main"})), None);
+/// ```
+#[cfg(feature = "json")]
+pub fn item_of(data: &serde_json::Value) -> Option<u64> {
+    ["number", "pr_number", "parent_number"].iter().find_map(|k| data.get(k)?.as_u64())
+}
+
 /// The kind of channel (`"repository"`, `"user"`, `"organization"` when serialized).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelType {
-    /// `repo:owner/name[/prs|/issues]`.
+    /// `repo:owner/name[/prs[/N]|/issues[/N]]`.
     Repository,
     /// `user:name`.
     User,
@@ -72,16 +97,17 @@ pub struct Channel {
     pub channel_type: ChannelType,
     /// `owner/name` for repositories, the name for users and organizations.
     pub identifier: String,
-    /// `prs` or `issues` for a filtered repository channel.
+    /// `prs` or `issues` for a filtered repository channel; `prs/N` or `issues/N` for an item
+    /// channel (one pull request or issue: [`Channel::item`]).
     pub filter: Option<String>,
 }
 
-/// The filter of a repository channel, typed.
+/// The filter of a repository channel, typed (an item channel has its family's filter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RepoFilter {
-    /// `/prs`.
+    /// `/prs` and `/prs/N`.
     Prs,
-    /// `/issues`.
+    /// `/issues` and `/issues/N`.
     Issues,
 }
 
@@ -120,10 +146,12 @@ pub enum ChannelErrorKind {
     UnknownType,
     /// `repo:` without `owner/name`.
     MissingName,
-    /// `repo:owner/name/filter/…`.
+    /// `repo:owner/name/filter/number/…`.
     TooManySegments,
     /// `repo:owner/name/x` where `x` is not `prs` or `issues`.
     UnknownFilter,
+    /// `repo:owner/name/prs/x` where `x` is not a number without leading zeros that fits a u64.
+    InvalidNumber,
     /// A segment is empty.
     Empty(Segment),
     /// A segment is longer than [`MAX_SEGMENT_LEN`] characters (its length in characters).
@@ -200,7 +228,10 @@ impl ChannelError {
             }
             K::MissingName => out.push_str("repository channel requires owner/name"),
             K::TooManySegments => out.push_str(
-                "repository channel has too many segments (expected owner/name[/prs|/issues])",
+                "repository channel has too many segments (expected owner/name[/prs|/issues[/N]])",
+            ),
+            K::InvalidNumber => out.push_str(
+                "item number must be a decimal number without leading zeros (e.g. prs/42)",
             ),
             K::UnknownFilter => {
                 out.push_str("unknown repository filter ");
@@ -292,6 +323,15 @@ fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
+/// An item number: decimal digits without a leading zero (but `0` itself), fitting a u64.
+fn parse_item(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.is_empty() || (b[0] == b'0' && b.len() > 1) || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    b.iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
 /// Checks one segment (`[A-Za-z0-9._-]{1,100}`, not `.` or `..`), in the order the errors are
 /// reported: empty, too long, bad character, dots.
 fn check_segment(seg: &str, which: Segment) -> Result<(), ChannelErrorKind> {
@@ -353,16 +393,22 @@ impl Channel {
                     Some((name, filter)) => (name, Some(filter)),
                     None => (rest, None),
                 };
-                if filter.is_some_and(|f| f.bytes().any(|b| b == b'/')) {
+                let (family, number) = match filter.and_then(|f| split_at_byte(f, b'/')) {
+                    Some((family, number)) => (Some(family), Some(number)),
+                    None => (filter, None),
+                };
+                if number.is_some_and(|n| n.bytes().any(|b| b == b'/')) {
                     return Err(K::TooManySegments);
                 }
                 check_segment(owner, Segment::Owner)?;
                 check_segment(name, Segment::RepoName)?;
-                let filter = match filter {
-                    None => None,
-                    Some(f @ ("prs" | "issues")) => Some(f.to_owned()),
-                    Some(_) => return Err(K::UnknownFilter),
-                };
+                if !matches!(family, None | Some("prs" | "issues")) {
+                    return Err(K::UnknownFilter);
+                }
+                if number.is_some_and(|n| parse_item(n).is_none()) {
+                    return Err(K::InvalidNumber);
+                }
+                let filter = filter.map(ToOwned::to_owned);
                 Ok(Channel {
                     channel_type,
                     identifier: crate::frame::cat(&[owner, "/", name]),
@@ -399,13 +445,50 @@ impl Channel {
         Channel::parse(&format!("org:{name}"))
     }
 
-    /// The typed filter of a repository channel.
+    /// The typed filter of a repository channel (an item channel's is its family's).
     pub fn repo_filter(&self) -> Option<RepoFilter> {
-        match self.filter.as_deref() {
-            Some("prs") => Some(RepoFilter::Prs),
-            Some("issues") => Some(RepoFilter::Issues),
+        let f = self.filter.as_deref()?;
+        let family = split_at_byte(f, b'/').map_or(f, |(family, _)| family);
+        match family {
+            "prs" => Some(RepoFilter::Prs),
+            "issues" => Some(RepoFilter::Issues),
             _ => None,
         }
+    }
+
+    /// The number of an item channel (`repo:o/n/prs/7` → 7).
+    ///
+    /// ```
+    /// use guts_realtime::Channel;
+    /// assert_eq!(Channel::parse("repo:o/n/prs/7").unwrap().item(), Some(7));
+    /// assert_eq!(Channel::parse("repo:o/n/prs").unwrap().item(), None);
+    /// assert!(Channel::parse("repo:o/n/prs/07").is_err());
+    /// ```
+    pub fn item(&self) -> Option<u64> {
+        parse_item(split_at_byte(self.filter.as_deref()?, b'/')?.1)
+    }
+
+    /// The item channel `repo:o/n/prs/N` or `repo:o/n/issues/N` of this channel's repository
+    /// (`None` for a user or organization channel).
+    pub fn item_channel(&self, filter: RepoFilter, number: u64) -> Option<Channel> {
+        if self.channel_type != ChannelType::Repository {
+            return None;
+        }
+        let mut f = String::from(match filter {
+            RepoFilter::Prs => "prs/",
+            RepoFilter::Issues => "issues/",
+        });
+        crate::frame::push_u64(&mut f, number);
+        Some(Channel { filter: Some(f), ..self.stream() })
+    }
+
+    /// The filtered channel `repo:o/n/prs` or `repo:o/n/issues` of this channel's repository.
+    fn family_channel(&self, filter: RepoFilter) -> Channel {
+        let f = match filter {
+            RepoFilter::Prs => "prs",
+            RepoFilter::Issues => "issues",
+        };
+        Channel { filter: Some(f.into()), ..self.stream() }
     }
 
     /// The channel whose stream (seq numbers, history) this channel reads: the channel itself
@@ -421,59 +504,102 @@ impl Channel {
 
     /// The routing rule: whether a subscription to `self` receives an event emitted on
     /// `event_channel` with kind `kind` (`None` for frames without a kind, e.g. notifications,
-    /// which reach only their exact channel). This one function is used by the hub to fan out and
-    /// by the SDKs to dispatch, so both agree by construction.
+    /// which reach only their exact channel) about item `item` (what [`item_of`] finds in its
+    /// data; an item channel's own number wins). This one function is used by the hub to fan
+    /// out and by the SDKs to dispatch, so both agree by construction.
     ///
     /// ```
     /// use guts_realtime::{Channel, EventKind};
     /// let base = Channel::parse("repo:o/n").unwrap();
     /// let prs = Channel::parse("repo:o/n/prs").unwrap();
+    /// let pr7 = Channel::parse("repo:o/n/prs/7").unwrap();
     /// let issues = Channel::parse("repo:o/n/issues").unwrap();
-    /// assert!(prs.receives(&base, Some(EventKind::PrOpened)));
-    /// assert!(!issues.receives(&base, Some(EventKind::PrOpened)));
-    /// assert!(base.receives(&prs, Some(EventKind::PrMerged)));
-    /// assert!(!prs.receives(&base, Some(EventKind::Push)));
+    /// assert!(prs.receives(&base, Some(EventKind::PrOpened), None));
+    /// assert!(!issues.receives(&base, Some(EventKind::PrOpened), None));
+    /// assert!(base.receives(&prs, Some(EventKind::PrMerged), None));
+    /// assert!(!prs.receives(&base, Some(EventKind::Push), None));
+    /// assert!(pr7.receives(&base, Some(EventKind::PrMerged), Some(7)));
+    /// assert!(!pr7.receives(&base, Some(EventKind::PrMerged), Some(8)));
+    /// assert!(prs.receives(&pr7, Some(EventKind::PrComment), None));
     /// ```
-    pub fn receives(&self, event_channel: &Channel, kind: Option<EventKind>) -> bool {
+    pub fn receives(
+        &self,
+        event_channel: &Channel,
+        kind: Option<EventKind>,
+        item: Option<u64>,
+    ) -> bool {
         if !self.same_stream(event_channel) {
             return false;
         }
-        match (&self.filter, &event_channel.filter) {
-            (a, b) if a == b => true,
-            (None, Some(_)) => true,
-            (Some(_), None) => matches!(
-                (self.repo_filter(), kind.map(EventKind::family)),
-                (Some(RepoFilter::Prs), Some(KindFamily::PullRequests))
-                    | (Some(RepoFilter::Issues), Some(KindFamily::Issues))
-            ),
-            _ => false,
+        if self.filter == event_channel.filter {
+            return true;
+        }
+        let Some(family) = self.repo_filter() else {
+            return true; // the repository channel sees every channel of its repository
+        };
+        let of_family = |f: KindFamily| {
+            matches!(
+                (family, f),
+                (RepoFilter::Prs, KindFamily::PullRequests)
+                    | (RepoFilter::Issues, KindFamily::Issues)
+            )
+        };
+        let kind_fits = kind.is_some_and(|k| of_family(k.family()));
+        match (self.item(), event_channel.repo_filter(), event_channel.item()) {
+            // `/prs`: its items' channels, and `pr_*` kinds on the repository channel.
+            (None, Some(f), Some(_)) => f == family,
+            (None, None, _) => kind_fits,
+            (None, Some(_), None) => false,
+            // `/prs/N`: `pr_*` kinds about N on the repository channel or on `/prs`.
+            (Some(n), ev_family, None) => {
+                ev_family.is_none_or(|f| f == family) && kind_fits && item == Some(n)
+            }
+            (Some(_), _, Some(_)) => false,
         }
     }
 
-    /// Every subscription channel an event emitted on `self` with `kind` reaches: `self` first,
-    /// then at most one more. Equivalent to filtering all channels with [`Channel::receives`].
-    pub fn routes(&self, kind: Option<EventKind>) -> impl Iterator<Item = Channel> {
-        let extra = match (&self.filter, self.channel_type) {
-            (Some(_), ChannelType::Repository) => Some(self.stream()),
-            (None, ChannelType::Repository) => match kind.map(EventKind::family) {
-                Some(KindFamily::PullRequests) => {
-                    Some(Channel { filter: Some("prs".into()), ..self.clone() })
-                }
-                Some(KindFamily::Issues) => {
-                    Some(Channel { filter: Some("issues".into()), ..self.clone() })
-                }
+    /// Every subscription channel an event emitted on `self` with `kind` about `item` reaches
+    /// (see [`Channel::receives`]): `self` first, then at most two more. Equivalent to filtering
+    /// all channels with [`Channel::receives`].
+    pub fn routes(
+        &self,
+        kind: Option<EventKind>,
+        item: Option<u64>,
+    ) -> impl Iterator<Item = Channel> {
+        let mut extra: [Option<Channel>; 2] = [None, None];
+        if self.channel_type == ChannelType::Repository {
+            let kind_family = match kind.map(EventKind::family) {
+                Some(KindFamily::PullRequests) => Some(RepoFilter::Prs),
+                Some(KindFamily::Issues) => Some(RepoFilter::Issues),
                 _ => None,
-            },
-            _ => None,
-        };
-        core::iter::once(self.clone()).chain(extra)
+            };
+            match (self.repo_filter(), self.item()) {
+                (None, _) => {
+                    if let Some(f) = kind_family {
+                        extra[0] = Some(self.family_channel(f));
+                        extra[1] = item.and_then(|n| self.item_channel(f, n));
+                    }
+                }
+                (Some(f), None) => {
+                    extra[0] = Some(self.stream());
+                    if kind_family == Some(f) {
+                        extra[1] = item.and_then(|n| self.item_channel(f, n));
+                    }
+                }
+                (Some(f), Some(_)) => {
+                    extra[0] = Some(self.stream());
+                    extra[1] = Some(self.family_channel(f));
+                }
+            }
+        }
+        core::iter::once(self.clone()).chain(extra.into_iter().flatten())
     }
 
     /// Seed compatibility: whether this subscription matches an event channel string, without
     /// kind routing (an unfiltered repository channel matches its filtered channels; a filtered
     /// one matches only itself). Unparsable strings match nothing. Prefer [`Channel::receives`].
     pub fn matches(&self, event_channel: &str) -> bool {
-        Channel::parse(event_channel).is_ok_and(|ev| self.receives(&ev, None))
+        Channel::parse(event_channel).is_ok_and(|ev| self.receives(&ev, None, None))
     }
 }
 
@@ -553,14 +679,19 @@ impl ClientSubscriptions {
     /// routing; see [`Channel::matches`]).
     pub fn matches_event(&self, event_channel: &str) -> bool {
         match Channel::parse(event_channel) {
-            Ok(ev) => self.channels.iter().any(|c| c.receives(&ev, None)),
+            Ok(ev) => self.channels.iter().any(|c| c.receives(&ev, None, None)),
             Err(_) => false,
         }
     }
 
-    /// Whether any held channel receives this event (kind routing).
-    pub fn receives(&self, event_channel: &Channel, kind: Option<EventKind>) -> bool {
-        self.channels.iter().any(|c| c.receives(event_channel, kind))
+    /// Whether any held channel receives this event (kind and item routing).
+    pub fn receives(
+        &self,
+        event_channel: &Channel,
+        kind: Option<EventKind>,
+        item: Option<u64>,
+    ) -> bool {
+        self.channels.iter().any(|c| c.receives(event_channel, kind, item))
     }
 
     /// The held channels.

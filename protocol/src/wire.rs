@@ -98,9 +98,86 @@ pub enum ClientCommand {
         #[serde(default)]
         data: serde_json::Value,
     },
+    /// `{"type":"presence","channel":C}` → the `presence` frame: who is on the channel, without
+    /// joining it.
+    Presence {
+        /// The channel.
+        channel: String,
+    },
+    /// `{"type":"history","channel":C,"limit":N}` → the `history` frame: the last `N` (1..=100,
+    /// default [`HISTORY_DEFAULT_LIMIT`]) events of the channel still in the history window.
+    History {
+        /// The channel.
+        channel: String,
+        /// How many events, at most.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        limit: Option<u32>,
+    },
+    /// `{"type":"signal","channel":C,"event":NAME,"data":D}`: an ephemeral message to the other
+    /// subscribers of an item channel (see [`valid_signal_name`], [`MAX_SIGNAL_DATA`]).
+    #[cfg(feature = "json")]
+    Signal {
+        /// The item channel.
+        channel: String,
+        /// The signal's name (`typing`, `cursor.moved`, …).
+        event: String,
+        /// The payload (`null` when absent).
+        #[serde(default)]
+        data: serde_json::Value,
+    },
 }
 
-/// A client frame: a command plus the optional envelope fields `since` and `id`.
+/// Events a `history` command returns when it gives no `limit`.
+pub const HISTORY_DEFAULT_LIMIT: u32 = 20;
+
+/// The largest `limit` of a `history` command.
+pub const HISTORY_MAX_LIMIT: u32 = 100;
+
+/// The most members a `presence` frame lists (more: `"truncated":true`).
+pub const MAX_PRESENCE_MEMBERS: usize = 1000;
+
+/// The most bytes a signal's encoded `data` may have.
+pub const MAX_SIGNAL_DATA: usize = 4096;
+
+/// Whether `name` may name a signal: 1 to 64 of `[a-z0-9_.-]`.
+pub fn valid_signal_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+}
+
+/// The text of a `signal` command (the one encoder, shared with [`ClientFrame::encode`]):
+/// `data` is JSON text, written as it is.
+///
+/// ```
+/// assert_eq!(
+///     guts_realtime::wire::encode_signal("repo:a/b/prs/1", "typing", "{}", Some(4)),
+///     r#"{"type":"signal","channel":"repo:a/b/prs/1","event":"typing","data":{},"id":4}"#
+/// );
+/// ```
+pub fn encode_signal(channel: &str, event: &str, data: &str, id: Option<u64>) -> String {
+    let mut out = String::with_capacity(64 + data.len());
+    out.push_str("{\"type\":");
+    push_signal(&mut out, channel, event, data);
+    if let Some(id) = id {
+        out.push_str(",\"id\":");
+        push_u64(&mut out, id);
+    }
+    out.push('}');
+    out
+}
+
+/// A signal's fields after `{"type":`.
+fn push_signal(out: &mut String, channel: &str, event: &str, data: &str) {
+    out.push_str("\"signal\",\"channel\":");
+    push_json_str(out, channel);
+    out.push_str(",\"event\":");
+    push_json_str(out, event);
+    out.push_str(",\"data\":");
+    out.push_str(data);
+}
+
+/// A client frame: a command plus the optional envelope fields `since`, `presence` and `id`.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ClientFrame {
@@ -111,6 +188,11 @@ pub struct ClientFrame {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub since: Option<Since>,
+    /// Join the channel's presence (subscribe only; ignored on other commands): the hub sends
+    /// the member list after `subscribed`, then `join` and `leave` as it changes.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+    pub presence: bool,
     /// Echoed by the reply.
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -119,18 +201,20 @@ pub struct ClientFrame {
 
 impl From<ClientCommand> for ClientFrame {
     fn from(command: ClientCommand) -> Self {
-        ClientFrame { command, since: None, id: None }
+        ClientFrame { command, since: None, presence: false, id: None }
     }
 }
 
 impl ClientFrame {
-    /// The JSON text of this frame, keys in the order `type`, command fields, `since`, `id`.
+    /// The JSON text of this frame, keys in the order `type`, command fields, `since`,
+    /// `presence`, `id`.
     ///
     /// ```
     /// use guts_realtime::{ClientCommand, ClientFrame, RequestId, Since};
     /// let f = ClientFrame {
     ///     command: ClientCommand::Subscribe { channel: "repo:a/b".into() },
     ///     since: Some(Since { seq: 7, epoch: "e1".into() }),
+    ///     presence: false,
     ///     id: Some(RequestId::Num(3)),
     /// };
     /// assert_eq!(
@@ -164,6 +248,22 @@ impl ClientFrame {
                 out.push_str(",\"data\":");
                 out.push_str(&data.to_string());
             }
+            ClientCommand::Presence { channel } => {
+                out.push_str("\"presence\",\"channel\":");
+                push_json_str(&mut out, channel);
+            }
+            ClientCommand::History { channel, limit } => {
+                out.push_str("\"history\",\"channel\":");
+                push_json_str(&mut out, channel);
+                if let Some(limit) = limit {
+                    out.push_str(",\"limit\":");
+                    push_u64(&mut out, u64::from(*limit));
+                }
+            }
+            #[cfg(feature = "json")]
+            ClientCommand::Signal { channel, event, data } => {
+                push_signal(&mut out, channel, event, &data.to_string());
+            }
         }
         if let Some(since) = &self.since {
             out.push_str(",\"since\":{\"seq\":");
@@ -171,6 +271,9 @@ impl ClientFrame {
             out.push_str(",\"epoch\":");
             push_json_str(&mut out, &since.epoch);
             out.push('}');
+        }
+        if self.presence {
+            out.push_str(",\"presence\":true");
         }
         if let Some(id) = &self.id {
             out.push_str(",\"id\":");
@@ -282,6 +385,70 @@ mod json {
             #[cfg_attr(feature = "ts", ts(optional))]
             seq: Option<u64>,
         },
+        /// `{"type":"presence","channel":C,"members":[{"user":U,"connections":K},…]}`: who is on
+        /// a channel (after a `subscribe` with `presence: true`, or answering a `presence`
+        /// command), with `"truncated":true` when there were more than
+        /// [`MAX_PRESENCE_MEMBERS`](super::MAX_PRESENCE_MEMBERS).
+        Presence {
+            /// The canonical channel.
+            channel: String,
+            /// The members, by user name.
+            members: Vec<PresenceMember>,
+            /// Whether members were left out.
+            #[serde(default)]
+            #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+            truncated: bool,
+        },
+        /// `{"type":"join","channel":C,"user":U}`: the first connection of `U` joined.
+        Join {
+            /// The canonical channel.
+            channel: String,
+            /// Who joined.
+            user: String,
+        },
+        /// `{"type":"leave","channel":C,"user":U}`: the last connection of `U` left.
+        Leave {
+            /// The canonical channel.
+            channel: String,
+            /// Who left.
+            user: String,
+        },
+        /// `{"type":"signal","channel":C,"event":NAME,"data":D,"user":U}`: an ephemeral message
+        /// from `U` (set by the hub) to the channel's other subscribers.
+        Signal {
+            /// The item channel.
+            channel: String,
+            /// The signal's name.
+            event: String,
+            /// Its payload.
+            data: serde_json::Value,
+            /// The sender, as authenticated by the hub.
+            user: String,
+        },
+        /// `{"type":"history","channel":C,"epoch":E,"seq":H,"events":[…]}`: the last events of
+        /// the channel still in the history window, oldest first, each the frame as it was
+        /// delivered. Subscribing with `since: {seq: H, epoch: E}` continues after them with no
+        /// gap and no duplicate.
+        History {
+            /// The canonical channel.
+            channel: String,
+            /// The hub's epoch.
+            epoch: String,
+            /// The stream's last seq when the history was read.
+            seq: u64,
+            /// The event (or notification) frames.
+            events: Vec<ServerMessage>,
+        },
+    }
+
+    /// One member of a channel's presence.
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct PresenceMember {
+        /// The user.
+        pub user: String,
+        /// The user's connections subscribed to the channel with presence.
+        pub connections: u32,
     }
 
     impl ServerMessage {
@@ -302,11 +469,20 @@ mod json {
                 ServerMessage::Published { .. } => "published",
                 ServerMessage::Event(_) => "event",
                 ServerMessage::Notification { .. } => "notification",
+                ServerMessage::Presence { .. } => "presence",
+                ServerMessage::Join { .. } => "join",
+                ServerMessage::Leave { .. } => "leave",
+                ServerMessage::Signal { .. } => "signal",
+                ServerMessage::History { .. } => "history",
             }
         }
 
         /// Encodes this message with an echoed `id`.
         pub fn encode_with_id(&self, id: Option<&RequestId>) -> Frame {
+            if let ServerMessage::History { channel, epoch, seq, events } = self {
+                let frames: Vec<Frame> = events.iter().map(ServerMessage::encode).collect();
+                return history_frame(channel, epoch, *seq, &frames, id);
+            }
             Frame::from_string(serde_json::to_string(&WithId { message: self, id }).unwrap_or_else(
                 |e| format!("{{\"type\":\"error\",\"message\":{:?}}}", e.to_string()),
             ))
@@ -316,6 +492,39 @@ mod json {
         pub fn encode(&self) -> Frame {
             self.encode_with_id(None)
         }
+    }
+
+    /// The `history` frame of `events`, each already encoded (as the hub keeps them): they are
+    /// copied in as they are. Keys: `type`, `channel`, `epoch`, `seq`, `events`, `id`.
+    pub fn history_frame(
+        channel: &str,
+        epoch: &str,
+        seq: u64,
+        events: &[Frame],
+        id: Option<&RequestId>,
+    ) -> Frame {
+        let len: usize = events.iter().map(|f| f.len() + 1).sum();
+        let mut out = String::with_capacity(96 + channel.len() + len);
+        out.push_str("{\"type\":\"history\",\"channel\":");
+        super::push_json_str(&mut out, channel);
+        out.push_str(",\"epoch\":");
+        super::push_json_str(&mut out, epoch);
+        out.push_str(",\"seq\":");
+        super::push_u64(&mut out, seq);
+        out.push_str(",\"events\":[");
+        for (i, f) in events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(f.as_str());
+        }
+        out.push(']');
+        if let Some(id) = id {
+            out.push_str(",\"id\":");
+            id.push_json(&mut out);
+        }
+        out.push('}');
+        Frame::from_string(out)
     }
 
     struct WithId<'a> {
@@ -386,6 +595,29 @@ mod json {
                         m.serialize_entry("seq", seq)?;
                     }
                 }
+                ServerMessage::Presence { channel, members, truncated } => {
+                    m.serialize_entry("channel", channel)?;
+                    m.serialize_entry("members", members)?;
+                    if *truncated {
+                        m.serialize_entry("truncated", &true)?;
+                    }
+                }
+                ServerMessage::Join { channel, user } | ServerMessage::Leave { channel, user } => {
+                    m.serialize_entry("channel", channel)?;
+                    m.serialize_entry("user", user)?;
+                }
+                ServerMessage::Signal { channel, event, data, user } => {
+                    m.serialize_entry("channel", channel)?;
+                    m.serialize_entry("event", event)?;
+                    m.serialize_entry("data", data)?;
+                    m.serialize_entry("user", user)?;
+                }
+                ServerMessage::History { channel, epoch, seq, events } => {
+                    m.serialize_entry("channel", channel)?;
+                    m.serialize_entry("epoch", epoch)?;
+                    m.serialize_entry("seq", seq)?;
+                    m.serialize_entry("events", events)?;
+                }
             }
             if let Some(id) = self.id {
                 m.serialize_entry("id", id)?;
@@ -437,6 +669,33 @@ mod json {
             #[serde(default)]
             seq: Option<u64>,
         },
+        Presence {
+            channel: String,
+            members: Vec<PresenceMember>,
+            #[serde(default)]
+            truncated: bool,
+        },
+        Join {
+            channel: String,
+            user: String,
+        },
+        Leave {
+            channel: String,
+            user: String,
+        },
+        Signal {
+            channel: String,
+            event: String,
+            #[serde(default)]
+            data: serde_json::Value,
+            user: String,
+        },
+        History {
+            channel: String,
+            epoch: String,
+            seq: u64,
+            events: Vec<ServerMessage>,
+        },
     }
 
     impl From<Tagged> for ServerMessage {
@@ -461,6 +720,17 @@ mod json {
                 Tagged::Event(e) => ServerMessage::Event(e),
                 Tagged::Notification { channel, notification, seq } => {
                     ServerMessage::Notification { channel, notification, seq }
+                }
+                Tagged::Presence { channel, members, truncated } => {
+                    ServerMessage::Presence { channel, members, truncated }
+                }
+                Tagged::Join { channel, user } => ServerMessage::Join { channel, user },
+                Tagged::Leave { channel, user } => ServerMessage::Leave { channel, user },
+                Tagged::Signal { channel, event, data, user } => {
+                    ServerMessage::Signal { channel, event, data, user }
+                }
+                Tagged::History { channel, epoch, seq, events } => {
+                    ServerMessage::History { channel, epoch, seq, events }
                 }
             }
         }

@@ -1,7 +1,9 @@
 //! The channel grammar: every bad input of the issue with its exact error, the valid forms and
 //! their canonical display, and properties (display∘parse is the identity, nothing panics).
 
-use guts_realtime::{Channel, ChannelError, ChannelErrorKind, ChannelType, RealtimeError, Segment};
+use guts_realtime::{
+    Channel, ChannelError, ChannelErrorKind, ChannelType, RealtimeError, RepoFilter, Segment,
+};
 use proptest::prelude::*;
 
 fn err(input: &str) -> String {
@@ -97,13 +99,34 @@ fn bad_inputs_from_the_issue_have_exact_errors() {
             "repo:a/b/PRS",
             r#"invalid channel: unknown repository filter "PRS" (expected prs or issues): "repo:a/b/PRS""#,
         ),
+        // Item channels: a number without leading zeros that fits a u64, and nothing after it.
         (
             "repo:a/b/prs/x",
-            r#"invalid channel: repository channel has too many segments (expected owner/name[/prs|/issues]): "repo:a/b/prs/x""#,
+            r#"invalid channel: item number must be a decimal number without leading zeros (e.g. prs/42): "repo:a/b/prs/x""#,
         ),
         (
             "repo:a/b/prs/",
-            r#"invalid channel: repository channel has too many segments (expected owner/name[/prs|/issues]): "repo:a/b/prs/""#,
+            r#"invalid channel: item number must be a decimal number without leading zeros (e.g. prs/42): "repo:a/b/prs/""#,
+        ),
+        (
+            "repo:a/b/prs/01",
+            r#"invalid channel: item number must be a decimal number without leading zeros (e.g. prs/42): "repo:a/b/prs/01""#,
+        ),
+        (
+            "repo:a/b/issues/18446744073709551616",
+            r#"invalid channel: item number must be a decimal number without leading zeros (e.g. prs/42): "repo:a/b/issues/18446744073709551616""#,
+        ),
+        (
+            "repo:a/b/prs/-1",
+            r#"invalid channel: item number must be a decimal number without leading zeros (e.g. prs/42): "repo:a/b/prs/-1""#,
+        ),
+        (
+            "repo:a/b/prs/7/x",
+            r#"invalid channel: repository channel has too many segments (expected owner/name[/prs|/issues[/N]]): "repo:a/b/prs/7/x""#,
+        ),
+        (
+            "repo:a/b/x/7",
+            r#"invalid channel: unknown repository filter "x" (expected prs or issues): "repo:a/b/x/7""#,
         ),
         ("org:a/b", r#"invalid channel: organization name may not contain '/': "org:a/b""#),
         (
@@ -192,6 +215,14 @@ fn valid_channels_and_their_canonical_display() {
         ("repo:.../x", ChannelType::Repository, ".../x", None),
         ("repo:o/prs", ChannelType::Repository, "o/prs", None),
         ("repo:o/prs/prs", ChannelType::Repository, "o/prs", Some("prs")),
+        ("repo:alice/myrepo/prs/42", ChannelType::Repository, "alice/myrepo", Some("prs/42")),
+        ("repo:alice/myrepo/issues/0", ChannelType::Repository, "alice/myrepo", Some("issues/0")),
+        (
+            "repo:o/n/prs/18446744073709551615",
+            ChannelType::Repository,
+            "o/n",
+            Some("prs/18446744073709551615"),
+        ),
         ("user:alice", ChannelType::User, "alice", None),
         ("user:alice.b-c_9", ChannelType::User, "alice.b-c_9", None),
         ("user:x", ChannelType::User, "x", None),
@@ -211,6 +242,12 @@ fn valid_channels_and_their_canonical_display() {
         assert_eq!(c.to_string(), *input);
         assert_eq!(input.parse::<Channel>().unwrap(), c);
     }
+    let item = Channel::parse("repo:o/n/prs/42").unwrap();
+    assert_eq!((item.item(), item.repo_filter()), (Some(42), Some(RepoFilter::Prs)));
+    assert_eq!(item.stream().to_string(), "repo:o/n");
+    let base = Channel::parse("repo:o/n").unwrap();
+    assert_eq!(base.item_channel(RepoFilter::Issues, 3).unwrap().to_string(), "repo:o/n/issues/3");
+    assert_eq!(Channel::parse("user:u").unwrap().item_channel(RepoFilter::Prs, 1), None);
     assert_eq!(Channel::repo("o", "n").unwrap().to_string(), "repo:o/n");
     assert_eq!(Channel::user("alice").unwrap().to_string(), "user:alice");
     assert_eq!(Channel::org("acme").unwrap().to_string(), "org:acme");
@@ -252,7 +289,9 @@ fn try_parse_errors_are_typed_and_their_plain_message_is_the_display_text() {
         ("nope", ChannelErrorKind::MissingPrefix),
         ("REPO:a/b", ChannelErrorKind::UnknownType),
         ("repo:a", ChannelErrorKind::MissingName),
-        ("repo:a/b/prs/x", ChannelErrorKind::TooManySegments),
+        ("repo:a/b/prs/7/x", ChannelErrorKind::TooManySegments),
+        ("repo:a/b/prs/x", ChannelErrorKind::InvalidNumber),
+        ("repo:a/b/issues/007", ChannelErrorKind::InvalidNumber),
         ("repo:a/b/x", ChannelErrorKind::UnknownFilter),
         ("repo:/b", ChannelErrorKind::Empty(Segment::Owner)),
         (&long, ChannelErrorKind::TooLong(Segment::Owner, 150)),
@@ -283,13 +322,22 @@ fn segment() -> impl Strategy<Value = String> {
     "[A-Za-z0-9._-]{1,100}".prop_filter("not . or ..", |s| s != "." && s != "..")
 }
 
+/// A repository filter: `prs`, `issues`, or one of their items.
+fn filter() -> impl Strategy<Value = String> {
+    (prop_oneof![Just("prs"), Just("issues")], prop::option::of(any::<u64>())).prop_map(|(f, n)| {
+        match n {
+            Some(n) => format!("{f}/{n}"),
+            None => f.to_owned(),
+        }
+    })
+}
+
 fn valid_channel_string() -> impl Strategy<Value = String> {
     prop_oneof![
-        (segment(), segment(), prop::option::of(prop_oneof![Just("prs"), Just("issues")]))
-            .prop_map(|(o, n, f)| match f {
-                Some(f) => format!("repo:{o}/{n}/{f}"),
-                None => format!("repo:{o}/{n}"),
-            }),
+        (segment(), segment(), prop::option::of(filter())).prop_map(|(o, n, f)| match f {
+            Some(f) => format!("repo:{o}/{n}/{f}"),
+            None => format!("repo:{o}/{n}"),
+        }),
         segment().prop_map(|u| format!("user:{u}")),
         segment().prop_map(|o| format!("org:{o}")),
     ]
@@ -297,12 +345,11 @@ fn valid_channel_string() -> impl Strategy<Value = String> {
 
 fn valid_channel() -> impl Strategy<Value = Channel> {
     prop_oneof![
-        (segment(), segment(), prop::option::of(prop_oneof![Just("prs"), Just("issues")]))
-            .prop_map(|(o, n, f)| Channel {
-                channel_type: ChannelType::Repository,
-                identifier: format!("{o}/{n}"),
-                filter: f.map(str::to_owned),
-            }),
+        (segment(), segment(), prop::option::of(filter())).prop_map(|(o, n, f)| Channel {
+            channel_type: ChannelType::Repository,
+            identifier: format!("{o}/{n}"),
+            filter: f,
+        }),
         segment().prop_map(|u| Channel {
             channel_type: ChannelType::User,
             identifier: u,

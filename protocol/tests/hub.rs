@@ -1112,7 +1112,7 @@ fn decode_errors_become_error_frames_with_the_readable_id() {
     for (text, reply) in [
         (
             r#"{"type":"dance","id":9}"#,
-            r#"{"type":"error","message":"Invalid message format: unknown variant `dance`, expected one of `subscribe`, `unsubscribe`, `ping`, `auth`, `publish` at line 1 column 23","code":"invalid_message","id":9}"#,
+            r#"{"type":"error","message":"Invalid message format: unknown variant `dance`, expected one of `subscribe`, `unsubscribe`, `ping`, `auth`, `publish`, `presence`, `history`, `signal` at line 1 column 23","code":"invalid_message","id":9}"#,
         ),
         (
             r#"{"type":"subscribe","id":"x"}"#,

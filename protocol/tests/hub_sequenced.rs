@@ -7,7 +7,7 @@
 use guts_realtime::client::{CloseReason, TryRecvError};
 use guts_realtime::{
     Channel, ClientReceiver, EventHub, EventKind, Frame, HubConfig, Recovery, RequestId, Sequenced,
-    ServerMessage, Since,
+    ServerMessage, Since, SubscribeOptions,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -28,6 +28,7 @@ fn sequenced(channel: &str, kind: EventKind, seq: u64) -> Sequenced {
         seq,
         channel: Channel::parse(channel).unwrap(),
         kind: Some(kind),
+        item: None,
         frame: Frame::from_string(text),
     }
 }
@@ -38,7 +39,7 @@ fn push(seq: u64) -> Sequenced {
 
 /// The history a broker holds: events `from..=to` of `repo:o/n`.
 fn source(head: u64, from: u64) -> Recovery {
-    Recovery { head, complete: true, events: (from..=head).map(push).collect() }
+    Recovery { head, complete: true, events: (from..=head).map(push).collect(), presence: None }
 }
 
 fn since(seq: u64) -> Since {
@@ -65,9 +66,27 @@ fn deliver_fans_out_the_broker_frame_itself_with_routing() {
     let (all, mut all_rx) = hub.connect().unwrap();
     let (prs, mut prs_rx) = hub.connect().unwrap();
     let (issues, mut issues_rx) = hub.connect().unwrap();
-    hub.subscribe_sequenced(&all, "repo:o/n", None, None, Some(source(0, 1))).unwrap();
-    hub.subscribe_sequenced(&prs, "repo:o/n/prs", None, None, Some(source(0, 1))).unwrap();
-    hub.subscribe_sequenced(&issues, "repo:o/n/issues", None, None, Some(source(0, 1))).unwrap();
+    hub.subscribe_sequenced(
+        &all,
+        "repo:o/n",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
+    hub.subscribe_sequenced(
+        &prs,
+        "repo:o/n/prs",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
+    hub.subscribe_sequenced(
+        &issues,
+        "repo:o/n/issues",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
     for rx in [&mut all_rx, &mut prs_rx, &mut issues_rx] {
         assert_eq!(frames(rx), ["S0:null"]);
     }
@@ -94,7 +113,13 @@ fn deliver_fans_out_the_broker_frame_itself_with_routing() {
 fn deliver_ignores_a_duplicate_or_older_event() {
     let hub = hub();
     let (c, mut rx) = hub.connect().unwrap();
-    hub.subscribe_sequenced(&c, "repo:o/n", None, None, Some(source(0, 1))).unwrap();
+    hub.subscribe_sequenced(
+        &c,
+        "repo:o/n",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
     hub.deliver(push(1)).unwrap();
     hub.deliver(push(2)).unwrap();
     assert!(hub.deliver(push(2)).unwrap().stale);
@@ -110,8 +135,20 @@ fn deliver_ignores_a_duplicate_or_older_event() {
 fn a_seq_that_went_back_restarts_the_stream_and_disconnects_its_subscribers() {
     let hub = hub();
     let (c, mut rx) = hub.connect().unwrap();
-    hub.subscribe_sequenced(&c, "repo:o/n", None, None, Some(source(0, 1))).unwrap();
-    hub.subscribe_sequenced(&c, "repo:o/n/prs", None, None, Some(source(0, 1))).unwrap();
+    hub.subscribe_sequenced(
+        &c,
+        "repo:o/n",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
+    hub.subscribe_sequenced(
+        &c,
+        "repo:o/n/prs",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
     for seq in 1..=3 {
         hub.deliver(push(seq)).unwrap();
     }
@@ -126,7 +163,13 @@ fn a_seq_that_went_back_restarts_the_stream_and_disconnects_its_subscribers() {
     assert_eq!(hub.stream_head(&Channel::parse("repo:o/n").unwrap()), Some(1));
     // A client resuming from the old numbering gets a gap, then the new numbering live.
     let (c, mut rx) = hub.connect().unwrap();
-    hub.subscribe_sequenced(&c, "repo:o/n", Some(&since(3)), None, Some(source(1, 1))).unwrap();
+    hub.subscribe_sequenced(
+        &c,
+        "repo:o/n",
+        SubscribeOptions::new(Some(&since(3)), false, None),
+        Some(source(1, 1)),
+    )
+    .unwrap();
     assert_eq!(frames(&mut rx), ["S1:false"]);
     hub.deliver(push(2)).unwrap();
     assert_eq!(frames(&mut rx), ["2"]);
@@ -138,7 +181,14 @@ fn subscribe_without_since_starts_after_the_later_of_broker_and_local_head() {
     let (c, mut rx) = hub.connect().unwrap();
     // The broker is at 5; this hub has not received 4 and 5 yet (they are still in flight).
     hub.deliver(push(3)).unwrap();
-    let s = hub.subscribe_sequenced(&c, "repo:o/n", None, None, Some(source(5, 6))).unwrap();
+    let s = hub
+        .subscribe_sequenced(
+            &c,
+            "repo:o/n",
+            SubscribeOptions::new(None, false, None),
+            Some(source(5, 6)),
+        )
+        .unwrap();
     assert_eq!((s.seq, s.recovered, s.new), (5, None, true));
     for n in 4..=7 {
         hub.deliver(push(n)).unwrap();
@@ -156,8 +206,7 @@ fn recovery_replays_the_broker_history_then_live_without_duplicates() {
         .subscribe_sequenced(
             &c,
             "repo:o/n",
-            Some(&since(2)),
-            Some(&RequestId::Num(9)),
+            SubscribeOptions::new(Some(&since(2)), false, Some(&RequestId::Num(9))),
             Some(source(6, 1)),
         )
         .unwrap();
@@ -176,15 +225,28 @@ fn recovery_bridges_events_this_hub_delivered_after_the_broker_read() {
     for n in 1..=6 {
         hub.deliver(push(n)).unwrap();
     }
-    let s =
-        hub.subscribe_sequenced(&c, "repo:o/n", Some(&since(2)), None, Some(source(4, 3))).unwrap();
+    let s = hub
+        .subscribe_sequenced(
+            &c,
+            "repo:o/n",
+            SubscribeOptions::new(Some(&since(2)), false, None),
+            Some(source(4, 3)),
+        )
+        .unwrap();
     assert_eq!((s.seq, s.recovered), (6, Some(true)));
     hub.deliver(push(7)).unwrap();
     assert_eq!(frames(&mut rx), ["S6:true", "3", "4", "5", "6", "7"]);
 
     // Without since, the position is simply the local one.
     let (d, mut drx) = hub.connect().unwrap();
-    let s = hub.subscribe_sequenced(&d, "repo:o/n", None, None, Some(source(4, 5))).unwrap();
+    let s = hub
+        .subscribe_sequenced(
+            &d,
+            "repo:o/n",
+            SubscribeOptions::new(None, false, None),
+            Some(source(4, 5)),
+        )
+        .unwrap();
     assert_eq!(s.seq, 7);
     hub.deliver(push(8)).unwrap();
     assert_eq!(frames(&mut drx), ["S7:null", "8"]);
@@ -195,7 +257,14 @@ fn recovery_is_a_gap_when_anything_is_missing() {
     let hub = hub();
     let sub = |since_: Since, rec: Option<Recovery>| {
         let (c, mut rx) = hub.connect().unwrap();
-        let s = hub.subscribe_sequenced(&c, "repo:o/n", Some(&since_), None, rec).unwrap();
+        let s = hub
+            .subscribe_sequenced(
+                &c,
+                "repo:o/n",
+                SubscribeOptions::new(Some(&since_), false, None),
+                rec,
+            )
+            .unwrap();
         (s, frames(&mut rx))
     };
     // The broker says events are gone.
@@ -221,8 +290,14 @@ fn recovery_is_a_gap_when_the_local_bridge_has_a_hole() {
     hub.deliver(push(1)).unwrap();
     hub.deliver(push(4)).unwrap(); // 2 and 3 never arrived here
     let (c, mut rx) = hub.connect().unwrap();
-    let s =
-        hub.subscribe_sequenced(&c, "repo:o/n", Some(&since(1)), None, Some(source(2, 2))).unwrap();
+    let s = hub
+        .subscribe_sequenced(
+            &c,
+            "repo:o/n",
+            SubscribeOptions::new(Some(&since(1)), false, None),
+            Some(source(2, 2)),
+        )
+        .unwrap();
     assert_eq!((s.seq, s.recovered), (4, Some(false)));
     assert_eq!(frames(&mut rx), ["S4:false"]);
 
@@ -231,7 +306,12 @@ fn recovery_is_a_gap_when_the_local_bridge_has_a_hole() {
     small.deliver(push(2)).unwrap();
     let (c, _rx) = small.connect().unwrap();
     let s = small
-        .subscribe_sequenced(&c, "repo:o/n", Some(&since(0)), None, Some(source(1, 1)))
+        .subscribe_sequenced(
+            &c,
+            "repo:o/n",
+            SubscribeOptions::new(Some(&since(0)), false, None),
+            Some(source(1, 1)),
+        )
         .unwrap();
     assert_eq!(s.recovered, Some(false), "no local history to bridge 2");
 }
@@ -241,7 +321,12 @@ fn a_replay_that_does_not_fit_is_a_gap() {
     let hub = EventHub::with_config_and_epoch(HubConfig::default().queue_capacity(4), EPOCH.into());
     let (c, mut rx) = hub.connect().unwrap();
     let s = hub
-        .subscribe_sequenced(&c, "repo:o/n", Some(&since(0)), None, Some(source(10, 1)))
+        .subscribe_sequenced(
+            &c,
+            "repo:o/n",
+            SubscribeOptions::new(Some(&since(0)), false, None),
+            Some(source(10, 1)),
+        )
         .unwrap();
     assert_eq!((s.recovered, s.replayed), (Some(false), 0));
     hub.deliver(push(11)).unwrap();
@@ -253,10 +338,22 @@ fn a_seq_jump_disconnects_only_the_subscribers_that_missed_events() {
     let hub = hub();
     let (behind, behind_rx) = hub.connect().unwrap();
     let (ahead, mut ahead_rx) = hub.connect().unwrap();
-    hub.subscribe_sequenced(&behind, "repo:o/n", None, None, Some(source(1, 2))).unwrap();
+    hub.subscribe_sequenced(
+        &behind,
+        "repo:o/n",
+        SubscribeOptions::new(None, false, None),
+        Some(source(1, 2)),
+    )
+    .unwrap();
     hub.deliver(push(2)).unwrap();
     // `ahead` subscribed after reading head 4 from the broker: it has everything up to 4.
-    hub.subscribe_sequenced(&ahead, "repo:o/n", None, None, Some(source(4, 5))).unwrap();
+    hub.subscribe_sequenced(
+        &ahead,
+        "repo:o/n",
+        SubscribeOptions::new(None, false, None),
+        Some(source(4, 5)),
+    )
+    .unwrap();
     let d = hub.deliver(push(5)).unwrap(); // 3 and 4 were lost on the way here
     assert_eq!((d.delivered, d.gap_disconnects), (1, 1));
     assert_eq!(frames(&mut ahead_rx), ["S4:null", "5"]);
@@ -270,7 +367,13 @@ fn a_seq_jump_disconnects_only_the_subscribers_that_missed_events() {
 fn change_epoch_drops_streams_and_disconnects_everyone() {
     let hub = hub();
     let (c, rx) = hub.connect().unwrap();
-    hub.subscribe_sequenced(&c, "repo:o/n", None, None, Some(source(0, 1))).unwrap();
+    hub.subscribe_sequenced(
+        &c,
+        "repo:o/n",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
     hub.deliver(push(1)).unwrap();
     assert!(!hub.change_epoch(EPOCH), "same epoch: nothing happens");
     assert!(c.is_open());
@@ -286,7 +389,13 @@ fn change_epoch_drops_streams_and_disconnects_everyone() {
         ServerMessage::Welcome { epoch, .. } => assert_eq!(epoch, "next"),
         other => panic!("{other:?}"),
     }
-    hub.subscribe_sequenced(&d, "repo:o/n", None, None, Some(source(0, 1))).unwrap();
+    hub.subscribe_sequenced(
+        &d,
+        "repo:o/n",
+        SubscribeOptions::new(None, false, None),
+        Some(source(0, 1)),
+    )
+    .unwrap();
     hub.deliver(push(1)).unwrap();
     assert_eq!(frames(&mut drx), ["S0:null", "1"]);
 }
@@ -299,9 +408,12 @@ fn stream_subscribers_counts_every_channel_of_the_stream() {
     assert_eq!(hub.stream_head(&base), None);
     let (a, _ra) = hub.connect().unwrap();
     let (b, _rb) = hub.connect().unwrap();
-    hub.subscribe_sequenced(&a, "repo:o/n/prs", None, None, None).unwrap();
-    hub.subscribe_sequenced(&b, "repo:o/n", None, None, None).unwrap();
-    hub.subscribe_sequenced(&b, "repo:o/n/issues", None, None, None).unwrap();
+    hub.subscribe_sequenced(&a, "repo:o/n/prs", SubscribeOptions::new(None, false, None), None)
+        .unwrap();
+    hub.subscribe_sequenced(&b, "repo:o/n", SubscribeOptions::new(None, false, None), None)
+        .unwrap();
+    hub.subscribe_sequenced(&b, "repo:o/n/issues", SubscribeOptions::new(None, false, None), None)
+        .unwrap();
     assert_eq!(hub.stream_subscribers(&base), 3);
     hub.unsubscribe(&b, "repo:o/n").unwrap();
     assert_eq!(hub.stream_subscribers(&Channel::parse("repo:o/n/prs").unwrap()), 2);
@@ -356,9 +468,15 @@ fn subscribe_racing_live_delivery_has_no_gap_and_no_duplicate() {
                         head,
                         complete: true,
                         events: (from + 1..=head).map(push).collect(),
+                        presence: None,
                     };
-                    hub.subscribe_sequenced(&c, "repo:o/n", Some(&since(from)), None, Some(rec))
-                        .unwrap();
+                    hub.subscribe_sequenced(
+                        &c,
+                        "repo:o/n",
+                        SubscribeOptions::new(Some(&since(from)), false, None),
+                        Some(rec),
+                    )
+                    .unwrap();
                     (from, rx)
                 })
             })

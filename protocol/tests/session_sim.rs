@@ -329,6 +329,7 @@ fn duplicate_and_out_of_order_frames_are_dropped() {
         channel: "repo:o/n".into(),
         kind: Some(EventKind::Push),
         seq: Some(seq),
+        item: None,
         payload: ServerMessage::Pong,
     };
     for seq in [5, 5, 3, 6, 6, 4, 7] {

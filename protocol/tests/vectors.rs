@@ -212,7 +212,7 @@ fn sub(channel: &str) -> ClientCommand {
 }
 
 fn cf(command: ClientCommand, since: Option<Since>, id: Option<RequestId>) -> ClientFrame {
-    ClientFrame { command, since, id }
+    ClientFrame { command, since, presence: false, id }
 }
 
 fn sf(message: ServerMessage, id: Option<RequestId>) -> ServerFrame {
@@ -550,7 +550,7 @@ fn the_hub_builds_the_same_error_frames_as_the_vectors() {
     let e = decode_client_frame(r#"{"type":"dance"}"#).unwrap_err();
     assert_eq!(
         ServerMessage::error(&e.to_error()).encode().as_str(),
-        r#"{"type":"error","message":"Invalid message format: unknown variant `dance`, expected one of `subscribe`, `unsubscribe`, `ping`, `auth`, `publish` at line 1 column 16","code":"invalid_message"}"#
+        r#"{"type":"error","message":"Invalid message format: unknown variant `dance`, expected one of `subscribe`, `unsubscribe`, `ping`, `auth`, `publish`, `presence`, `history`, `signal` at line 1 column 16","code":"invalid_message"}"#
     );
 }
 

@@ -11,7 +11,9 @@
 
 pub mod client;
 
-pub use client::{Client, ClientBuilder, Error, HubError, Item, Subscription};
+pub use client::{
+    Client, ClientBuilder, Error, History, HubError, Item, SubscribeOptions, Subscription,
+};
 pub use guts_realtime;
 /// The TLS library of `wss://` connections ([`ClientBuilder::tls`]), re-exported so versions match.
 pub use rustls;

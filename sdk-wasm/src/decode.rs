@@ -1,9 +1,11 @@
 //! Server frames → the session's [`Inbound`] view, without serde: the browser's `JSON.parse` makes
 //! the object, and only the fields the session needs are read (`type`, `id`, `channel`, `event`,
-//! `seq`, `recovered`, `epoch`, `code`, `message`, `user`, `expires_in`, `reason`). Events keep the parsed object itself as
+//! `seq`, `recovered`, `epoch`, `code`, `message`, `user`, `expires_in`, `reason`, `members`,
+//! an event's `data` item). Events keep the parsed object itself as
 //! their payload: that is what the application callback receives.
 
 use crate::js;
+use alloc::vec::Vec;
 use guts_realtime::session::Inbound;
 use guts_realtime::{ErrorCode, EventKind};
 use wasm_bindgen::JsValue;
@@ -20,6 +22,9 @@ pub(crate) struct Keys {
     code: JsValue,
     message: JsValue,
     user: JsValue,
+    data: JsValue,
+    /// `number`, `pr_number`, `parent_number`: where an event's data names its item.
+    items: [JsValue; 3],
     /// The value `"event"`: the type of almost every frame, recognised without copying it.
     event_type: JsValue,
 }
@@ -38,6 +43,8 @@ impl Keys {
             code: k("code"),
             message: k("message"),
             user: k("user"),
+            data: k("data"),
+            items: [k("number"), k("pr_number"), k("parent_number")],
             event_type: k("event"),
         }
     }
@@ -96,6 +103,32 @@ pub(crate) fn read(k: &Keys, obj: JsValue) -> Inbound<JsValue> {
             code: text(&k.code).as_deref().and_then(ErrorCode::from_wire),
             message: text(&k.message).unwrap_or_default(),
         },
+        "presence" => match text(&k.channel) {
+            Some(channel) => {
+                let list = get(&JsValue::from_str("members"));
+                let mut members = Vec::new();
+                for i in 0..uint(js::get(&list, &JsValue::from_str("length"))).unwrap_or(0) {
+                    let m = js::get(&list, &JsValue::from_f64(i as f64));
+                    let user = js::get(&m, &k.user).as_string();
+                    let n = uint(js::get(&m, &JsValue::from_str("connections")));
+                    if let (Some(user), Some(n)) = (user, n) {
+                        members.push((user, n as u32));
+                    }
+                }
+                Inbound::Presence { id: id(), channel, members, payload: obj }
+            }
+            None => Inbound::Other,
+        },
+        "join" | "leave" => match (text(&k.channel), text(&k.user)) {
+            (Some(channel), Some(user)) if ty == "join" => Inbound::Join { channel, user },
+            (Some(channel), Some(user)) => Inbound::Leave { channel, user },
+            _ => Inbound::Other,
+        },
+        "signal" => match text(&k.channel) {
+            Some(channel) => Inbound::Signal { channel, payload: obj },
+            None => Inbound::Other,
+        },
+        "history" => Inbound::History { id: id(), payload: obj },
         _ => Inbound::Other,
     }
 }
@@ -114,5 +147,12 @@ fn event(k: &Keys, obj: JsValue, with_kind: bool) -> Inbound<JsValue> {
     let (Some(channel), seq) = (text(&k.channel), uint(js::get(&obj, &k.seq))) else {
         return Inbound::Other;
     };
-    Inbound::Event { channel, kind, seq, payload: obj }
+    // The item the data names (`item_of`): `number`, else `pr_number`, else `parent_number`.
+    let data = js::get(&obj, &k.data);
+    let item = if data.is_object() {
+        k.items.iter().find_map(|key| uint(js::get(&data, key)))
+    } else {
+        None
+    };
+    Inbound::Event { channel, kind, seq, item, payload: obj }
 }

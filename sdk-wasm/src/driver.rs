@@ -392,6 +392,12 @@ impl Inner {
                 js::error(&listeners, e.code.map(ErrorCode::as_str), &e.message);
             }
             Event::Authenticated { .. } => {}
+            // Presence, signals and requests: wired to JS below (TODO in this change).
+            Event::Presence { .. }
+            | Event::Join { .. }
+            | Event::Leave { .. }
+            | Event::Signal { .. }
+            | Event::Reply { .. } => {}
         }
     }
 }

@@ -48,7 +48,8 @@ pub fn encode_command(
         (_, Some(s)) => Some(RequestId::Str(s)),
         _ => None,
     };
-    Ok(ClientFrame { command, since, id }.encode())
+    let presence = field(&value, "presence").as_bool().unwrap_or(false);
+    Ok(ClientFrame { command, since, presence, id }.encode())
 }
 
 /// What the driver reads from a server frame's text: `{kind, id?, channel?, event?, seq?,
@@ -90,12 +91,37 @@ pub fn decode_frame(text: &str) -> JsValue {
             set("message", message.into());
             ("error", id)
         }
-        Inbound::Event { channel, kind, seq, .. } => {
+        Inbound::Event { channel, kind, seq, item, .. } => {
             set("channel", channel.into());
             set("event", kind.map_or(JsValue::UNDEFINED, |k| k.wire_name().into()));
             set("seq", num(seq));
+            set("item", num(item));
             ("event", None)
         }
+        Inbound::Presence { id, channel, members, .. } => {
+            set("channel", channel.into());
+            let list = js_sys::Array::new();
+            for (user, n) in members {
+                list.push(&js_sys::Array::of2(&user.into(), &JsValue::from(n)));
+            }
+            set("members", list.into());
+            ("presence", id)
+        }
+        Inbound::Join { channel, user } => {
+            set("channel", channel.into());
+            set("user", user.into());
+            ("join", None)
+        }
+        Inbound::Leave { channel, user } => {
+            set("channel", channel.into());
+            set("user", user.into());
+            ("leave", None)
+        }
+        Inbound::Signal { channel, .. } => {
+            set("channel", channel.into());
+            ("signal", None)
+        }
+        Inbound::History { id, .. } => ("history", id),
         Inbound::Other => ("other", None),
     };
     set("kind", kind.into());

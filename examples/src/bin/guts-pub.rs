@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Publish one event (or notification) to a guts-realtime hub.
 #[derive(Debug, Parser)]
-#[command(version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(version, subcommand_negates_reqs = true)]
 struct Args {
     /// HTTP base URL of the hub.
     #[arg(long, default_value = "http://127.0.0.1:7800", env = "GUTS_HUB_HTTP", global = true)]

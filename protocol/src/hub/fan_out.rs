@@ -2,8 +2,10 @@
 //! per client), recorded in the history; notifications by preference; and the fan-out of events a
 //! broker numbered ([`EventHub::deliver`]).
 
-use super::streams::{slot, HistoryEntry, Stream};
+use super::slots::SlotKey;
+use super::streams::{HistoryEntry, Stream};
 use super::*;
+use crate::subscription::item_of;
 
 /// What a fan-out left to do once the stream's lock is released.
 #[derive(Default)]
@@ -38,8 +40,9 @@ impl EventHub {
     pub fn publish_event(&self, mut event: RealtimeEvent) -> Result<Published, RealtimeError> {
         let ch = Channel::parse(&event.channel)?;
         let kind = event.event;
+        let item = item_of(&event.data);
         let mut copy = (self.event_tx.receiver_count() > 0).then(|| event.clone());
-        let p = self.fan_out(&ch, Some(kind), |seq| {
+        let p = self.fan_out(&ch, Some(kind), item, |seq| {
             event.seq = Some(seq);
             ServerMessage::Event(event).encode()
         })?;
@@ -76,7 +79,7 @@ impl EventHub {
             return Ok(NotifyOutcome::Suppressed);
         }
         let channel = ch.to_string();
-        let p = self.fan_out(&ch, None, move |seq| {
+        let p = self.fan_out(&ch, None, None, move |seq| {
             ServerMessage::Notification { channel, notification, seq: Some(seq) }.encode()
         })?;
         Ok(NotifyOutcome::Delivered(p))
@@ -86,6 +89,7 @@ impl EventHub {
         &self,
         ch: &Channel,
         kind: Option<EventKind>,
+        item: Option<u64>,
         encode: impl FnOnce(u64) -> Frame,
     ) -> Result<Published, RealtimeError> {
         let mut out = FanOut::default();
@@ -93,7 +97,8 @@ impl EventHub {
         let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
         let seq = self.next_seq.fetch_add(1, Relaxed) + 1;
         let frame = encode(seq);
-        self.push_locked(&mut s, ch, kind, seq, frame, false, &mut out);
+        let at = Sequenced { seq, channel: ch.clone(), kind, item, frame };
+        self.push_locked(&mut s, at, false, &mut out);
         drop(s); // settle() runs without the stream's lock
         self.counters.events.fetch_add(1, Relaxed);
         let delivered = out.delivered;
@@ -101,21 +106,12 @@ impl EventHub {
         Ok(Published { seq, delivered })
     }
 
-    /// Queues `frame` (seq `seq`) to every subscriber of the stream that receives it and has not
-    /// had it yet, records it in the history and advances the stream's head. With `jump` (events
-    /// before `seq` were lost), a subscriber that has not had the events just before `seq` is
-    /// set aside in `out.lagging` instead.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn push_locked(
-        &self,
-        s: &mut Stream,
-        ch: &Channel,
-        kind: Option<EventKind>,
-        seq: u64,
-        frame: Frame,
-        jump: bool,
-        out: &mut FanOut,
-    ) {
+    /// Queues the event to every subscriber of the stream that receives it and has not had it
+    /// yet (one copy per client), records it in the history and advances the stream's head. With
+    /// `jump` (events before its seq were lost), a subscriber that has not had the events just
+    /// before it is set aside in `out.lagging` instead.
+    pub(super) fn push_locked(&self, s: &mut Stream, ev: Sequenced, jump: bool, out: &mut FanOut) {
+        let Sequenced { seq, channel: ch, kind, item, frame } = ev;
         s.head = seq;
         let now = Instant::now();
         s.last_publish = now;
@@ -127,12 +123,16 @@ impl EventHub {
             // Published to: the most recently used of the idle streams.
             self.mark_idle(ch.stream().to_string(), s);
         }
-        let mut routes = ch.routes(kind);
-        let first = routes.next().map(|c| slot(&c)).unwrap_or(0);
-        let second = routes.next().map(|c| slot(&c));
-        for (i, slot_ix) in std::iter::once(first).chain(second).enumerate() {
-            for (key, member) in &s.slots[slot_ix] {
-                if i == 1 && s.slots[first].contains_key(key) {
+        // At most three slots; a client in an earlier one already got its copy.
+        let keys: Vec<SlotKey> = ch.routes(kind, item).map(|c| SlotKey::of(&c)).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let Some(slot) = s.slots.get(*key) else { continue };
+            for (client, member) in &slot.members {
+                let earlier = &keys[..i];
+                if earlier
+                    .iter()
+                    .any(|k| s.slots.get(*k).is_some_and(|e| e.members.contains_key(client)))
+                {
                     continue;
                 }
                 if member.min_seq >= seq {
@@ -149,7 +149,7 @@ impl EventHub {
             }
         }
         if self.config.history_size > 0 {
-            s.history.push_back(HistoryEntry { seq, at: now, channel: ch.clone(), kind, frame });
+            s.history.push_back(HistoryEntry { seq, at: now, channel: ch, kind, item, frame });
             self.counters.history.fetch_add(1, Relaxed);
         } else {
             s.floor = seq;
@@ -176,9 +176,22 @@ impl EventHub {
             }
             self.disconnect(&client.id);
             // A client closed by another path may linger in this stream; drop it here too.
-            stream.lock().slots.iter_mut().for_each(|m| {
-                m.remove(&client.key);
-            });
+            let mut more = FanOut::default();
+            {
+                let mut s = stream.lock();
+                let keys: Vec<SlotKey> = s
+                    .slots
+                    .iter_mut()
+                    .filter(|(_, slot)| slot.members.contains_key(&client.key))
+                    .map(|(k, _)| k)
+                    .collect();
+                for key in keys {
+                    self.take_member(&mut s, key, client.key, &mut more);
+                }
+            }
+            if !more.failed.is_empty() {
+                self.settle(stream, more);
+            }
         }
     }
 
@@ -201,7 +214,7 @@ impl EventHub {
     /// [`RealtimeError::RateLimited`] if the stream limit is reached and no idle stream can be
     /// evicted.
     pub fn deliver(&self, event: Sequenced) -> Result<Delivered, RealtimeError> {
-        let Sequenced { seq, channel: ch, kind, frame } = event;
+        let (seq, ch) = (event.seq, event.channel.clone());
         let mut out = FanOut::default();
         let mut s = self.lock_stream(&ch.stream(), Maker::Publisher)?;
         let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
@@ -215,7 +228,7 @@ impl EventHub {
                 .iter()
                 .rev()
                 .find(|e| e.seq == seq)
-                .is_some_and(|e| e.frame.as_str() == frame.as_str());
+                .is_some_and(|e| e.frame.as_str() == event.frame.as_str());
             if duplicate {
                 return Ok(Delivered { stale: true, ..Delivered::default() });
             }
@@ -223,15 +236,10 @@ impl EventHub {
             s.history.clear();
             s.floor = seq.saturating_sub(1);
             s.head = s.floor;
-            let mut seen = std::collections::HashSet::new();
-            for slot in &mut s.slots {
-                for (key, m) in slot.drain() {
-                    if seen.insert(key) {
-                        out.lagging.push(m.client);
-                    }
-                }
-            }
-            self.push_locked(&mut s, &ch, kind, seq, frame, false, &mut out);
+            let mut gone = FanOut::default();
+            out.lagging = self.take_all_members(&mut s, &mut gone);
+            out.failed = gone.failed;
+            self.push_locked(&mut s, event, false, &mut out);
             drop(s);
             let d = Delivered {
                 gap_disconnects: out.lagging.len(),
@@ -242,7 +250,7 @@ impl EventHub {
             return Ok(d);
         }
         let jump = seq > s.head + 1;
-        self.push_locked(&mut s, &ch, kind, seq, frame, jump, &mut out);
+        self.push_locked(&mut s, event, jump, &mut out);
         drop(s); // settle() runs without the stream's lock
         let d = Delivered {
             delivered: out.delivered,

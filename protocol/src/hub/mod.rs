@@ -29,17 +29,23 @@
 
 mod config;
 mod fan_out;
+mod history;
 mod outcome;
+mod presence;
 mod registry;
 mod revoke;
 mod seed;
+mod signal;
+mod slots;
 mod streams;
 mod subscribe;
 
 use streams::{Maker, Stream, Tombstones};
 
 pub use config::{HubConfig, HubMetrics, HubStats};
+pub use history::HistoryPage;
 pub use outcome::{Delivered, NotifyOutcome, Published, Recovery, Sequenced, Subscription};
+pub use subscribe::SubscribeOptions;
 
 use crate::client::{
     create_client_with, ClientId, ClientMetadata, ClientReceiver, CloseReason, HubClient,
@@ -112,6 +118,8 @@ pub struct EventHub {
     made: Mutex<VecDeque<String>>,
     /// Told of every revocation applied here ([`EventHub::on_revoke`]).
     revoke_hook: std::sync::OnceLock<revoke::RevokeHook>,
+    /// Told of every change of this node's presence counts ([`EventHub::on_presence`]).
+    presence_hook: std::sync::OnceLock<presence::PresenceHook>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -162,6 +170,7 @@ impl EventHub {
             counters: Counters::default(),
             event_tx,
             revoke_hook: std::sync::OnceLock::new(),
+            presence_hook: std::sync::OnceLock::new(),
             idle: Mutex::new(VecDeque::new()),
             subscriber_streams: AtomicUsize::new(0),
             tombstones: Mutex::new(Tombstones::default()),

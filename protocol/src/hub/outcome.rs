@@ -50,6 +50,9 @@ pub struct Sequenced {
     pub channel: Channel,
     /// Its kind (`None` for notifications), for routing to filtered channels.
     pub kind: Option<EventKind>,
+    /// The item it is about ([`item_of`](crate::subscription::item_of) its data), for routing
+    /// to item channels.
+    pub item: Option<u64>,
     /// The complete frame, `seq` included.
     pub frame: Frame,
 }
@@ -66,6 +69,9 @@ pub struct Recovery {
     pub complete: bool,
     /// Those events, in seq order.
     pub events: Vec<Sequenced>,
+    /// For a subscribe with presence: the connections of each user on the channel on the other
+    /// nodes (`None`: not known).
+    pub presence: Option<Vec<(std::sync::Arc<str>, u32)>>,
 }
 
 /// The outcome of [`EventHub::deliver`](super::EventHub::deliver).

@@ -1,6 +1,7 @@
 //! The seed crate's API, kept for compatibility: commands answered by return value, `emit`,
 //! the unfiltered event broadcast and `broadcast_all`.
 
+use super::subscribe::SubscribeOptions;
 use super::*;
 
 impl EventHub {
@@ -16,7 +17,7 @@ impl EventHub {
     ) -> Result<ServerMessage, RealtimeError> {
         match command {
             ClientCommand::Subscribe { channel } => {
-                let s = self.subscribe_inner(client, &channel, None, None)?;
+                let s = self.subscribe_inner(client, &channel, None, None, false)?;
                 Ok(ServerMessage::Subscribed {
                     channel: s.channel.to_string(),
                     seq: Some(s.seq),
@@ -36,6 +37,26 @@ impl EventHub {
             ClientCommand::Auth { .. } => Err(RealtimeError::Unauthenticated(
                 "this hub has no authenticator; the server layer handles auth".into(),
             )),
+            ClientCommand::Presence { channel } => {
+                let ch = Channel::parse(&channel)?;
+                let (members, truncated) = self.presence(&ch);
+                Ok(ServerMessage::Presence { channel: ch.to_string(), members, truncated })
+            }
+            ClientCommand::History { channel, limit } => {
+                let limit = limit.unwrap_or(crate::wire::HISTORY_DEFAULT_LIMIT);
+                let page = self.history(client, &channel, limit as usize)?;
+                let events = page
+                    .events
+                    .iter()
+                    .filter_map(|f| crate::wire::decode_server_frame(f.as_str()).ok())
+                    .map(|f| f.message)
+                    .collect();
+                let (channel, epoch, seq) = (page.channel.to_string(), page.epoch, page.seq);
+                Ok(ServerMessage::History { channel, epoch, seq, events })
+            }
+            ClientCommand::Signal { .. } => Err(RealtimeError::Forbidden(
+                "signals need an authenticated user: the server layer sends them".into(),
+            )),
         }
     }
 
@@ -46,7 +67,8 @@ impl EventHub {
         let id = frame.id.as_ref();
         let result = match frame.command {
             ClientCommand::Subscribe { channel } => {
-                match self.subscribe(client, &channel, frame.since.as_ref(), id) {
+                let opts = SubscribeOptions::new(frame.since.as_ref(), frame.presence, id);
+                match self.subscribe_with(client, &channel, opts) {
                     Ok(_) => return,
                     Err(RealtimeError::SlowConsumer(_) | RealtimeError::ChannelClosed) => return,
                     Err(e) => Err(e),

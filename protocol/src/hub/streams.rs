@@ -10,6 +10,8 @@
 //! no idle stream evicts the oldest of them (disconnecting its subscribers, who lose no event)
 //! before it is ever refused.
 
+use super::fan_out::FanOut;
+use super::slots::{Member, SlotKey, Slots};
 use super::*;
 
 pub(super) struct HistoryEntry {
@@ -17,15 +19,16 @@ pub(super) struct HistoryEntry {
     pub(super) at: Instant,
     pub(super) channel: Channel,
     pub(super) kind: Option<EventKind>,
+    /// The item the event is about ([`item_of`](crate::subscription::item_of) its data).
+    pub(super) item: Option<u64>,
     pub(super) frame: Frame,
 }
 
-/// A subscriber of a stream slot.
-pub(super) struct Member {
-    pub(super) client: Arc<HubClient>,
-    /// Live events up to this seq were already queued to it (by the `subscribed` reply and its
-    /// replay); [`EventHub::deliver`] skips them. 0 for the hub's own publishes.
-    pub(super) min_seq: u64,
+impl HistoryEntry {
+    /// Whether a subscription to `ch` receives this event.
+    pub(super) fn reaches(&self, ch: &Channel) -> bool {
+        ch.receives(&self.channel, self.kind, self.item)
+    }
 }
 
 /// A stream locked through its `Arc` (the guard owns its reference).
@@ -33,8 +36,10 @@ pub(super) type StreamGuard = parking_lot::ArcMutexGuard<parking_lot::RawMutex, 
 
 /// One stream: the channels of a repository (or one user / org channel).
 pub(super) struct Stream {
-    /// Subscribers per slot: 0 = the channel itself, 1 = `/prs`, 2 = `/issues`.
-    pub(super) slots: [HashMap<u64, Member>; 3],
+    /// The stream's own channel (without filter).
+    pub(super) channel: Channel,
+    /// Subscribers per channel.
+    pub(super) slots: Slots,
     pub(super) history: VecDeque<HistoryEntry>,
     /// Every event of this stream with seq > floor is in `history`.
     pub(super) floor: u64,
@@ -92,7 +97,19 @@ pub(super) enum Maker<'a> {
 
 impl Stream {
     pub(super) fn subscriber_count(&self) -> usize {
-        self.slots.iter().map(HashMap::len).sum()
+        self.slots.subscriber_count()
+    }
+
+    /// The channel of the slot `key`.
+    pub(super) fn channel_of(&self, key: SlotKey) -> Channel {
+        match key {
+            SlotKey::Base => self.channel.clone(),
+            SlotKey::Family(f) => Channel {
+                filter: Some(if f == RepoFilter::Prs { "prs" } else { "issues" }.into()),
+                ..self.channel.clone()
+            },
+            SlotKey::Item(f, n) => self.channel.item_channel(f, n).unwrap_or(self.channel.clone()),
+        }
     }
 
     pub(super) fn trim(&mut self, now: Instant, cfg: &HubConfig) -> usize {
@@ -109,14 +126,6 @@ impl Stream {
             }
         }
         removed
-    }
-}
-
-pub(super) fn slot(channel: &Channel) -> usize {
-    match channel.repo_filter() {
-        None => 0,
-        Some(RepoFilter::Prs) => 1,
-        Some(RepoFilter::Issues) => 2,
     }
 }
 
@@ -187,7 +196,8 @@ impl EventHub {
         // a client that had everything up to there still has no gap.
         let floor = self.tombstones.lock().take(&name).unwrap_or(self.next_seq.load(Relaxed));
         let s = Arc::new(Mutex::new(Stream {
-            slots: Default::default(),
+            channel: Channel::parse(&name)?,
+            slots: Slots::default(),
             history: VecDeque::new(),
             floor,
             head: floor,
@@ -261,9 +271,9 @@ impl EventHub {
                 continue;
             }
             s.evicted = true;
-            for slot in &mut s.slots {
-                stranded.extend(slot.drain().map(|(_, m)| m.client));
-            }
+            let mut out = FanOut::default();
+            stranded.extend(self.take_all_members(&mut s, &mut out));
+            stranded.extend(out.failed.into_iter().map(|(c, _)| c));
             self.subscriber_streams.fetch_sub(1, Relaxed);
             self.tombstones.lock().put(&name, s.head, self.config.max_streams);
             drop(s);
@@ -316,21 +326,63 @@ impl EventHub {
         self.streams.read().get(&key.to_string()).cloned()
     }
 
-    /// Takes `client` out of `ch`'s stream; a stream left without subscribers is queued as idle,
-    /// or freed when its history is empty too.
+    /// Takes `client` out of `ch`'s stream (with its presence there); a stream left without
+    /// subscribers is queued as idle, or freed when its history is empty too.
     pub(super) fn remove_from_stream(&self, client: &HubClient, ch: &Channel) {
         let key = ch.stream();
         let Some(stream) = self.existing(&key) else { return };
         let mut s = stream.lock();
-        if s.slots[slot(ch)].remove(&client.key).is_none() || s.subscriber_count() != 0 {
-            return;
+        let mut out = FanOut::default();
+        let removed = self.take_member(&mut s, SlotKey::of(ch), client.key, &mut out).is_some();
+        if removed && s.subscriber_count() == 0 {
+            // Queued as idle first: if it cannot be freed now (someone holds it), it stays
+            // evictable.
+            self.mark_idle(key.to_string(), &mut s);
         }
-        // Queued as idle first: if it cannot be freed now (someone holds it), it stays evictable.
-        self.mark_idle(key.to_string(), &mut s);
-        if s.history.is_empty() {
-            drop(s);
+        let free = removed && s.subscriber_count() == 0 && s.history.is_empty();
+        drop(s);
+        if free {
             self.free_if_empty(&key.to_string());
         }
+        self.settle(&stream, out);
+    }
+
+    /// Removes the member `client` of the slot `key` with its presence (a `leave` to the
+    /// watchers when it was its user's last connection there).
+    pub(super) fn take_member(
+        &self,
+        s: &mut Stream,
+        key: SlotKey,
+        client: u64,
+        out: &mut FanOut,
+    ) -> Option<Member> {
+        let channel = s.channel_of(key);
+        let slot = s.slots.get_mut(key)?;
+        let member = slot.members.remove(&client)?;
+        let changes = slot.forget(&channel, &member, out);
+        s.slots.prune(key);
+        for change in changes {
+            self.presence_changed(&channel, &change);
+        }
+        Some(member)
+    }
+
+    /// Removes every member of the stream (with their presence); their clients, each once.
+    pub(super) fn take_all_members(&self, s: &mut Stream, out: &mut FanOut) -> Vec<Arc<HubClient>> {
+        let mut all: Vec<(SlotKey, u64)> = Vec::new();
+        for (key, slot) in s.slots.iter_mut() {
+            all.extend(slot.members.keys().map(|k| (key, *k)));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut clients = Vec::new();
+        for (key, client) in all {
+            if let Some(m) = self.take_member(s, key, client, out) {
+                if seen.insert(client) {
+                    clients.push(m.client);
+                }
+            }
+        }
+        clients
     }
 
     /// Locks the stream `key` (made for `maker` if missing), re-fetching it if it was evicted

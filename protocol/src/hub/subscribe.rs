@@ -2,8 +2,29 @@
 //! the stream's lock, before any live event, or `recovered: false` when the replay cannot be
 //! whole — for the hub's own numbering and for a broker's ([`EventHub::subscribe_sequenced`]).
 
-use super::streams::{slot, HistoryEntry, Maker, Member, StreamGuard};
+use super::fan_out::FanOut;
+use super::slots::{Member, SlotKey};
+use super::streams::{HistoryEntry, Maker, StreamGuard};
 use super::*;
+
+/// What a subscribe asks for besides its channel.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct SubscribeOptions<'a> {
+    /// Recover from this position.
+    pub since: Option<&'a Since>,
+    /// Join the channel's presence (and get its member list, then `join` and `leave`).
+    pub presence: bool,
+    /// The command's id, echoed by the `subscribed` reply.
+    pub id: Option<&'a RequestId>,
+}
+
+impl<'a> SubscribeOptions<'a> {
+    /// Options with `since`, `presence` and `id`.
+    pub fn new(since: Option<&'a Since>, presence: bool, id: Option<&'a RequestId>) -> Self {
+        SubscribeOptions { since, presence, id }
+    }
+}
 
 impl EventHub {
     /// Subscribes a client and queues the `subscribed` reply (echoing `id`) followed, with
@@ -23,7 +44,22 @@ impl EventHub {
         since: Option<&Since>,
         id: Option<&RequestId>,
     ) -> Result<Subscription, RealtimeError> {
-        self.subscribe_inner(client, channel, since, Some(id))
+        self.subscribe_with(client, channel, SubscribeOptions::new(since, false, id))
+    }
+
+    /// [`EventHub::subscribe`] with every option: with `presence`, the client also joins the
+    /// channel's presence (when it is authenticated as a user) and gets the member list after
+    /// the reply, then `join` and `leave` frames.
+    ///
+    /// # Errors
+    /// As [`EventHub::subscribe`].
+    pub fn subscribe_with(
+        &self,
+        client: &Arc<HubClient>,
+        channel: &str,
+        opts: SubscribeOptions<'_>,
+    ) -> Result<Subscription, RealtimeError> {
+        self.subscribe_inner(client, channel, opts.since, Some(opts.id), opts.presence)
     }
 
     /// Registers `channel` for `client` and locks the stream it reads, re-fetching a stream that
@@ -77,9 +113,11 @@ impl EventHub {
         channel: &str,
         since: Option<&Since>,
         reply: Option<Option<&RequestId>>,
+        presence: bool,
     ) -> Result<Subscription, RealtimeError> {
         let (ch, new, mut s) = self.enter_stream(client, channel)?;
-        s.slots[slot(&ch)].insert(client.key, Member { client: client.clone(), min_seq: 0 });
+        let out = FanOut::default();
+        self.put_member(&mut s, &ch, Member::new(client, 0));
         let head = s.head;
         let mut recovered = None;
         let mut replay: Vec<Frame> = Vec::new();
@@ -93,29 +131,52 @@ impl EventHub {
                 replay = s
                     .history
                     .iter()
-                    .filter(|e| e.seq > since.seq && ch.receives(&e.channel, e.kind))
+                    .filter(|e| e.seq > since.seq && e.reaches(&ch))
                     .map(|e| e.frame.clone())
                     .collect();
             }
             recovered = Some(ok);
         }
         let result = Subscription { channel: ch.clone(), new, seq: head, recovered, replayed: 0 };
-        self.reply_subscribed(s, client, result, replay, reply)
+        self.reply_subscribed(s, client, result, replay, reply, presence, out)
+    }
+
+    /// Puts `member` in the slot of `ch`, in place of the client's earlier subscription to it
+    /// (whose presence it keeps when it joined as the same user; the next reply settles it).
+    fn put_member(&self, s: &mut Stream, ch: &Channel, mut member: Member) {
+        let key = SlotKey::of(ch);
+        let client = member.client.key;
+        let old = s.slots.get_mut(key).and_then(|slot| slot.members.remove(&client));
+        if let Some(old) = old {
+            // Kept as a watcher until the reply decides (a subscribe without presence leaves).
+            member.watches = old.watches;
+            member.user = old.user;
+        }
+        s.slots.entry(key).members.insert(client, member);
     }
 
     /// Queues the `subscribed` reply and the replay to `client` while the stream's lock is held
     /// (so they precede any live event), or the reply alone with `recovered: false` when the
     /// replay is over [`HubConfig::max_replay_events`] or [`HubConfig::max_replay_bytes`], or
     /// does not fit in the client's queue.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn reply_subscribed(
         &self,
-        s: StreamGuard,
+        mut s: StreamGuard,
         client: &Arc<HubClient>,
         mut result: Subscription,
         replay: Vec<Frame>,
         reply: Option<Option<&RequestId>>,
+        presence: bool,
+        mut out: FanOut,
     ) -> Result<Subscription, RealtimeError> {
-        let Some(id) = reply else { return Ok(result) };
+        let Some(id) = reply else {
+            self.set_presence(&mut s, &result.channel, client, presence, true, &mut out);
+            let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
+            drop(s);
+            self.settle(&stream, out);
+            return Ok(result);
+        };
         let (mut replay, cfg) = (replay, &self.config);
         if replay.len() > cfg.max_replay_events
             || replay.iter().map(Frame::len).sum::<usize>() > cfg.max_replay_bytes
@@ -155,6 +216,11 @@ impl EventHub {
             }
         }
         self.counters.replayed.fetch_add(result.replayed as u64, Relaxed);
+        // The member list follows the reply (and the replay), before any `join` or `leave`.
+        self.set_presence(&mut s, &result.channel, client, presence, true, &mut out);
+        let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
+        drop(s);
+        self.settle(&stream, out);
         Ok(result)
     }
 
@@ -194,11 +260,17 @@ impl EventHub {
         &self,
         client: &Arc<HubClient>,
         channel: &str,
-        since: Option<&Since>,
-        id: Option<&RequestId>,
+        opts: SubscribeOptions<'_>,
         recovery: Option<Recovery>,
     ) -> Result<Subscription, RealtimeError> {
+        let SubscribeOptions { since, presence, id } = opts;
         let (ch, new, mut s) = self.enter_stream(client, channel)?;
+        let mut out = FanOut::default();
+        if let Some(remote) = recovery.as_ref().and_then(|r| r.presence.as_deref()) {
+            if presence {
+                self.sync_remote_locked(&mut s, &ch, remote, &mut out);
+            }
+        }
         let local = s.head;
         let (head, recovered, replay) = match (recovery, since) {
             (None, since) => (local, since.map(|_| false), Vec::new()),
@@ -212,7 +284,7 @@ impl EventHub {
                         r.events
                             .iter()
                             .filter(|e| e.seq > since.seq && e.seq <= r.head)
-                            .filter(|e| ch.receives(&e.channel, e.kind))
+                            .filter(|e| ch.receives(&e.channel, e.kind, e.item))
                             .map(|e| e.frame.clone()),
                     );
                     if local > r.head {
@@ -225,7 +297,7 @@ impl EventHub {
                             replay.extend(
                                 window
                                     .into_iter()
-                                    .filter(|e| ch.receives(&e.channel, e.kind))
+                                    .filter(|e| e.reaches(&ch))
                                     .map(|e| e.frame.clone()),
                             );
                         } else {
@@ -237,8 +309,8 @@ impl EventHub {
                 (head, Some(ok), replay)
             }
         };
-        s.slots[slot(&ch)].insert(client.key, Member { client: client.clone(), min_seq: head });
+        self.put_member(&mut s, &ch, Member::new(client, head));
         let result = Subscription { channel: ch, new, seq: head, recovered, replayed: 0 };
-        self.reply_subscribed(s, client, result, replay, Some(id))
+        self.reply_subscribed(s, client, result, replay, Some(id), presence, out)
     }
 }

@@ -27,9 +27,12 @@ use crate::engine::Engine;
 use crate::error::RealtimeError;
 use crate::event::{EventKind, RealtimeEvent};
 use crate::frame::Frame;
-use crate::hub::Published;
+use crate::hub::{HistoryPage, Published, SubscribeOptions};
 use crate::subscription::Channel;
-use crate::wire::{decode_client_frame, ClientCommand, RequestId, ServerMessage, Since};
+use crate::wire::{
+    decode_client_frame, valid_signal_name, ClientCommand, PresenceMember, RequestId,
+    ServerMessage, Since, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, MAX_SIGNAL_DATA,
+};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +64,9 @@ pub struct ConnectionConfig {
     /// is closed with 4008, whatever else the client sends (its pings keep it from the idle
     /// timeout, not from this). The default value is 15 s.
     pub write_stall_timeout: Duration,
+    /// The rate limit of `signal` commands, on top of the command rate limit (a signal over it
+    /// is answered `rate_limited`). The default value is 10 signals/s with bursts of 20.
+    pub signal_rate_limit: RateLimit,
 }
 
 impl ConnectionConfig {
@@ -90,6 +96,10 @@ impl ConnectionConfig {
             E::check(rate_ok, field, "a positive rate")?;
             E::check(r.burst >= 1.0, field, "a burst of at least 1")?;
         }
+        let r = self.signal_rate_limit;
+        let field = "ServerConfig.signal_rate_limit";
+        E::check(r.per_second.is_finite() && r.per_second > 0.0, field, "a positive rate")?;
+        E::check(r.burst >= 1.0, field, "a burst of at least 1")?;
         Ok(())
     }
 }
@@ -104,6 +114,7 @@ impl Default for ConnectionConfig {
             publisher_rate_limit: Some(RateLimit::new(10_000.0, 20_000.0)),
             max_connections_per_user: 100,
             write_stall_timeout: Duration::from_secs(15),
+            signal_rate_limit: RateLimit::new(10.0, 20.0),
         }
     }
 }
@@ -248,6 +259,29 @@ pub enum Request {
         channel: String,
         /// The position to recover from.
         since: Option<Since>,
+        /// Join the channel's presence.
+        presence: bool,
+    },
+    /// Authorize and read who is on a channel.
+    Presence {
+        /// The channel as sent.
+        channel: String,
+    },
+    /// Authorize and read the last events of a channel.
+    History {
+        /// The channel as sent.
+        channel: String,
+        /// How many, at most (already checked: 1..=100).
+        limit: u32,
+    },
+    /// Authorize and send a signal (its name and size already checked).
+    Signal {
+        /// The channel as sent.
+        channel: String,
+        /// The signal's name.
+        event: String,
+        /// Its payload.
+        data: serde_json::Value,
     },
     /// Unsubscribe.
     Unsubscribe {
@@ -282,6 +316,12 @@ pub enum Outcome {
     Publish(Result<(Channel, u64), RealtimeError>),
     /// Of [`Request::Recheck`]: the channels dropped.
     Recheck(Vec<Channel>),
+    /// Of [`Request::Presence`]: the channel, its members and whether some were left out.
+    Presence(Result<(Channel, Vec<PresenceMember>, bool), RealtimeError>),
+    /// Of [`Request::History`].
+    History(Result<HistoryPage, RealtimeError>),
+    /// Of [`Request::Signal`] (no reply on success).
+    Signal(Result<(), RealtimeError>),
 }
 
 /// Carries out `request` for `client`, whose identity is `identity`: the one implementation of
@@ -297,19 +337,35 @@ pub async fn execute(
 ) -> Outcome {
     match request {
         Request::Auth { token } => Outcome::Auth(verifier.verify(&token)),
-        Request::Subscribe { channel, since } => {
+        Request::Subscribe { channel, since, presence } => {
             let allowed = match Channel::parse(&channel) {
                 Ok(ch) => authorizer.authorize_subscribe(identity, &ch).await,
                 Err(e) => Err(e),
             };
             Outcome::Subscribe(match allowed {
                 Ok(()) => {
-                    let s = engine.subscribe(client, &channel, since.as_ref(), id).await;
+                    let opts = SubscribeOptions::new(since.as_ref(), presence, id);
+                    let s = engine.subscribe(client, &channel, opts).await;
                     s.map(|s| s.replayed)
                 }
                 Err(e) => Err(e),
             })
         }
+        Request::Presence { channel } => {
+            Outcome::Presence(match readable(authorizer, identity, &channel).await {
+                Ok(ch) => engine.presence(&ch).await.map(|(m, t)| (ch, m, t)),
+                Err(e) => Err(e),
+            })
+        }
+        Request::History { channel, limit } => {
+            Outcome::History(match readable(authorizer, identity, &channel).await {
+                Ok(ch) => engine.history(client, &ch, limit as usize).await,
+                Err(e) => Err(e),
+            })
+        }
+        Request::Signal { channel, event, data } => Outcome::Signal(
+            signal(engine, authorizer, identity, client, &channel, event, data).await,
+        ),
         Request::Unsubscribe { channel } => {
             Outcome::Unsubscribe(engine.unsubscribe(client, &channel).map(|(ch, _)| ch))
         }
@@ -319,6 +375,7 @@ pub async fn execute(
         }
         Request::Recheck => {
             client.set_user(identity.user());
+            engine.hub().update_presence_user(client);
             let mut dropped = Vec::new();
             for ch in client.channels() {
                 if authorizer.authorize_subscribe(identity, &ch).await.is_err()
@@ -365,6 +422,43 @@ pub async fn publish(
     Ok((ch, published))
 }
 
+/// `channel` parsed, if `identity` may read it.
+async fn readable(
+    authorizer: &dyn Authorizer,
+    identity: &Identity,
+    channel: &str,
+) -> Result<Channel, RealtimeError> {
+    let ch = Channel::parse(channel)?;
+    authorizer.authorize_subscribe(identity, &ch).await?;
+    Ok(ch)
+}
+
+/// Sends a signal from `client`: only on an item channel, only from a user who may read it; the
+/// frame names the sender as the hub knows it.
+async fn signal(
+    engine: &dyn Engine,
+    authorizer: &dyn Authorizer,
+    identity: &Identity,
+    client: &Arc<HubClient>,
+    channel: &str,
+    event: String,
+    data: serde_json::Value,
+) -> Result<(), RealtimeError> {
+    let ch = Channel::parse(channel)?;
+    if ch.item().is_none() {
+        return Err(RealtimeError::Forbidden(
+            "signals are only for item channels (repo:OWNER/NAME/prs/N, repo:OWNER/NAME/issues/N)"
+                .into(),
+        ));
+    }
+    let Some(user) = identity.user() else {
+        return Err(RealtimeError::Forbidden("signals need an authenticated user".into()));
+    };
+    authorizer.authorize_subscribe(identity, &ch).await?;
+    let msg = ServerMessage::Signal { channel: ch.to_string(), event, data, user: user.to_owned() };
+    engine.signal(client, &ch, msg.encode()).await
+}
+
 /// The identity of a connection that never authenticated.
 static ANONYMOUS: Identity = Identity::Anonymous;
 
@@ -392,6 +486,8 @@ pub struct ServerConnection {
     expires_at: Option<Duration>,
     /// Since when the socket has refused the frames waiting for it.
     write_blocked_since: Option<Duration>,
+    /// The signal rate limit's bucket, from the first signal on.
+    signals: Option<Box<TokenBucket>>,
 }
 
 impl ServerConnection {
@@ -413,6 +509,7 @@ impl ServerConnection {
             strikes: 0,
             expires_at: None,
             write_blocked_since: None,
+            signals: None,
         }
     }
 
@@ -455,15 +552,70 @@ impl ServerConnection {
         let request = match frame.command {
             ClientCommand::Auth { token } => Request::Auth { token },
             ClientCommand::Subscribe { channel } => {
-                Request::Subscribe { channel, since: frame.since }
+                Request::Subscribe { channel, since: frame.since, presence: frame.presence }
             }
             ClientCommand::Unsubscribe { channel } => Request::Unsubscribe { channel },
             ClientCommand::Publish { channel, event, data } => {
                 Request::Publish { channel, event, data }
             }
             ClientCommand::Ping => return self.reply(&ServerMessage::Pong, id.as_ref()),
+            ClientCommand::Presence { channel } => Request::Presence { channel },
+            ClientCommand::History { channel, limit } => {
+                let limit = limit.unwrap_or(HISTORY_DEFAULT_LIMIT);
+                if !(1..=HISTORY_MAX_LIMIT).contains(&limit) {
+                    let e = RealtimeError::InvalidMessage(format!(
+                        "history limit must be between 1 and {HISTORY_MAX_LIMIT}, not {limit}"
+                    ));
+                    return self.invalid(id.as_ref(), &e);
+                }
+                Request::History { channel, limit }
+            }
+            ClientCommand::Signal { channel, event, data } => {
+                if let Err(e) = self.check_signal(now, &event, &data) {
+                    return self.refused(id.as_ref(), &e);
+                }
+                Request::Signal { channel, event, data }
+            }
         };
         self.start(request, id);
+    }
+
+    /// A signal's own limits: its rate (on top of the command rate), its name and its size.
+    fn check_signal(
+        &mut self,
+        now: Duration,
+        event: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), RealtimeError> {
+        let limit = self.shared.config.signal_rate_limit;
+        let bucket = self.signals.get_or_insert_with(|| Box::new(TokenBucket::new(&limit, now)));
+        if !bucket.allow(&limit, now) {
+            self.shared.counters.rate_limited.fetch_add(1, Relaxed);
+            return Err(RealtimeError::RateLimited(format!(
+                "too many signals: at most {} per second; this one was not sent",
+                limit.per_second
+            )));
+        }
+        if !valid_signal_name(event) {
+            self.shared.counters.invalid_messages.fetch_add(1, Relaxed);
+            return Err(RealtimeError::InvalidMessage(
+                "a signal's event is 1 to 64 of a-z 0-9 _ . -".into(),
+            ));
+        }
+        let size = data.to_string().len();
+        if size > MAX_SIGNAL_DATA {
+            self.shared.counters.invalid_messages.fetch_add(1, Relaxed);
+            return Err(RealtimeError::InvalidMessage(format!(
+                "a signal's data is at most {MAX_SIGNAL_DATA} bytes encoded, not {size}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Answers `invalid_message` (counted).
+    fn invalid(&mut self, id: Option<&RequestId>, e: &RealtimeError) {
+        self.shared.counters.invalid_messages.fetch_add(1, Relaxed);
+        self.error(id, e);
     }
 
     /// A binary frame arrived (the protocol has none).
@@ -595,6 +747,15 @@ impl ServerConnection {
                 for ch in dropped {
                     self.reply(&ServerMessage::Unsubscribed { channel: ch.to_string() }, None);
                 }
+            }
+            Outcome::Presence(Ok((ch, members, truncated))) => {
+                let msg = ServerMessage::Presence { channel: ch.to_string(), members, truncated };
+                self.reply(&msg, id);
+            }
+            Outcome::History(Ok(page)) => self.out.push(page.frame(id)),
+            Outcome::Signal(Ok(())) => {}
+            Outcome::Presence(Err(e)) | Outcome::History(Err(e)) | Outcome::Signal(Err(e)) => {
+                self.refused(id, &e)
             }
         }
     }

@@ -33,6 +33,12 @@ pub struct SessionConfig {
     /// Most subscription handles at once (several handles may share a channel). The default value
     /// is 1024.
     pub max_handles: usize,
+    /// How long a request (presence, history) waits for its answer, connecting included. The
+    /// default value is 10 s.
+    pub request_timeout: Duration,
+    /// Most requests waiting for an answer at once; one more fails at once. The default value
+    /// is 64.
+    pub max_requests: usize,
     /// Seed of the jitter source. Drivers seed it from the OS; tests pin it.
     pub rng_seed: u64,
 }
@@ -49,6 +55,8 @@ impl Default for SessionConfig {
             auth: false,
             max_channels: crate::MAX_SUBSCRIPTIONS_PER_CLIENT,
             max_handles: 1024,
+            request_timeout: Duration::from_secs(10),
+            max_requests: 64,
             rng_seed: 0x5EED,
         }
     }
@@ -64,6 +72,8 @@ crate::config_setters!(SessionConfig {
     auth: bool,
     max_channels: usize,
     max_handles: usize,
+    request_timeout: Duration,
+    max_requests: usize,
     rng_seed: u64,
 });
 

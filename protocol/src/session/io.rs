@@ -72,6 +72,49 @@ pub enum Inbound<P> {
         kind: Option<EventKind>,
         /// Its position in the stream.
         seq: Option<u64>,
+        /// The item (pull request or issue number) its data names
+        /// ([`item_of`](crate::subscription::item_of)), for item channels.
+        item: Option<u64>,
+        /// What the application receives.
+        payload: P,
+    },
+    /// `presence`: a channel's members, after a subscribe with presence or answering a
+    /// `presence` command (`id`).
+    Presence {
+        /// Echoed id.
+        id: Option<u64>,
+        /// Canonical channel.
+        channel: String,
+        /// Each member's user and connections, as listed.
+        members: Vec<(String, u32)>,
+        /// The frame, for the application when it answers a request.
+        payload: P,
+    },
+    /// `join`.
+    Join {
+        /// Canonical channel.
+        channel: String,
+        /// Who joined.
+        user: String,
+    },
+    /// `leave`.
+    Leave {
+        /// Canonical channel.
+        channel: String,
+        /// Who left.
+        user: String,
+    },
+    /// `signal`: an ephemeral message for the subscribers of `channel`.
+    Signal {
+        /// The item channel.
+        channel: String,
+        /// What the application receives.
+        payload: P,
+    },
+    /// `history`, answering the request `id`.
+    History {
+        /// Echoed id.
+        id: Option<u64>,
         /// What the application receives.
         payload: P,
     },
@@ -95,9 +138,18 @@ impl<P> Inbound<P> {
             }
             Inbound::Pong { id } => Inbound::Pong { id },
             Inbound::Error { id, code, message } => Inbound::Error { id, code, message },
-            Inbound::Event { channel, kind, seq, payload } => {
-                Inbound::Event { channel, kind, seq, payload: f(payload) }
+            Inbound::Event { channel, kind, seq, item, payload } => {
+                Inbound::Event { channel, kind, seq, item, payload: f(payload) }
             }
+            Inbound::Presence { id, channel, members, payload } => {
+                Inbound::Presence { id, channel, members, payload: f(payload) }
+            }
+            Inbound::Join { channel, user } => Inbound::Join { channel, user },
+            Inbound::Leave { channel, user } => Inbound::Leave { channel, user },
+            Inbound::Signal { channel, payload } => {
+                Inbound::Signal { channel, payload: f(payload) }
+            }
+            Inbound::History { id, payload } => Inbound::History { id, payload: f(payload) },
             Inbound::Other => Inbound::Other,
         }
     }
@@ -131,14 +183,29 @@ impl Inbound<crate::wire::ServerMessage> {
                 channel: e.channel.clone(),
                 kind: Some(e.event),
                 seq: e.seq,
+                item: crate::subscription::item_of(&e.data),
                 payload: M::Event(e),
             },
             M::Notification { channel, notification, seq } => Inbound::Event {
                 channel: channel.clone(),
                 kind: None,
                 seq,
+                item: None,
                 payload: M::Notification { channel, notification, seq },
             },
+            M::Presence { channel, members, truncated } => Inbound::Presence {
+                id,
+                channel: channel.clone(),
+                members: members.iter().map(|m| (m.user.clone(), m.connections)).collect(),
+                payload: M::Presence { channel, members, truncated },
+            },
+            M::Join { channel, user } => Inbound::Join { channel, user },
+            M::Leave { channel, user } => Inbound::Leave { channel, user },
+            m @ M::Signal { .. } => {
+                let M::Signal { channel, .. } = &m else { return Inbound::Other };
+                Inbound::Signal { channel: channel.clone(), payload: m }
+            }
+            m @ M::History { .. } => Inbound::History { id, payload: m },
             _ => Inbound::Other,
         }
     }
@@ -297,13 +364,72 @@ pub enum Event<P> {
         /// The user.
         user: String,
     },
-    /// An error frame not tied to a subscription (e.g. `rate_limited`).
+    /// An error frame not tied to a subscription or a request (e.g. `rate_limited`).
     Error {
         /// The code.
         code: Option<ErrorCode>,
         /// The message.
         message: String,
     },
+    /// The members of a channel with presence, for a handle that asked for them: after the
+    /// subscribe (and again after each reconnect), or at once for a handle added to a channel
+    /// whose members are known.
+    Presence {
+        /// The handle.
+        sub: SubId,
+        /// Its channel.
+        channel: String,
+        /// Each member's user and connections, by user.
+        members: Vec<(String, u32)>,
+    },
+    /// A user joined a channel with presence (also reported after a reconnect, for a user who
+    /// joined meanwhile).
+    Join {
+        /// The handle.
+        sub: SubId,
+        /// Its channel.
+        channel: String,
+        /// Who.
+        user: String,
+    },
+    /// A user left a channel with presence (also reported after a reconnect, for a user who
+    /// left meanwhile).
+    Leave {
+        /// The handle.
+        sub: SubId,
+        /// Its channel.
+        channel: String,
+        /// Who.
+        user: String,
+    },
+    /// A signal for one subscription handle of its channel.
+    Signal {
+        /// The handle.
+        sub: SubId,
+        /// The application's payload.
+        payload: P,
+    },
+    /// The answer to a request ([`Session::presence`](super::Session::presence),
+    /// [`Session::history`](super::Session::history)).
+    Reply {
+        /// The request.
+        req: ReqId,
+        /// The answer's payload, or why there is none.
+        result: Result<P, RequestError>,
+    },
+}
+
+/// The handle of one request, its `id` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReqId(pub u64);
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// The hub's error code (`None`: the session gave up: timeout, closed).
+    pub code: Option<ErrorCode>,
+    /// What happened.
+    pub message: String,
 }
 
 /// Why a subscribe or unsubscribe call failed at once.
@@ -315,6 +441,10 @@ pub enum SessionError {
     SubscriptionLimit(usize),
     /// No such handle.
     UnknownSubscription(SubId),
+    /// Not connected (a signal is only sent on a live connection).
+    NotConnected,
+    /// Too many requests waiting for an answer.
+    TooManyRequests(usize),
 }
 
 /// `invalid channel: …`, `subscription limit exceeded: max N`, `unknown subscription sub#N`
@@ -333,6 +463,9 @@ impl fmt::Display for SessionError {
             SessionError::UnknownSubscription(sub) => {
                 f.write_str("unknown subscription ")?;
                 fmt::Display::fmt(sub, f)
+            }
+            SessionError::NotConnected | SessionError::TooManyRequests(_) => {
+                f.write_str(&self.message())
             }
         }
     }
@@ -357,6 +490,11 @@ impl SessionError {
             SessionError::UnknownSubscription(sub) => {
                 out.push_str("unknown subscription sub#");
                 crate::frame::push_u64(&mut out, sub.0);
+            }
+            SessionError::NotConnected => out.push_str("not connected"),
+            SessionError::TooManyRequests(max) => {
+                out.push_str("too many requests waiting for an answer: max ");
+                crate::frame::push_u64(&mut out, *max as u64);
             }
         }
         out

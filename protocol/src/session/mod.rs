@@ -34,7 +34,8 @@
 //!     id: Some(1), channel: "repo:alice/app".into(), seq: Some(0), recovered: None,
 //! });
 //! s.handle_frame(now, Inbound::Event {
-//!     channel: "repo:alice/app".into(), kind: None, seq: Some(1), payload: "hello".to_string(),
+//!     channel: "repo:alice/app".into(), kind: None, seq: Some(1), item: None,
+//!     payload: "hello".to_string(),
 //! });
 //! let got: Vec<_> = std::iter::from_fn(|| s.poll_event())
 //!     .filter_map(|e| match e { Event::Message { sub: id, payload, .. } => Some((id, payload)), _ => None })
@@ -58,6 +59,8 @@
 mod backoff;
 mod config;
 mod io;
+mod presence;
+mod requests;
 #[cfg(test)]
 mod tests;
 mod vecmap;
@@ -65,7 +68,8 @@ mod vecmap;
 pub use backoff::{ceiling as backoff_ceiling, delay as backoff_delay, Rng};
 pub use config::SessionConfig;
 pub use io::{
-    Action, ConnectionState, Event, GapReason, Inbound, SessionError, SubId, SubState, TokenError,
+    Action, ConnectionState, Event, GapReason, Inbound, ReqId, RequestError, SessionError, SubId,
+    SubState, TokenError,
 };
 
 use crate::close::{CloseAction, CloseCode};
@@ -114,7 +118,14 @@ enum Remote {
 struct ChannelSub {
     channel: Channel,
     handles: VecSet<SubId>,
+    /// The handles that asked for presence (a subset of `handles`).
+    watchers: VecSet<SubId>,
+    /// The last members of the channel's presence (kept across a reconnect, so the next list
+    /// is reported as the changes it brings).
+    members: Option<Vec<(String, u32)>>,
     remote: Remote,
+    /// Whether the subscribe sent on this socket asked for presence.
+    remote_presence: bool,
     /// Last seq delivered and the epoch it belongs to.
     last_seq: Option<u64>,
     epoch: Option<String>,
@@ -127,6 +138,10 @@ struct ChannelSub {
 impl ChannelSub {
     fn desired(&self) -> bool {
         !self.handles.is_empty() && !matches!(self.remote, Remote::Failed)
+    }
+
+    fn wants_presence(&self) -> bool {
+        !self.watchers.is_empty()
     }
 }
 
@@ -158,6 +173,8 @@ pub struct Session<P> {
     refresh_at: Option<Duration>,
     /// A token fetched for the open socket is awaited.
     refreshing: bool,
+    /// Requests waiting for their answer.
+    requests: Vec<requests::Pending>,
 }
 
 impl<P: Clone> Session<P> {
@@ -183,6 +200,7 @@ impl<P: Clone> Session<P> {
             last_route: None,
             refresh_at: None,
             refreshing: false,
+            requests: Vec::new(),
         }
     }
 
@@ -255,7 +273,7 @@ impl<P: Clone> Session<P> {
 
     /// When [`Session::handle_timeout`] must be called next (`None`: no timer).
     pub fn poll_timeout(&self) -> Option<Duration> {
-        match &self.phase {
+        let phase = match &self.phase {
             Phase::FetchingToken { deadline }
             | Phase::Opening { deadline }
             | Phase::Handshake { deadline, .. } => Some(*deadline),
@@ -268,6 +286,10 @@ impl<P: Clone> Session<P> {
                 self.refresh_at.map_or(link, |r| r.min(link))
             }),
             Phase::Idle | Phase::Closed => None,
+        };
+        match (phase, self.request_deadline()) {
+            (Some(p), Some(r)) => Some(p.min(r)),
+            (p, r) => p.or(r),
         }
     }
 
@@ -293,6 +315,7 @@ impl<P: Clone> Session<P> {
         }
         self.drop_link();
         self.phase = Phase::Closed;
+        self.fail_requests("closed by the application");
         self.set_state(ConnectionState::Closed, "closed by the application", None);
     }
 
@@ -304,19 +327,23 @@ impl<P: Clone> Session<P> {
     /// [`SessionError::SubscriptionLimit`] past [`SessionConfig::max_channels`] channels or
     /// [`SessionConfig::max_handles`] handles.
     pub fn subscribe(&mut self, channel: &str) -> Result<SubId, SessionError> {
-        self.subscribe_from(channel, None)
+        self.subscribe_with(channel, None, false)
     }
 
-    /// As [`Session::subscribe`], resuming from `since` (a position saved earlier, e.g. by a
-    /// worker before it restarted) when the channel has no position yet: the hub replays what
-    /// came after it (`recovered: true`), or the handle gets an [`Event::Gap`].
+    /// As [`Session::subscribe`], with two options:
+    /// - `since`: resume from a position saved earlier (e.g. by a worker before it restarted)
+    ///   when the channel has no position yet: the hub replays what came after it
+    ///   (`recovered: true`), or the handle gets an [`Event::Gap`];
+    /// - `presence`: join the channel's presence; the handle gets [`Event::Presence`] with the
+    ///   members, then [`Event::Join`] and [`Event::Leave`].
     ///
     /// # Errors
     /// As [`Session::subscribe`].
-    pub fn subscribe_from(
+    pub fn subscribe_with(
         &mut self,
         channel: &str,
         since: Option<Since>,
+        presence: bool,
     ) -> Result<SubId, SessionError> {
         let ch = Channel::try_parse(channel).map_err(SessionError::InvalidChannel)?;
         // The grammar is strict: a valid channel string is its own canonical form.
@@ -335,13 +362,19 @@ impl<P: Clone> Session<P> {
         let entry = self.channels.get_or_insert_with(key.clone(), || ChannelSub {
             channel: ch,
             handles: VecSet::new(),
+            watchers: VecSet::new(),
+            members: None,
             remote: Remote::None,
+            remote_presence: false,
             last_seq: None,
             epoch: None,
             was_subscribed: false,
             recovered: None,
         });
         entry.handles.insert(sub);
+        if presence {
+            entry.watchers.insert(sub);
+        }
         if matches!(entry.remote, Remote::Failed) {
             entry.remote = Remote::None;
         }
@@ -355,6 +388,9 @@ impl<P: Clone> Session<P> {
             None => SubState::Subscribing,
         };
         self.events.push(Event::Subscription { sub, channel: key.clone(), state });
+        if presence {
+            self.presence_to_new_watcher(&key, sub);
+        }
         self.sync_channel(&key);
         Ok(sub)
     }
@@ -367,6 +403,10 @@ impl<P: Clone> Session<P> {
         let key = self.handles.remove(&sub).ok_or(SessionError::UnknownSubscription(sub))?;
         if let Some(ch) = self.channels.get_mut(&key) {
             ch.handles.remove(&sub);
+            ch.watchers.remove(&sub);
+            if !ch.wants_presence() {
+                ch.members = None;
+            }
         }
         self.events.push(Event::Subscription {
             sub,
@@ -454,11 +494,9 @@ impl<P: Clone> Session<P> {
             }
             Err(TokenError::Unauthorized(why)) => {
                 self.phase = Phase::Closed;
-                self.set_state(
-                    ConnectionState::Closed,
-                    &crate::frame::cat(&["unauthorized: ", &why]),
-                    None,
-                );
+                let why = crate::frame::cat(&["unauthorized: ", &why]);
+                self.fail_requests(&why);
+                self.set_state(ConnectionState::Closed, &why, None);
             }
             Err(TokenError::Transient(why)) => {
                 let why = crate::frame::cat(&["token provider failed: ", &why]);
@@ -492,6 +530,7 @@ impl<P: Clone> Session<P> {
                 i += 1;
             }
         }
+        self.send_requests();
     }
 
     /// The socket closed (or failed to open). `code` is 1006 when there was no close frame.
@@ -547,8 +586,25 @@ impl<P: Clone> Session<P> {
             }
             Inbound::Pong { .. } | Inbound::Other => {}
             Inbound::Error { id, code, message } => self.on_error(now, id, code, message),
-            Inbound::Event { channel, kind, seq, payload } => {
-                self.on_event(channel, kind, seq, payload)
+            Inbound::Event { channel, kind, seq, item, payload } => {
+                self.on_event(channel, kind, seq, item, payload)
+            }
+            Inbound::Presence { id, channel, members, payload } => {
+                if !self.answer(id, payload) {
+                    self.on_members(&channel, members);
+                }
+            }
+            Inbound::Join { channel, user } => self.on_join(&channel, user, true),
+            Inbound::Leave { channel, user } => self.on_join(&channel, user, false),
+            Inbound::Signal { channel, payload } => {
+                if let Some(ch) = self.channels.get(&channel) {
+                    for &sub in ch.handles.iter() {
+                        self.events.push(Event::Signal { sub, payload: payload.clone() });
+                    }
+                }
+            }
+            Inbound::History { id, payload } => {
+                self.answer(id, payload);
             }
         }
     }
@@ -557,6 +613,7 @@ impl<P: Clone> Session<P> {
     /// are compared with `now`, so a late wake-up (a throttled background tab) still acts
     /// correctly.
     pub fn handle_timeout(&mut self, now: Duration) {
+        self.expire_requests(now);
         match self.phase.clone() {
             Phase::FetchingToken { deadline } | Phase::Opening { deadline } if now >= deadline => {
                 if matches!(self.phase, Phase::Opening { .. }) {
@@ -645,6 +702,7 @@ impl<P: Clone> Session<P> {
         self.auth_id = None;
         self.refresh_at = None;
         self.refreshing = false;
+        self.requests_unsent();
         let events = &mut self.events;
         self.channels.retain(|key, ch| {
             if ch.handles.is_empty() {
@@ -675,6 +733,7 @@ impl<P: Clone> Session<P> {
         match action {
             CloseAction::Terminal => {
                 self.phase = Phase::Closed;
+                self.fail_requests(why);
                 self.set_state(ConnectionState::Closed, why, code);
             }
             CloseAction::Reconnect => self.schedule_reconnect(now, why, code, None),
@@ -707,10 +766,21 @@ impl<P: Clone> Session<P> {
 
     /// Queues a command; returns its id.
     fn send(&mut self, command: ClientCommand, since: Option<Since>) -> u64 {
+        self.send_frame(command, since, false)
+    }
+
+    /// Queues a command with its envelope; returns its id.
+    fn send_frame(&mut self, command: ClientCommand, since: Option<Since>, presence: bool) -> u64 {
+        let id = self.take_id();
+        let frame = ClientFrame { command, since, presence, id: Some(RequestId::Num(id)) };
+        self.outbox.push(frame.encode());
+        id
+    }
+
+    /// A fresh command id.
+    fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = ClientFrame { command, since, id: Some(RequestId::Num(id)) };
-        self.outbox.push(frame.encode());
         id
     }
 
@@ -732,16 +802,22 @@ impl<P: Clone> Session<P> {
         }
         let Some(ch) = self.channels.get(key) else { return };
         let desired = ch.desired();
+        // A confirmed channel whose presence was asked for (or no longer is) is subscribed again.
+        let presence_changed = ch.remote_presence != ch.wants_presence();
         match (&ch.remote, desired) {
-            (Remote::None, true) => {
+            (Remote::None, true) | (Remote::Subscribed, true)
+                if matches!(ch.remote, Remote::None) || presence_changed =>
+            {
                 let since = match (ch.last_seq, &ch.epoch) {
                     (Some(seq), Some(epoch)) => Some(Since { seq, epoch: epoch.clone() }),
                     _ => None,
                 };
+                let presence = ch.wants_presence();
                 let cmd = ClientCommand::Subscribe { channel: key.to_owned() };
-                let id = self.send(cmd, since.clone());
+                let id = self.send_frame(cmd, since.clone(), presence);
                 if let Some(ch) = self.channels.get_mut(key) {
                     ch.remote = Remote::Subscribing(id, since);
+                    ch.remote_presence = presence;
                 }
             }
             (Remote::Subscribed, false) => {
@@ -882,7 +958,13 @@ impl<P: Clone> Session<P> {
             self.sync_channel(&key);
             return;
         }
-        self.events.push(Event::Error { code, message });
+        match self.take_request(id) {
+            Some(req) => {
+                let result = Err(RequestError { code, message });
+                self.events.push(Event::Reply { req, result });
+            }
+            None => self.events.push(Event::Error { code, message }),
+        }
     }
 
     fn on_event(
@@ -890,6 +972,7 @@ impl<P: Clone> Session<P> {
         channel: String,
         kind: Option<crate::EventKind>,
         seq: Option<u64>,
+        item: Option<u64>,
         payload: P,
     ) {
         if self.last_route.as_ref().is_none_or(|(last, _)| *last != channel) {
@@ -898,7 +981,7 @@ impl<P: Clone> Session<P> {
         }
         let Some((_, ev)) = &self.last_route else { return };
         for ch in self.channels.values_mut() {
-            if !matches!(ch.remote, Remote::Subscribed) || !ch.channel.receives(ev, kind) {
+            if !matches!(ch.remote, Remote::Subscribed) || !ch.channel.receives(ev, kind, item) {
                 continue;
             }
             if let (Some(seq), Some(last)) = (seq, ch.last_seq) {

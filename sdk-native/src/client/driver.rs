@@ -5,7 +5,9 @@
 use super::subscription::{Item, Mailbox};
 use super::{HubError, Shared, StateInfo, TokenProvider};
 use futures_util::{SinkExt, StreamExt};
-use guts_realtime::session::{Action, ConnectionState, Event, Inbound, Session, SubId, SubState};
+use guts_realtime::session::{
+    Action, ConnectionState, Event, Inbound, ReqId, RequestError, Session, SubId, SubState,
+};
 use guts_realtime::{decode_server_frame, ServerMessage, Since};
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,13 +32,24 @@ type Payload = Arc<ServerMessage>;
 pub(crate) enum Command {
     Subscribe(
         String,
-        Option<Since>,
+        super::SubscribeOptions,
         usize,
         oneshot::Sender<Result<(SubId, String, Mailbox), super::Error>>,
     ),
     Unsubscribe(SubId),
+    /// A request answered by an [`Event::Reply`].
+    Request(Request, oneshot::Sender<Result<Payload, super::Error>>),
+    /// A signal: channel, event, data as JSON text.
+    Signal(String, String, String, oneshot::Sender<Result<(), super::Error>>),
     CheckLiveness,
     Close(oneshot::Sender<()>),
+}
+
+/// A request of the application.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Presence(String),
+    History(String, Option<u32>),
 }
 
 pub(crate) struct Driver {
@@ -60,6 +73,8 @@ impl Driver {
             BoxFut<Result<Option<String>, guts_realtime::session::TokenError>>,
         > = None;
         let mut mailboxes: HashMap<SubId, Mailbox> = HashMap::new();
+        let mut requests: HashMap<ReqId, oneshot::Sender<Result<Payload, super::Error>>> =
+            HashMap::new();
         let mut closing: Option<oneshot::Sender<()>> = None;
         let mut commands_open = true;
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
@@ -134,6 +149,15 @@ impl Driver {
             }
             let mut terminal = false;
             while let Some(event) = self.session.poll_event() {
+                if let Event::Reply { req, result } = event {
+                    if let Some(reply) = requests.remove(&req) {
+                        let result = result.map_err(|RequestError { code, message }| {
+                            super::Error::Request { code, message }
+                        });
+                        let _ = reply.send(result);
+                    }
+                    continue;
+                }
                 terminal |= self.dispatch(event, &mut mailboxes);
             }
             if let Some(reply) = closing.take() {
@@ -173,9 +197,12 @@ impl Driver {
             tokio::select! {
                 cmd = self.commands.recv(), if commands_open => match cmd {
                     None => commands_open = false,
-                    Some(Command::Subscribe(channel, since, buffer, reply)) => {
+                    Some(Command::Subscribe(channel, opts, buffer, reply)) => {
                         let _span = info_span!("subscribe", channel = %channel).entered();
-                        let result = self.session.subscribe_from(&channel, since).map(|id| {
+                        let result = self
+                            .session
+                            .subscribe_with(&channel, opts.since, opts.presence)
+                            .map(|id| {
                             let mb = Mailbox::new(buffer);
                             mailboxes.insert(id, mb.clone());
                             let canonical = self.session.channel_of(id).unwrap_or(&channel).to_owned();
@@ -191,6 +218,26 @@ impl Driver {
                     Some(Command::Unsubscribe(id)) => {
                         mailboxes.remove(&id);
                         let _ = self.session.unsubscribe(id);
+                    }
+                    Some(Command::Request(request, reply)) => {
+                        let req = match request {
+                            Request::Presence(channel) => self.session.presence(now(), &channel),
+                            Request::History(channel, limit) => {
+                                self.session.history(now(), &channel, limit)
+                            }
+                        };
+                        match req {
+                            Ok(req) => {
+                                requests.insert(req, reply);
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(e.into()));
+                            }
+                        }
+                    }
+                    Some(Command::Signal(channel, event, data, reply)) => {
+                        let sent = self.session.signal(&channel, &event, &data);
+                        let _ = reply.send(sent.map_err(Into::into));
                     }
                     Some(Command::CheckLiveness) => self.session.check_liveness(now()),
                     Some(Command::Close(reply)) => {
@@ -329,6 +376,45 @@ impl Driver {
                 let _ = self.shared.errors.send(HubError { code, message });
                 false
             }
+            Event::Presence { sub, members, .. } => {
+                if let Some(mb) = mailboxes.get(&sub) {
+                    let members = members
+                        .into_iter()
+                        .map(|(user, connections)| guts_realtime::PresenceMember {
+                            user,
+                            connections,
+                        })
+                        .collect();
+                    mb.push(Item::Presence(members), false);
+                }
+                false
+            }
+            Event::Join { sub, user, .. } => {
+                if let Some(mb) = mailboxes.get(&sub) {
+                    mb.push(Item::Join(user), false);
+                }
+                false
+            }
+            Event::Leave { sub, user, .. } => {
+                if let Some(mb) = mailboxes.get(&sub) {
+                    mb.push(Item::Leave(user), false);
+                }
+                false
+            }
+            Event::Signal { sub, payload } => {
+                if let (Some(mb), ServerMessage::Signal { event, data, user, .. }) =
+                    (mailboxes.get(&sub), &*payload)
+                {
+                    let item = Item::Signal {
+                        event: event.clone(),
+                        data: data.clone(),
+                        user: user.clone(),
+                    };
+                    mb.push(item, true);
+                }
+                false
+            }
+            Event::Reply { .. } => false,
         }
     }
 }

@@ -24,6 +24,15 @@ pub enum Error {
     /// [`ClientBuilder::connect_timeout`](super::ClientBuilder::connect_timeout).
     #[error("not connected within {0:?}")]
     ConnectTimeout(std::time::Duration),
+    /// A request (presence, history, signal) was refused by the hub (`code`), or got no answer
+    /// in time (`None`).
+    #[error("request failed: {message}")]
+    Request {
+        /// The hub's error code (`None`: timed out, or the client closed).
+        code: Option<guts_realtime::ErrorCode>,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl Error {

@@ -40,6 +40,7 @@ pub use subscription::{Item, Subscription};
 
 use driver::{Command, Driver};
 use guts_realtime::session::{Rng, Session};
+use guts_realtime::{PresenceMember, ServerMessage};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -59,6 +60,44 @@ pub struct StateInfo {
     pub reason: String,
     /// The close code involved, if any.
     pub code: Option<u16>,
+}
+
+/// What [`Client::subscribe_with`] may ask for besides the channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeOptions {
+    /// Resume from this position ([`Subscription::position`] saved earlier).
+    pub since: Option<guts_realtime::Since>,
+    /// Join the channel's presence: the stream gets [`Item::Presence`], [`Item::Join`] and
+    /// [`Item::Leave`], and [`Subscription::members`] the current members.
+    pub presence: bool,
+}
+
+impl SubscribeOptions {
+    /// Sets [`SubscribeOptions::since`].
+    pub fn since(mut self, position: guts_realtime::Since) -> Self {
+        self.since = Some(position);
+        self
+    }
+
+    /// Sets [`SubscribeOptions::presence`].
+    pub fn presence(mut self, presence: bool) -> Self {
+        self.presence = presence;
+        self
+    }
+}
+
+/// What [`Client::history`] answers.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct History {
+    /// The canonical channel.
+    pub channel: String,
+    /// Where the history ends: [`Client::subscribe_from`] it to continue with no gap and no
+    /// duplicate.
+    pub position: guts_realtime::Since,
+    /// The events (or notifications), oldest first.
+    pub items: Vec<Item>,
 }
 
 /// An `error` frame of the hub that answers no command of a subscription (e.g. `rate_limited`
@@ -303,7 +342,39 @@ impl Client {
     /// [`Error::Session`] for an invalid channel or past the subscription limit;
     /// [`Error::Closed`] once the client is closed.
     pub async fn subscribe(&self, channel: &str) -> Result<Subscription, Error> {
-        self.subscribe_inner(channel, None).await
+        self.subscribe_with(channel, SubscribeOptions::default()).await
+    }
+
+    /// Subscribes with options: a position to resume from, presence. Cancel-safe like
+    /// [`Client::subscribe`].
+    ///
+    /// ```no_run
+    /// use futures_util::StreamExt;
+    /// use guts_realtime_native::{Client, Item, SubscribeOptions};
+    ///
+    /// # async fn run(client: Client) -> Result<(), guts_realtime_native::Error> {
+    /// // Who is viewing pull request 7, as it changes.
+    /// let opts = SubscribeOptions::default().presence(true);
+    /// let mut sub = client.subscribe_with("repo:acme/app/prs/7", opts).await?;
+    /// while let Some(item) = sub.next().await {
+    ///     match item {
+    ///         Item::Join(user) => println!("{user} is viewing"),
+    ///         Item::Leave(user) => println!("{user} left"),
+    ///         _ => {}
+    ///     }
+    ///     println!("now: {:?}", sub.members().map(|(user, _)| user).collect::<Vec<_>>());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::subscribe`].
+    pub async fn subscribe_with(
+        &self,
+        channel: &str,
+        options: SubscribeOptions,
+    ) -> Result<Subscription, Error> {
+        self.subscribe_inner(channel, options).await
     }
 
     /// Subscribes to a channel from a position saved earlier ([`Subscription::position`]): the
@@ -325,21 +396,104 @@ impl Client {
         channel: &str,
         position: guts_realtime::Since,
     ) -> Result<Subscription, Error> {
-        self.subscribe_inner(channel, Some(position)).await
+        self.subscribe_inner(channel, SubscribeOptions::default().since(position)).await
     }
 
     async fn subscribe_inner(
         &self,
         channel: &str,
-        since: Option<guts_realtime::Since>,
+        options: SubscribeOptions,
     ) -> Result<Subscription, Error> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::Subscribe(channel.to_owned(), since, self.buffer, tx))
+            .send(Command::Subscribe(channel.to_owned(), options, self.buffer, tx))
             .map_err(|_| self.closed_error())?;
         // Dropped here, the reply finds nobody and the driver takes the subscription back.
         let (id, channel, mailbox) = rx.await.map_err(|_| self.closed_error())??;
-        Ok(Subscription { id, channel, mailbox, commands: self.commands.clone(), position: None })
+        Ok(Subscription {
+            id,
+            channel,
+            mailbox,
+            commands: self.commands.clone(),
+            position: None,
+            members: Default::default(),
+        })
+    }
+
+    /// Sends a signal (`event`, with `data`) to the other subscribers of an item channel
+    /// (`repo:o/n/prs/N`, `repo:o/n/issues/N`), e.g. "alice is typing". Ephemeral: sent only on
+    /// a live connection, never stored or replayed; the hub names the sender. A refusal
+    /// (`forbidden`, `rate_limited`) arrives on [`Client::errors`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: guts_realtime_native::Client) -> Result<(), guts_realtime_native::Error> {
+    /// client.signal("repo:acme/app/prs/7", "typing", &serde_json::json!({"line": 12})).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Session`] ([`SessionError::NotConnected`](guts_realtime::session::SessionError))
+    /// when no connection is live; [`Error::Closed`] once the client is closed.
+    pub async fn signal(
+        &self,
+        channel: &str,
+        event: &str,
+        data: &impl serde::Serialize,
+    ) -> Result<(), Error> {
+        let data = serde_json::to_string(data)
+            .map_err(|e| Error::Request { code: None, message: e.to_string() })?;
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::Signal(channel.to_owned(), event.to_owned(), data, tx);
+        self.commands.send(cmd).map_err(|_| self.closed_error())?;
+        rx.await.map_err(|_| self.closed_error())?
+    }
+
+    /// The last `limit` events of a channel still in the hub's history (1..=100; `None`: 20),
+    /// oldest first, and the position after them: render them, then
+    /// [`Client::subscribe_from`] that position to miss nothing and see nothing twice.
+    ///
+    /// ```no_run
+    /// # async fn run(client: guts_realtime_native::Client) -> Result<(), guts_realtime_native::Error> {
+    /// let history = client.history("repo:acme/app/prs/7", Some(50)).await?;
+    /// for item in &history.items {
+    ///     println!("{item:?}");
+    /// }
+    /// let live = client.subscribe_from("repo:acme/app/prs/7", history.position).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Request`] when the hub refuses (`forbidden`, `invalid_message` for a limit out of
+    /// range) or does not answer within the request timeout; [`Error::Session`] for an invalid
+    /// channel; [`Error::Closed`] once the client is closed.
+    pub async fn history(&self, channel: &str, limit: Option<u32>) -> Result<History, Error> {
+        let reply = self.request(driver::Request::History(channel.to_owned(), limit)).await?;
+        match &*reply {
+            ServerMessage::History { channel, epoch, seq, events } => Ok(History {
+                channel: channel.clone(),
+                position: guts_realtime::Since { seq: *seq, epoch: epoch.clone() },
+                items: events.iter().filter_map(Item::from_frame).collect(),
+            }),
+            other => Err(Error::Request { code: None, message: format!("unexpected {other:?}") }),
+        }
+    }
+
+    /// Who is on a channel now, without joining its presence.
+    ///
+    /// # Errors
+    /// As [`Client::history`].
+    pub async fn presence(&self, channel: &str) -> Result<Vec<PresenceMember>, Error> {
+        let reply = self.request(driver::Request::Presence(channel.to_owned())).await?;
+        match &*reply {
+            ServerMessage::Presence { members, .. } => Ok(members.clone()),
+            other => Err(Error::Request { code: None, message: format!("unexpected {other:?}") }),
+        }
+    }
+
+    async fn request(&self, request: driver::Request) -> Result<Arc<ServerMessage>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Request(request, tx)).map_err(|_| self.closed_error())?;
+        rx.await.map_err(|_| self.closed_error())?
     }
 
     /// The hub's `error` frames that answer no command of a subscription (a refused

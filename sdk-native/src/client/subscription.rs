@@ -9,8 +9,8 @@
 use super::driver::Command;
 use futures_util::Stream;
 use guts_realtime::session::{GapReason, SubId};
-use guts_realtime::{ErrorCode, Notification, RealtimeEvent, Since};
-use std::collections::VecDeque;
+use guts_realtime::{ErrorCode, Notification, PresenceMember, RealtimeEvent, Since};
+use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -52,6 +52,35 @@ pub enum Item {
         /// The hub's message.
         message: String,
     },
+    /// The members of the channel's presence (subscribed with presence): after the subscribe,
+    /// and again after each reconnect (after the joins and leaves it brought).
+    Presence(Vec<PresenceMember>),
+    /// A user joined the channel's presence.
+    Join(String),
+    /// A user left the channel's presence.
+    Leave(String),
+    /// A signal from another subscriber of the channel (ephemeral: never replayed).
+    Signal {
+        /// The signal's name.
+        event: String,
+        /// Its payload.
+        data: serde_json::Value,
+        /// The sender, as the hub authenticated it.
+        user: String,
+    },
+}
+
+impl Item {
+    /// The item of an event or notification frame (a history page's entries).
+    pub(crate) fn from_frame(frame: &guts_realtime::ServerMessage) -> Option<Item> {
+        match frame {
+            guts_realtime::ServerMessage::Event(e) => Some(Item::Event(e.clone())),
+            guts_realtime::ServerMessage::Notification { notification, seq, .. } => {
+                Some(Item::Notification { notification: notification.clone(), seq: *seq })
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -132,6 +161,8 @@ pub struct Subscription {
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     /// Where the items taken so far leave the subscription.
     pub(crate) position: Option<Since>,
+    /// The presence members as of the items taken so far.
+    pub(crate) members: BTreeMap<String, u32>,
 }
 
 impl Subscription {
@@ -141,6 +172,13 @@ impl Subscription {
     /// first [`Item::Subscribed`].
     pub fn position(&self) -> Option<Since> {
         self.position.clone()
+    }
+
+    /// The members of the channel's presence as of the items taken from the stream (user and
+    /// connections, by user): empty unless subscribed with presence
+    /// ([`SubscribeOptions::presence`](super::SubscribeOptions::presence)).
+    pub fn members(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.members.iter().map(|(u, n)| (u.as_str(), *n))
     }
 
     /// The canonical channel.
@@ -169,6 +207,19 @@ impl Stream for Subscription {
             match (at, seq, &mut this.position) {
                 (Some(at), _, position) => *position = Some(at),
                 (None, Some(seq), Some(position)) => position.seq = seq,
+                _ => {}
+            }
+            match &item {
+                Item::Presence(members) => {
+                    this.members =
+                        members.iter().map(|m| (m.user.clone(), m.connections)).collect();
+                }
+                Item::Join(user) => {
+                    this.members.entry(user.clone()).or_insert(1);
+                }
+                Item::Leave(user) => {
+                    this.members.remove(user);
+                }
                 _ => {}
             }
             return Poll::Ready(Some(item));

@@ -52,19 +52,28 @@
 //! over and its subscribers are disconnected, so they reconnect and report a gap — never a
 //! silent loss. The node warns at connect when `maxmemory-policy` is not `noeviction`.
 //!
+//! **Presence** is shared through Redis too ([`presence`]: each node's counts per channel and user,
+//! each node's view of the others', crashed nodes reaped). **Signals** are published on the
+//! stream's topic (`S`, with the sending node, which skips its own); **history** is read from the
+//! stream's history.
+//!
 //! Keys: `<prefix>:epoch`, `<prefix>:{<stream>}:seq` (the stream's last seq),
-//! `<prefix>:{<stream>}:h` (the history), `<prefix>:{user:<id>}:prefs`, topic
+//! `<prefix>:{<stream>}:h` (the history), `<prefix>:{<stream>}:p:<channel>` (presence),
+//! `<prefix>:nodes`, `<prefix>:node:<id>:pres`, `<prefix>:{user:<id>}:prefs`, topic
 //! `<prefix>:{<stream>}`. A stream's keys share a hash slot, but the scripts also read the epoch
 //! key, so they do not run on a Redis Cluster. Run Redis with `maxmemory-policy noeviction`: an evicted
 //! seq key would restart a stream's numbering within the same epoch.
 
+mod presence;
+
 use guts_realtime::engine::{Engine, EngineFuture, Metric, MetricKind};
 use guts_realtime::session::{backoff_delay, Rng};
+use guts_realtime::subscription::item_of;
 use guts_realtime::InvalidConfig;
 use guts_realtime::{
-    Channel, EventHub, EventKind, Frame, HubClient, HubMetrics, HubStats, Notification,
-    NotificationPreferences, NotifyOutcome, Published, RealtimeError, RealtimeEvent, Recovery,
-    RequestId, Sequenced, ServerMessage, Since, Subscription,
+    Channel, EventHub, EventKind, Frame, HistoryPage, HubClient, HubMetrics, HubStats,
+    Notification, NotificationPreferences, NotifyOutcome, PresenceMember, Published, RealtimeError,
+    RealtimeEvent, Recovery, Sequenced, ServerMessage, Since, SubscribeOptions, Subscription,
 };
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, PushInfo, PushKind, RedisError, Script, Value};
@@ -101,6 +110,12 @@ pub struct RedisConfig {
     /// Sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`): `None` (the default) uses it when the server is
     /// Redis ≥ 7.
     pub sharded: Option<bool>,
+    /// How often a node records that it is alive (for presence). The default value is 2 s.
+    pub presence_heartbeat: Duration,
+    /// How long a node may be silent before the others take it for dead and its presence
+    /// members leave. The default value is 10 s: a crashed node's users are gone from every
+    /// other node within about 12 s.
+    pub presence_timeout: Duration,
 }
 
 impl RedisConfig {
@@ -115,6 +130,8 @@ impl RedisConfig {
             reconnect_max: Duration::from_secs(5),
             health_interval: Duration::from_secs(1),
             sharded: None,
+            presence_heartbeat: Duration::from_secs(2),
+            presence_timeout: Duration::from_secs(10),
         }
     }
     /// Sets [`RedisConfig::prefix`].
@@ -126,6 +143,12 @@ impl RedisConfig {
     pub fn reconnect(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_min = min;
         self.reconnect_max = max;
+        self
+    }
+    /// Sets [`RedisConfig::presence_heartbeat`] and [`RedisConfig::presence_timeout`].
+    pub fn presence(mut self, heartbeat: Duration, timeout: Duration) -> Self {
+        self.presence_heartbeat = heartbeat;
+        self.presence_timeout = timeout;
         self
     }
 
@@ -142,7 +165,11 @@ impl RedisConfig {
         E::check(self.health_interval >= ten_ms, "RedisConfig.health_interval", "at least 10 ms")?;
         E::check(self.reconnect_min >= ms, "RedisConfig.reconnect_min", "at least 1 ms")?;
         let max_ok = self.reconnect_max >= self.reconnect_min;
-        E::check(max_ok, "RedisConfig.reconnect_max", "at least reconnect_min")
+        E::check(max_ok, "RedisConfig.reconnect_max", "at least reconnect_min")?;
+        let beat_ok = self.presence_heartbeat >= ten_ms;
+        E::check(beat_ok, "RedisConfig.presence_heartbeat", "at least 10 ms")?;
+        let timeout_ok = self.presence_timeout >= 2 * self.presence_heartbeat;
+        E::check(timeout_ok, "RedisConfig.presence_timeout", "at least twice presence_heartbeat")
     }
 }
 
@@ -255,7 +282,8 @@ enum Control {
     Disconnect { user: String },
 }
 
-/// KEYS: epoch, seq, history. ARGV: epoch, maxlen, ttl ms, topic, channel, kind, body, sharded.
+/// KEYS: epoch, seq, history. ARGV: epoch, maxlen, ttl ms, topic, channel, kind, body, sharded,
+/// item.
 const PUBLISH_LUA: &str = r"
 local e = redis.call('GET', KEYS[1])
 if e ~= ARGV[1] then return redis.error_reply('GUTSEPOCH ' .. (e or '-')) end
@@ -264,10 +292,10 @@ if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 local frame = ARGV[7] .. seq .. '}'
 if tonumber(ARGV[2]) > 0 and tonumber(ARGV[3]) > 0 then
   local t = redis.call('TIME')
-  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '0-' .. seq, 'f', frame, 'c', ARGV[5], 'k', ARGV[6], 't', t[1])
+  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '0-' .. seq, 'f', frame, 'c', ARGV[5], 'k', ARGV[6], 't', t[1], 'i', ARGV[9])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
-local msg = frame .. '\n' .. seq .. '\n' .. ARGV[5] .. '\n' .. ARGV[6]
+local msg = frame .. '\n' .. seq .. '\n' .. ARGV[5] .. '\n' .. ARGV[6] .. '\n' .. ARGV[9]
 local n
 if ARGV[8] == '1' then n = redis.call('SPUBLISH', ARGV[4], msg) else n = redis.call('PUBLISH', ARGV[4], msg) end
 return {seq, n}
@@ -281,6 +309,15 @@ local entries = {}
 if ARGV[1] ~= '' and head > tonumber(ARGV[1]) then
   entries = redis.call('XRANGE', KEYS[3], '(0-' .. ARGV[1], '+', 'COUNT', ARGV[2])
 end
+local t = redis.call('TIME')
+return {e or '', head, t[1], entries}
+";
+
+/// KEYS: epoch, seq, history. ARGV: count. The newest `count` entries, newest first.
+const HISTORY_LUA: &str = r"
+local e = redis.call('GET', KEYS[1])
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local entries = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', ARGV[1])
 local t = redis.call('TIME')
 return {e or '', head, t[1], entries}
 ";
@@ -322,6 +359,18 @@ struct Inner {
     topics: Mutex<HashMap<String, Topic>>,
     subscribe_tx: mpsc::UnboundedSender<String>,
     counters: Counters,
+    /// This node's id (presence fields, signals it sent).
+    node: String,
+    history_script: Script,
+    presence_update: Script,
+    heartbeat_script: Script,
+    silent_script: Script,
+    /// Changes of this node's presence counts not yet published: (channel, user) → count.
+    presence_out: Mutex<HashMap<(String, String), u32>>,
+    /// This node's views of the other nodes' presence, by channel.
+    views: Mutex<HashMap<String, presence::View>>,
+    /// This node recorded a heartbeat once.
+    registered: AtomicBool,
 }
 
 /// Stops the supervisor when the last [`RedisBroker`] handle is dropped.
@@ -402,10 +451,11 @@ fn body_of(message: &ServerMessage) -> String {
     s
 }
 
-/// Parses a pub/sub payload `frame \n seq \n channel \n kind`.
+/// Parses a pub/sub payload `frame \n seq \n channel \n kind \n item`.
 fn parse_message(payload: Vec<u8>) -> Option<Sequenced> {
     let mut text = String::from_utf8(payload).ok()?;
-    let mut parts = text.rsplitn(4, '\n');
+    let mut parts = text.rsplitn(5, '\n');
+    let item = parse_item(parts.next()?)?;
     let kind = parts.next()?;
     let channel = parts.next()?;
     let seq: u64 = parts.next()?.parse().ok()?;
@@ -413,7 +463,25 @@ fn parse_message(payload: Vec<u8>) -> Option<Sequenced> {
     let kind = if kind == "-" { None } else { Some(EventKind::from_wire(kind)?) };
     let channel = Channel::parse(channel).ok()?;
     text.truncate(frame_len);
-    Some(Sequenced { seq, channel, kind, frame: Frame::from_string(text) })
+    Some(Sequenced { seq, channel, kind, item, frame: Frame::from_string(text) })
+}
+
+/// An item as stored (`-` for none).
+fn parse_item(s: &str) -> Option<Option<u64>> {
+    if s == "-" {
+        Some(None)
+    } else {
+        s.parse().ok().map(Some)
+    }
+}
+
+/// Parses a signal `S \n node \n channel \n frame`.
+fn parse_signal(payload: &[u8]) -> Option<(&str, Channel, Frame)> {
+    let text = std::str::from_utf8(payload).ok()?.strip_prefix("S\n")?;
+    let mut parts = text.splitn(3, '\n');
+    let node = parts.next()?;
+    let channel = Channel::parse(parts.next()?).ok()?;
+    Some((node, channel, Frame::from_string(parts.next()?.to_owned())))
 }
 
 fn bulk(v: &Value) -> Option<&[u8]> {
@@ -460,7 +528,7 @@ fn parse_read(v: Value) -> Option<Read> {
             }
             _ => return None,
         };
-        let (mut frame, mut channel, mut kind, mut t) = (None, None, None, 0);
+        let (mut frame, mut channel, mut kind, mut t, mut item) = (None, None, None, 0, None);
         for kv in fields.chunks(2) {
             let [k, v] = kv else { return None };
             match *k {
@@ -471,10 +539,12 @@ fn parse_read(v: Value) -> Option<Read> {
                     kind = if k == "-" { None } else { Some(EventKind::from_wire(k)?) };
                 }
                 b"t" => t = std::str::from_utf8(v).ok()?.parse().ok()?,
+                b"i" => item = parse_item(std::str::from_utf8(v).ok()?)?,
                 _ => {}
             }
         }
-        let ev = Sequenced { seq, channel: channel?, kind, frame: Frame::from_string(frame?) };
+        let frame = Frame::from_string(frame?);
+        let ev = Sequenced { seq, channel: channel?, kind, item, frame };
         events.push((ev, t));
     }
     Some(Read { epoch, head, now, events })
@@ -509,7 +579,16 @@ impl RedisBroker {
             .map_err(|e| BrokerError(format!("invalid url: {e}")))?;
         let (subscribe_tx, subscribe_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (presence_update, heartbeat_script, silent_script) = presence::scripts();
         let inner = Arc::new(Inner {
+            node: new_epoch(),
+            history_script: Script::new(HISTORY_LUA),
+            presence_update,
+            heartbeat_script,
+            silent_script,
+            presence_out: Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
+            registered: AtomicBool::new(false),
             hub,
             keys: Keys { prefix: cfg.prefix.clone() },
             cfg,
@@ -530,6 +609,12 @@ impl RedisBroker {
             topics: Mutex::new(HashMap::new()),
             subscribe_tx,
             counters: Counters::default(),
+        });
+        let weak = Arc::downgrade(&inner);
+        inner.hub.on_presence(move |channel, user, count| {
+            if let Some(inner) = weak.upgrade() {
+                inner.local_presence_changed(channel, user, count);
+            }
         });
         let (up_tx, mut up_rx) = watch::channel(false);
         tokio::spawn(supervise(Arc::downgrade(&inner), subscribe_rx, stop_rx, up_tx));
@@ -584,8 +669,9 @@ impl RedisBroker {
         event.channel = ch.to_string();
         event.seq = None;
         let kind = event.event;
+        let item = item_of(&event.data);
         let body = body_of(&ServerMessage::Event(event));
-        self.inner.publish_body(&ch, Some(kind), body).await
+        self.inner.publish_body(&ch, Some(kind), item, body).await
     }
 
     /// Publishes a notification on `user:<user_id>` if that user's preferences (shared by every
@@ -604,7 +690,7 @@ impl RedisBroker {
             notification,
             seq: None,
         });
-        self.inner.publish_body(&ch, None, body).await.map(NotifyOutcome::Delivered)
+        self.inner.publish_body(&ch, None, None, body).await.map(NotifyOutcome::Delivered)
     }
 
     /// Stores a user's notification preferences in Redis, for every node.
@@ -652,26 +738,59 @@ impl RedisBroker {
         &self,
         client: &Arc<HubClient>,
         channel: &str,
-        since: Option<&Since>,
-        id: Option<&RequestId>,
+        opts: SubscribeOptions<'_>,
     ) -> Result<Subscription, RealtimeError> {
         let inner = &*self.inner;
         let ch = Channel::parse(channel)?;
         let stream = ch.stream();
         let name = stream.to_string();
-        let (_use, mut active) = inner.acquire(&name, &stream);
-        let ready = if inner.up.load(Relaxed) {
-            tokio::time::timeout(inner.cfg.command_timeout, active.wait_for(|a| *a))
-                .await
-                .is_ok_and(|r| r.is_ok())
-        } else {
-            *active.borrow()
-        };
-        let recovery = if ready { inner.recovery(&name, since).await } else { None };
+        let (_use, ready) = inner.receive(&name, &stream).await;
+        let mut recovery = if ready { inner.recovery(&name, opts.since).await } else { None };
         if recovery.is_none() {
             inner.counters.unrecovered.fetch_add(1, Relaxed);
         }
-        inner.hub.subscribe_sequenced(client, channel, since, id, recovery)
+        if opts.presence && ready && inner.ensure_view(&ch).await.is_err() {
+            tracing::warn!(channel = %ch, "redis broker: presence of the other nodes not loaded");
+        }
+        // With the views locked, so that no change of the other nodes comes in between.
+        inner.with_remote(&ch, |remote| {
+            if let Some(r) = &mut recovery {
+                r.presence = remote.filter(|_| opts.presence);
+            }
+            inner.hub.subscribe_sequenced(client, channel, opts, recovery)
+        })
+    }
+
+    /// Sends a signal frame to the subscribers of `channel` on every node but `sender`.
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when Redis cannot be reached (this node's subscribers got
+    /// it).
+    pub async fn signal(
+        &self,
+        sender: &Arc<HubClient>,
+        channel: &Channel,
+        frame: Frame,
+    ) -> Result<(), RealtimeError> {
+        self.inner.hub.signal_local(channel, &frame, Some(sender));
+        let topic = self.inner.keys.topic(&channel.stream().to_string());
+        let msg = format!("S\n{}\n{channel}\n{}", self.inner.node, frame.as_str());
+        let publish = if self.inner.sharded.load(Relaxed) { "SPUBLISH" } else { "PUBLISH" };
+        let mut cmd = redis::cmd(publish);
+        cmd.arg(topic).arg(msg);
+        self.inner.command::<u64>(cmd).await.map(|_| ())
+    }
+
+    /// The last `limit` events of `channel` in the cluster's history.
+    ///
+    /// # Errors
+    /// [`RealtimeError::Unavailable`] when Redis cannot be reached or the epoch just changed.
+    pub async fn history(
+        &self,
+        channel: &Channel,
+        limit: usize,
+    ) -> Result<HistoryPage, RealtimeError> {
+        self.inner.history(channel, limit).await
     }
 }
 
@@ -684,10 +803,34 @@ impl Engine for RedisBroker {
         &'a self,
         client: &'a Arc<HubClient>,
         channel: &'a str,
-        since: Option<&'a Since>,
-        id: Option<&'a RequestId>,
+        opts: SubscribeOptions<'a>,
     ) -> EngineFuture<'a, Result<Subscription, RealtimeError>> {
-        Box::pin(RedisBroker::subscribe(self, client, channel, since, id))
+        Box::pin(RedisBroker::subscribe(self, client, channel, opts))
+    }
+
+    fn presence<'a>(
+        &'a self,
+        channel: &'a Channel,
+    ) -> EngineFuture<'a, Result<(Vec<PresenceMember>, bool), RealtimeError>> {
+        Box::pin(self.inner.presence_of(channel))
+    }
+
+    fn history<'a>(
+        &'a self,
+        _client: &'a Arc<HubClient>,
+        channel: &'a Channel,
+        limit: usize,
+    ) -> EngineFuture<'a, Result<HistoryPage, RealtimeError>> {
+        Box::pin(RedisBroker::history(self, channel, limit))
+    }
+
+    fn signal<'a>(
+        &'a self,
+        sender: &'a Arc<HubClient>,
+        channel: &'a Channel,
+        frame: Frame,
+    ) -> EngineFuture<'a, Result<(), RealtimeError>> {
+        Box::pin(RedisBroker::signal(self, sender, channel, frame))
     }
 
     fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>> {
@@ -871,9 +1014,10 @@ impl Inner {
         &self,
         ch: &Channel,
         kind: Option<EventKind>,
+        item: Option<u64>,
         body: String,
     ) -> Result<Published, RealtimeError> {
-        let result = self.try_publish(ch, kind, body).await;
+        let result = self.try_publish(ch, kind, item, body).await;
         match &result {
             Ok(_) => self.counters.published.fetch_add(1, Relaxed),
             Err(_) => self.counters.publish_errors.fetch_add(1, Relaxed),
@@ -885,6 +1029,7 @@ impl Inner {
         &self,
         ch: &Channel,
         kind: Option<EventKind>,
+        item: Option<u64>,
         body: String,
     ) -> Result<Published, RealtimeError> {
         let Some(mut con) = self.cmd().filter(|_| self.up.load(Relaxed)) else {
@@ -904,7 +1049,8 @@ impl Inner {
             .arg(ch.to_string())
             .arg(kind.map_or("-", EventKind::wire_name))
             .arg(body)
-            .arg(if self.sharded.load(Relaxed) { "1" } else { "0" });
+            .arg(if self.sharded.load(Relaxed) { "1" } else { "0" })
+            .arg(item.map_or_else(|| "-".to_owned(), |i| i.to_string()));
         let reply =
             tokio::time::timeout(self.cfg.command_timeout, call.invoke_async::<Vec<u64>>(&mut con))
                 .await;
@@ -962,6 +1108,68 @@ impl Inner {
         parse_read(v).ok_or_else(|| RedisError::from(std::io::Error::other("malformed reply")))
     }
 
+    /// The last `limit` events of `ch` still in the history window, with the stream's head.
+    async fn history(&self, ch: &Channel, limit: usize) -> Result<HistoryPage, RealtimeError> {
+        let stream = ch.stream().to_string();
+        let Some(mut con) = self.cmd().filter(|_| self.up.load(Relaxed)) else {
+            return Err(unavailable("Redis is not reachable"));
+        };
+        let mut call = self.history_script.prepare_invoke();
+        call.key(self.keys.epoch())
+            .key(self.keys.seq(&stream))
+            .key(self.keys.history(&stream))
+            .arg(self.hub.config().history_size.max(1));
+        let run = call.invoke_async::<Value>(&mut con);
+        let v = match tokio::time::timeout(self.cfg.command_timeout, run).await {
+            Ok(Ok(v)) => {
+                self.replied();
+                v
+            }
+            Ok(Err(e)) => {
+                self.failed(&e);
+                return Err(unavailable(e));
+            }
+            Err(_) => {
+                self.slow_reply();
+                return Err(unavailable("Redis did not answer in time"));
+            }
+        };
+        let read = parse_read(v).ok_or_else(|| unavailable("malformed history"))?;
+        let epoch = self.hub.epoch();
+        if read.epoch != epoch {
+            self.epoch_check.store(true, Relaxed);
+            self.wake.notify_one();
+            return Err(unavailable("the cluster epoch changed"));
+        }
+        let ttl = self.hub.config().history_ttl.as_secs();
+        // Newest first from Redis: keep the last `limit` the channel receives, oldest first.
+        let mut events: Vec<Frame> = read
+            .events
+            .into_iter()
+            .filter(|(e, t)| {
+                t.saturating_add(ttl) >= read.now && ch.receives(&e.channel, e.kind, e.item)
+            })
+            .take(limit)
+            .map(|(e, _)| e.frame)
+            .collect();
+        events.reverse();
+        Ok(HistoryPage { channel: ch.clone(), epoch, seq: read.head, events })
+    }
+
+    /// Holds `stream`'s topic and waits (within the command timeout) until this node receives
+    /// it; the hold, and whether it does.
+    async fn receive(&self, name: &str, stream: &Channel) -> (TopicUse<'_>, bool) {
+        let (hold, mut active) = self.acquire(name, stream);
+        let ready = if self.up.load(Relaxed) {
+            tokio::time::timeout(self.cfg.command_timeout, active.wait_for(|a| *a))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        } else {
+            *active.borrow()
+        };
+        (hold, ready)
+    }
+
     /// The history for a subscribe; `None` when Redis cannot tell (unreachable, epoch moved).
     async fn recovery(&self, stream: &str, since: Option<&Since>) -> Option<Recovery> {
         let epoch = self.hub.epoch();
@@ -985,7 +1193,7 @@ impl Inner {
             }
         };
         let events = read.events.into_iter().map(|(e, _)| e).collect();
-        Some(Recovery { head, complete, events })
+        Some(Recovery { head, complete, events, presence: None })
     }
 
     /// Holds `stream`'s topic for a subscribe in progress; returns the guard and the topic's
@@ -1022,13 +1230,18 @@ impl Inner {
             }
             let idle = *t.idle_since.get_or_insert(now);
             if now.duration_since(idle) >= grace {
-                gone.push(name.clone());
+                gone.push((name.clone(), t.channel.clone()));
                 false
             } else {
                 true
             }
         });
-        gone
+        gone.into_iter()
+            .map(|(name, stream)| {
+                self.drop_views(&stream);
+                name
+            })
+            .collect()
     }
 
     /// Reads the cluster epoch (creating it if missing) and adopts it.
@@ -1116,6 +1329,23 @@ impl Inner {
             PushKind::Message | PushKind::SMessage => {
                 let Some(payload) = info.data.into_iter().nth(1) else { return };
                 let Value::BulkString(payload) = payload else { return };
+                if payload.starts_with(b"P\n") {
+                    match presence::parse_change(&payload) {
+                        Some(change) => self.on_presence_change(change),
+                        None => tracing::warn!("redis broker: malformed presence message"),
+                    }
+                    return;
+                }
+                if payload.starts_with(b"S\n") {
+                    match parse_signal(&payload) {
+                        Some((node, _, _)) if node == self.node => {}
+                        Some((_, channel, frame)) => {
+                            self.hub.signal_local(&channel, &frame, None);
+                        }
+                        None => tracing::warn!("redis broker: malformed signal message"),
+                    }
+                    return;
+                }
                 match parse_message(payload) {
                     Some(ev) => {
                         self.counters.received.fetch_add(1, Relaxed);
@@ -1254,6 +1484,17 @@ impl Inner {
         for (name, ch) in &names {
             self.catch_up(&mut cmd, name, ch).await?;
         }
+        // Presence: alive again, this node's counts published again, the views reloaded.
+        let up = async {
+            self.heartbeat().await?;
+            self.registered.store(true, Relaxed);
+            self.reassert_presence().await?;
+            self.reload_views().await;
+            Ok::<(), RealtimeError>(())
+        };
+        if let Err(e) = up.await {
+            return Err(RedisError::from(std::io::Error::other(e.to_string())));
+        }
         Ok(sub)
     }
 
@@ -1281,6 +1522,7 @@ impl Inner {
         let ttl = self.hub.config().history_ttl;
         let keep_every = (ttl / 4).max(Duration::from_secs(1));
         let mut last_keep = Instant::now();
+        let mut last_beat = Instant::now();
         loop {
             if self.broken.load(Relaxed) {
                 return false;
@@ -1328,6 +1570,15 @@ impl Inner {
                         last_keep = Instant::now();
                         self.keep_seq_keys(ttl).await;
                     }
+                    if last_beat.elapsed() >= self.cfg.presence_heartbeat {
+                        last_beat = Instant::now();
+                        if let Err(e) = self.heartbeat().await {
+                            tracing::warn!("redis broker: heartbeat failed: {e}");
+                        }
+                        if let Err(e) = self.reap().await {
+                            tracing::warn!("redis broker: reaping stopped nodes failed: {e}");
+                        }
+                    }
                     if last_ping.elapsed() >= self.cfg.health_interval {
                         last_ping = Instant::now();
                         let Some(mut con) = self.cmd() else { return false };
@@ -1350,7 +1601,7 @@ impl Inner {
                         }
                     }
                 }
-                Step::Woken => {}
+                Step::Woken => self.flush_presence().await,
             }
         }
     }
@@ -1417,18 +1668,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pubsub_message_splits_into_frame_seq_channel_and_kind() {
+    fn a_pubsub_message_splits_into_frame_seq_channel_kind_and_item() {
         let frame = r#"{"type":"event","channel":"repo:o/n","data":{"t":"a\nb"},"seq":7}"#;
-        let ev =
-            parse_message(format!("{frame}\n7\nrepo:o/n/prs\npr_opened").into_bytes()).unwrap();
+        let msg = format!("{frame}\n7\nrepo:o/n/prs\npr_opened\n12");
+        let ev = parse_message(msg.into_bytes()).unwrap();
         assert_eq!(ev.seq, 7);
         assert_eq!(ev.channel.to_string(), "repo:o/n/prs");
         assert_eq!(ev.kind, Some(EventKind::PrOpened));
+        assert_eq!(ev.item, Some(12));
         assert_eq!(ev.frame.as_str(), frame);
-        let n = parse_message(b"{}\n3\nuser:u\n-".to_vec()).unwrap();
-        assert_eq!((n.kind, n.frame.as_str()), (None, "{}"));
-        assert!(parse_message(b"{}\nx\nuser:u\n-".to_vec()).is_none());
-        assert!(parse_message(b"{}\n3\nnot a channel\n-".to_vec()).is_none());
+        let n = parse_message(b"{}\n3\nuser:u\n-\n-".to_vec()).unwrap();
+        assert_eq!((n.kind, n.item, n.frame.as_str()), (None, None, "{}"));
+        assert!(parse_message(b"{}\nx\nuser:u\n-\n-".to_vec()).is_none());
+        assert!(parse_message(b"{}\n3\nnot a channel\n-\n-".to_vec()).is_none());
+        assert!(parse_message(b"{}\n3\nuser:u\n-\nx".to_vec()).is_none());
+    }
+
+    #[test]
+    fn signals_and_presence_changes_parse() {
+        let (node, ch, frame) = parse_signal(b"S\nn1\nrepo:o/n/prs/1\n{\"a\":1}").unwrap();
+        assert_eq!(
+            (node, ch.to_string().as_str(), frame.as_str()),
+            ("n1", "repo:o/n/prs/1", "{\"a\":1}")
+        );
+        assert!(parse_signal(b"S\nn1\nnot a channel\n{}").is_none());
+        let c = presence::parse_change(b"P\nrepo:o/n/prs/1\n17\nn2\nalice\n2").unwrap();
+        assert_eq!(
+            (c.channel.as_str(), c.version, c.node.as_str(), c.user.as_str(), c.count),
+            ("repo:o/n/prs/1", 17, "n2", "alice", 2)
+        );
+        assert!(presence::parse_change(b"P\nrepo:o/n\nx\nn2\nalice\n2").is_none());
     }
 
     #[test]

@@ -1,0 +1,131 @@
+//! Requests of the session: `presence` and `history` commands answered by id, and `signal`s.
+//!
+//! A request is sent at once when a socket is open, else when the next one opens; one sent on a
+//! socket that drops is sent again on the next (both are reads). It waits at most
+//! [`SessionConfig::request_timeout`](super::SessionConfig::request_timeout), and fails at once
+//! when the session closes for good. At most
+//! [`SessionConfig::max_requests`](super::SessionConfig::max_requests) wait at a time.
+
+use super::*;
+
+/// A request waiting for its answer.
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    id: u64,
+    frame: String,
+    sent: bool,
+    deadline: Duration,
+}
+
+impl<P: Clone> Session<P> {
+    /// Asks who is on `channel` (without joining its presence): the answer is an
+    /// [`Event::Reply`] for the returned request, whose payload is the `presence` frame.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidChannel`], [`SessionError::TooManyRequests`].
+    pub fn presence(&mut self, now: Duration, channel: &str) -> Result<ReqId, SessionError> {
+        Channel::try_parse(channel).map_err(SessionError::InvalidChannel)?;
+        self.request(now, ClientCommand::Presence { channel: channel.to_owned() })
+    }
+
+    /// Asks for the last `limit` events of `channel` (1..=100; `None`: the hub's default, 20):
+    /// the answer is an [`Event::Reply`] whose payload is the `history` frame. Subscribing with
+    /// its `seq` and `epoch` as the position continues right after them.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidChannel`], [`SessionError::TooManyRequests`].
+    pub fn history(
+        &mut self,
+        now: Duration,
+        channel: &str,
+        limit: Option<u32>,
+    ) -> Result<ReqId, SessionError> {
+        Channel::try_parse(channel).map_err(SessionError::InvalidChannel)?;
+        self.request(now, ClientCommand::History { channel: channel.to_owned(), limit })
+    }
+
+    /// Sends a signal (`event`, with `data` as JSON text) to the other subscribers of the item
+    /// channel `channel`, on the live connection only: signals are ephemeral, never queued. The
+    /// hub refuses it with an error frame (an [`Event::Error`]) when it is not allowed.
+    ///
+    /// # Errors
+    /// [`SessionError::NotConnected`] when no connection is live.
+    pub fn signal(&mut self, channel: &str, event: &str, data: &str) -> Result<(), SessionError> {
+        if !matches!(self.phase, Phase::Connected { .. }) {
+            return Err(SessionError::NotConnected);
+        }
+        let id = self.take_id();
+        self.outbox.push(crate::wire::encode_signal(channel, event, data, Some(id)));
+        Ok(())
+    }
+
+    fn request(&mut self, now: Duration, command: ClientCommand) -> Result<ReqId, SessionError> {
+        if self.requests.len() >= self.cfg.max_requests {
+            return Err(SessionError::TooManyRequests(self.cfg.max_requests));
+        }
+        let id = self.take_id();
+        let frame =
+            ClientFrame { command, since: None, presence: false, id: Some(RequestId::Num(id)) };
+        let deadline = now.saturating_add(self.cfg.request_timeout);
+        self.requests.push(Pending { id, frame: frame.encode(), sent: false, deadline });
+        if self.link.is_some() {
+            self.send_requests();
+        }
+        Ok(ReqId(id))
+    }
+
+    /// Sends the requests not sent on the open socket.
+    pub(super) fn send_requests(&mut self) {
+        for r in self.requests.iter_mut().filter(|r| !r.sent) {
+            r.sent = true;
+            self.outbox.push(r.frame.clone());
+        }
+    }
+
+    /// The socket is gone: its requests are sent again on the next one.
+    pub(super) fn requests_unsent(&mut self) {
+        for r in &mut self.requests {
+            r.sent = false;
+        }
+    }
+
+    /// The earliest request deadline.
+    pub(super) fn request_deadline(&self) -> Option<Duration> {
+        self.requests.iter().map(|r| r.deadline).min()
+    }
+
+    /// Fails the requests whose time is up.
+    pub(super) fn expire_requests(&mut self, now: Duration) {
+        let mut i = 0;
+        while i < self.requests.len() {
+            if now >= self.requests[i].deadline {
+                let r = self.requests.remove(i);
+                let error = RequestError { code: None, message: "request timed out".into() };
+                self.events.push(Event::Reply { req: ReqId(r.id), result: Err(error) });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Fails every request: the session closed for good.
+    pub(super) fn fail_requests(&mut self, why: &str) {
+        for r in core::mem::take(&mut self.requests) {
+            let error = RequestError { code: None, message: why.to_owned() };
+            self.events.push(Event::Reply { req: ReqId(r.id), result: Err(error) });
+        }
+    }
+
+    /// Answers the request `id` with `payload`; `false` when no request has that id.
+    pub(super) fn answer(&mut self, id: Option<u64>, payload: P) -> bool {
+        let Some(req) = self.take_request(id) else { return false };
+        self.events.push(Event::Reply { req, result: Ok(payload) });
+        true
+    }
+
+    /// Takes the request `id` out of the waiting ones.
+    pub(super) fn take_request(&mut self, id: Option<u64>) -> Option<ReqId> {
+        let i = self.requests.iter().position(|r| Some(r.id) == id)?;
+        Some(ReqId(self.requests.remove(i).id))
+    }
+}
