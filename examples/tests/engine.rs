@@ -417,6 +417,177 @@ async fn revocation(kind: Kind) {
     assert!(bob.is_open());
 }
 
+/// A connection of `node` authenticated as `user` (`None`: anonymous).
+fn user_on(node: &Arc<dyn Engine>, user: Option<&str>) -> (Arc<HubClient>, ClientReceiver) {
+    let (c, rx) = node.hub().connect().expect("below the connection cap");
+    c.set_user(user);
+    (c, rx)
+}
+
+/// Subscribes with presence; the `subscribed` reply and the member list (as user → connections).
+async fn watch(
+    node: &Arc<dyn Engine>,
+    c: &Arc<HubClient>,
+    rx: &mut ClientReceiver,
+    ch: &str,
+) -> Vec<(String, u64)> {
+    node.subscribe(c, ch, SubscribeOptions::new(None, true, None)).await.unwrap();
+    assert_eq!(next(rx).await["type"], "subscribed");
+    let p = next(rx).await;
+    assert_eq!((p["type"].as_str(), p["channel"].as_str()), (Some("presence"), Some(ch)), "{p}");
+    members(&p)
+}
+
+fn members(p: &Value) -> Vec<(String, u64)> {
+    p["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["user"].as_str().unwrap().to_owned(), m["connections"].as_u64().unwrap()))
+        .collect()
+}
+
+fn m(list: &[(&str, u64)]) -> Vec<(String, u64)> {
+    list.iter().map(|(u, n)| ((*u).to_owned(), *n)).collect()
+}
+
+/// Presence across nodes: a user is one member whatever their connections (tabs) on whichever
+/// node: one `join` when the first arrives, one `leave` when the last goes; an anonymous watcher
+/// is never a member; the member list counts connections; every watcher sees every change once.
+async fn presence(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_presence", HubConfig::default()).await else { return };
+    let ch = "repo:eng/presence/prs/7";
+    let (w, mut wrx) = user_on(&n.b, Some("watcher"));
+    assert_eq!(watch(&n.b, &w, &mut wrx, ch).await, m(&[("watcher", 1)]));
+    let (a1, mut a1rx) = user_on(&n.a, Some("alice"));
+    assert_eq!(watch(&n.a, &a1, &mut a1rx, ch).await, m(&[("alice", 1), ("watcher", 1)]));
+    assert_eq!(next(&mut wrx).await, json!({"type": "join", "channel": ch, "user": "alice"}));
+    // A second tab of alice, on the other node: no join; the list counts both.
+    let (a2, mut a2rx) = user_on(&n.b, Some("alice"));
+    assert_eq!(watch(&n.b, &a2, &mut a2rx, ch).await, m(&[("alice", 2), ("watcher", 1)]));
+    let (b1, mut b1rx) = user_on(&n.a, Some("bob"));
+    watch(&n.a, &b1, &mut b1rx, ch).await;
+    for rx in [&mut wrx, &mut a1rx, &mut a2rx] {
+        assert_eq!(next(rx).await, json!({"type": "join", "channel": ch, "user": "bob"}));
+    }
+    // Anonymous: gets the list, joins nothing.
+    let (anon, mut anon_rx) = user_on(&n.b, None);
+    assert_eq!(
+        watch(&n.b, &anon, &mut anon_rx, ch).await,
+        m(&[("alice", 2), ("bob", 1), ("watcher", 1)])
+    );
+    // The query, from either node, without joining.
+    for node in [&n.a, &n.b] {
+        let c = guts_realtime::Channel::parse(ch).unwrap();
+        let (list, truncated) = node.presence(&c).await.unwrap();
+        let list: Vec<(String, u64)> =
+            list.into_iter().map(|p| (p.user, u64::from(p.connections))).collect();
+        assert_eq!((list, truncated), (m(&[("alice", 2), ("bob", 1), ("watcher", 1)]), false));
+    }
+    // Alice's first tab goes: nothing; her last goes: one leave, for everyone.
+    n.a.unsubscribe(&a1, ch).unwrap();
+    n.b.hub().disconnect(&a2.id);
+    for rx in [&mut wrx, &mut b1rx, &mut anon_rx] {
+        assert_eq!(next(rx).await, json!({"type": "leave", "channel": ch, "user": "alice"}));
+    }
+    // Bob subscribed again without presence: he leaves, though still subscribed.
+    n.a.subscribe(&b1, ch, SubscribeOptions::new(None, false, None)).await.unwrap();
+    assert_eq!(next(&mut b1rx).await["type"], "subscribed");
+    for rx in [&mut wrx, &mut anon_rx] {
+        assert_eq!(next(rx).await, json!({"type": "leave", "channel": ch, "user": "bob"}));
+    }
+    quiet(&mut wrx).await;
+    quiet(&mut anon_rx).await;
+    quiet(&mut a1rx).await;
+    quiet(&mut b1rx).await;
+    // Presence is per channel: the repository's channel has none.
+    let base = guts_realtime::Channel::parse("repo:eng/presence").unwrap();
+    assert_eq!(n.a.presence(&base).await.unwrap(), (Vec::new(), false));
+}
+
+/// `history` returns the last events a channel received, oldest first, as delivered, with the
+/// position after which a subscribe continues: no gap, no duplicate.
+async fn history(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_history", HubConfig::default()).await else { return };
+    let base = "repo:eng/history";
+    let item = "repo:eng/history/prs/7";
+    let mut seqs = Vec::new();
+    for i in 1..=5 {
+        // Events about PR 7 (the helper's data names `number: 7`) and pushes in between.
+        seqs.push(n.publish(base, EventKind::PrUpdated, i).await);
+        n.publish(base, EventKind::Push, 100 + i).await;
+    }
+    let (c, mut rx) = n.connect();
+    let ch = guts_realtime::Channel::parse(item).unwrap();
+    let page = n.b.history(&c, &ch, 3).await.unwrap();
+    let got: Vec<u64> = page.events.iter().map(|f| frame_seq(f.as_str())).collect();
+    assert_eq!(got, seqs[2..]);
+    assert_eq!(page.epoch, n.epoch());
+    let frame: Value = serde_json::from_str(page.frame(None).as_str()).unwrap();
+    assert_eq!((frame["type"].as_str(), frame["seq"].as_u64()), (Some("history"), Some(page.seq)));
+    // Published after the read: exactly these come with the subscribe from the page's position.
+    let after = [
+        n.publish(base, EventKind::PrMerged, 6).await,
+        n.publish(base, EventKind::Push, 7).await,
+        n.publish(item, EventKind::PrComment, 8).await,
+    ];
+    let since = Since { seq: page.seq, epoch: page.epoch.clone() };
+    let s =
+        n.b.subscribe(&c, item, SubscribeOptions::new(Some(&since), false, None)).await.unwrap();
+    assert_eq!(s.recovered, Some(true));
+    assert_eq!(next(&mut rx).await["recovered"], true);
+    assert_eq!(key(&next(&mut rx).await), event(after[0], 6));
+    assert_eq!(key(&next(&mut rx).await), event(after[2], 8));
+    let live = n.publish(base, EventKind::PrClosed, 9).await;
+    assert_eq!(key(&next(&mut rx).await), event(live, 9));
+    quiet(&mut rx).await;
+    // The repository channel's history has every kind; a limit above what is kept gives all.
+    let all = n.b.history(&c, &guts_realtime::Channel::parse(base).unwrap(), 100).await.unwrap();
+    assert_eq!(all.events.len(), 14);
+    assert_eq!(all.seq, live);
+}
+
+fn frame_seq(text: &str) -> u64 {
+    serde_json::from_str::<Value>(text).unwrap()["seq"].as_u64().unwrap()
+}
+
+/// A signal reaches the other subscribers of exactly its channel, on every node, never its
+/// sender, never another channel's subscribers.
+async fn signals(kind: Kind) {
+    let Some(n) = nodes(kind, "engine_signals", HubConfig::default()).await else { return };
+    let ch = "repo:eng/sig/prs/3";
+    let (alice, mut alice_rx) = user_on(&n.a, Some("alice"));
+    let (bob, mut bob_rx) = user_on(&n.b, Some("bob"));
+    let (carol, mut carol_rx) = user_on(&n.a, Some("carol"));
+    let (base, mut base_rx) = user_on(&n.b, Some("dave"));
+    for (node, c, rx, channel) in [
+        (&n.a, &alice, &mut alice_rx, ch),
+        (&n.b, &bob, &mut bob_rx, ch),
+        (&n.a, &carol, &mut carol_rx, ch),
+        (&n.b, &base, &mut base_rx, "repo:eng/sig"),
+    ] {
+        node.subscribe(c, channel, SubscribeOptions::new(None, false, None)).await.unwrap();
+        assert_eq!(next(rx).await["type"], "subscribed");
+    }
+    let msg = guts_realtime::ServerMessage::Signal {
+        channel: ch.into(),
+        event: "typing".into(),
+        data: json!({"line": 4}),
+        user: "alice".into(),
+    };
+    let c = guts_realtime::Channel::parse(ch).unwrap();
+    n.a.signal(&alice, &c, msg.encode()).await.unwrap();
+    let want = json!({"type": "signal", "channel": ch, "event": "typing", "data": {"line": 4}, "user": "alice"});
+    assert_eq!(next(&mut bob_rx).await, want);
+    assert_eq!(next(&mut carol_rx).await, want);
+    quiet(&mut alice_rx).await;
+    quiet(&mut base_rx).await;
+    quiet(&mut bob_rx).await;
+    // Not recorded: the history has no signal.
+    let page = n.b.history(&bob, &c, 10).await.unwrap();
+    assert!(page.events.is_empty());
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -448,5 +619,8 @@ suite!(
     unsubscribe,
     preferences,
     counters,
+    presence,
+    history,
+    signals,
     revocation,
 );

@@ -425,3 +425,76 @@ async fn a_revocation_on_one_node_reaches_the_users_connections_on_every_node() 
     assert_eq!(post(url, a.publish_key.clone(), disconnect).await, 200);
     on_b.expect_close(4003, Duration::from_secs(10)).await.unwrap();
 }
+
+/// A connection to `hub` authenticated as `user`.
+async fn user_conn(hub: &HubProcess, user: &str) -> Conn {
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": user, "exp": 4_000_000_000u64}),
+        &jsonwebtoken::EncodingKey::from_secret(hub.token_secret.as_bytes()),
+    )
+    .unwrap();
+    let mut c = Conn::open(&hub.ws_url()).await.unwrap();
+    c.send(&json!({"type": "auth", "token": token}).to_string()).await.unwrap();
+    assert_eq!(c.recv().await.unwrap()["type"], "authenticated");
+    c
+}
+
+/// Subscribes with presence; the member list's users.
+async fn join_presence(c: &mut Conn, channel: &str) -> Vec<String> {
+    let cmd = json!({"type": "subscribe", "channel": channel, "presence": true});
+    c.send(&cmd.to_string()).await.unwrap();
+    assert_eq!(c.recv().await.unwrap()["type"], "subscribed");
+    let p = c.recv().await.unwrap();
+    assert_eq!(p["type"], "presence", "{p}");
+    p["members"].as_array().unwrap().iter().map(|m| m["user"].as_str().unwrap().into()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_s_presence_members_leave_on_the_other_nodes_and_signals_cross_nodes() {
+    let Some(r) = redis("presence_kill", false).await else { return };
+    let (mut a, b) = (node(&r, &[]).await, node(&r, &[]).await);
+    let ch = "repo:x/p/prs/1";
+    let mut watcher = user_conn(&b, "watcher").await;
+    assert_eq!(join_presence(&mut watcher, ch).await, ["watcher"]);
+    let mut alice1 = user_conn(&a, "alice").await;
+    let mut alice2 = user_conn(&a, "alice").await;
+    let mut bob = user_conn(&b, "bob").await;
+    join_presence(&mut alice1, ch).await;
+    join_presence(&mut alice2, ch).await;
+    assert_eq!(join_presence(&mut bob, ch).await, ["alice", "bob", "watcher"]);
+    let join = |u: &str| json!({"type": "join", "channel": ch, "user": u});
+    assert_eq!(watcher.recv().await.unwrap(), join("alice"));
+    assert_eq!(watcher.recv().await.unwrap(), join("bob"));
+    // A signal from node A reaches node B's subscribers, named by the hub, not the sender.
+    let forged = json!({"type": "signal", "channel": ch, "event": "typing", "data": {"l": 1}, "user": "mallory"});
+    alice1.send(&forged.to_string()).await.unwrap();
+    let want = json!({"type": "signal", "channel": ch, "event": "typing", "data": {"l": 1}, "user": "alice"});
+    assert_eq!(watcher.recv().await.unwrap(), want);
+    assert_eq!(bob.recv().await.unwrap(), want);
+    assert_eq!(alice2.recv().await.unwrap(), want, "the sender's other tab is another connection");
+    // kill -9 of node A: both of alice's connections are gone without a word; node B tells its
+    // watchers she left, once, within the presence timeout (10 s) plus a heartbeat.
+    let killed = Instant::now();
+    a.kill().await;
+    let leave = loop {
+        match watcher.recv().await {
+            Ok(v) => break v,
+            Err(e) => assert!(killed.elapsed() < Duration::from_secs(30), "no leave in 30 s: {e}"),
+        }
+    };
+    assert_eq!(leave, json!({"type": "leave", "channel": ch, "user": "alice"}));
+    let took = killed.elapsed();
+    assert_eq!(bob.recv().await.unwrap(), json!({"type": "leave", "channel": ch, "user": "alice"}));
+    eprintln!("a killed node's members left after {took:?}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // Bob is still there; nothing more came.
+    watcher.send(&json!({"type": "presence", "channel": ch, "id": 5}).to_string()).await.unwrap();
+    let p = watcher.recv().await.unwrap();
+    assert_eq!(
+        p,
+        json!({"type": "presence", "channel": ch, "members": [
+            {"user": "bob", "connections": 1}, {"user": "watcher", "connections": 1}
+        ], "id": 5})
+    );
+}

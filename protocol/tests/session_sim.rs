@@ -607,3 +607,181 @@ proptest! {
         }
     }
 }
+
+/// The presence events of a handle, as `join U`, `leave U` and `list U,V`.
+fn presence_log(h: &Harness, sub: SubId) -> Vec<String> {
+    h.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Join { sub: s, user, .. } if *s == sub => Some(format!("join {user}")),
+            Event::Leave { sub: s, user, .. } if *s == sub => Some(format!("leave {user}")),
+            Event::Presence { sub: s, members, .. } if *s == sub => {
+                let users: Vec<&str> = members.iter().map(|(u, _)| u.as_str()).collect();
+                Some(format!("list {}", users.join(",")))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A member of `ch` on the hub directly (another user's tab).
+fn member(h: &Harness, user: &str, ch: &str) -> Arc<guts_realtime::HubClient> {
+    let (c, rx) = h.hub.connect().unwrap();
+    std::mem::forget(rx); // keeps the queue open: the member stays until disconnected
+    c.set_user(Some(user));
+    let opts = guts_realtime::SubscribeOptions::new(None, true, None);
+    h.hub.subscribe_with(&c, ch, opts).unwrap();
+    c
+}
+
+#[test]
+fn presence_is_rebuilt_after_a_reconnect_reporting_only_real_changes() {
+    let mut h = Harness::new(cfg().auth(true));
+    let ch = "repo:acme/app/prs/4";
+    let bob = member(&h, "bob", ch);
+    let dave = member(&h, "dave", ch);
+    let sub = h.s.subscribe_with(ch, None, true).unwrap();
+    let plain = h.s.subscribe(ch).unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    assert_eq!(presence_log(&h, sub), ["list alice,bob,dave"]);
+    assert_eq!(h.s.members(ch).unwrap().len(), 3);
+    member(&h, "carol", ch);
+    h.settle();
+    assert_eq!(presence_log(&h, sub).last().unwrap(), "join carol");
+    // Down for a while: bob leaves, erin joins, dave stays; alice's own connection went too.
+    h.cut();
+    h.hub.disconnect(&bob.id);
+    member(&h, "erin", ch);
+    h.advance(30 * S);
+    assert_eq!(h.s.state(), &ConnectionState::Connected);
+    assert_eq!(
+        presence_log(&h, sub),
+        [
+            "list alice,bob,dave",
+            "join carol",
+            "join erin",
+            "leave bob",
+            "list alice,carol,dave,erin"
+        ]
+    );
+    assert!(presence_log(&h, plain).is_empty(), "a handle without presence hears nothing of it");
+    // A live leave, and a second handle asking for presence gets the list at once.
+    h.hub.disconnect(&dave.id);
+    h.settle();
+    let late = h.s.subscribe_with(ch, None, true).unwrap();
+    h.settle();
+    assert_eq!(presence_log(&h, sub).last().unwrap(), "leave dave");
+    assert_eq!(presence_log(&h, late), ["list alice,carol,erin"]);
+}
+
+#[test]
+fn asking_for_presence_on_a_subscribed_channel_subscribes_again_with_it() {
+    let mut h = Harness::new(cfg().auth(true));
+    let ch = "repo:acme/app/issues/9";
+    member(&h, "bob", ch);
+    let plain = h.s.subscribe(ch).unwrap();
+    h.s.connect(h.now);
+    h.settle();
+    let sent = h.sent.len();
+    let watching = h.s.subscribe_with(ch, None, true).unwrap();
+    h.settle();
+    assert!(h.sent[sent].contains(r#""presence":true"#), "{:?}", &h.sent[sent..]);
+    assert_eq!(presence_log(&h, watching), ["list alice,bob"]);
+    // The last watcher goes: subscribed again without presence, alice leaves for the others.
+    h.s.unsubscribe(watching).unwrap();
+    h.settle();
+    assert!(!h.sent.last().unwrap().contains("presence"), "{:?}", h.sent.last());
+    let (members, _) = h.hub.presence(&guts_realtime::Channel::parse(ch).unwrap());
+    assert_eq!(members.iter().map(|m| m.user.as_str()).collect::<Vec<_>>(), ["bob"]);
+    assert_eq!(h.s.sub_state(plain), Some(SubState::Subscribed { recovered: Some(true) }));
+}
+
+/// The replies the session gave: request id → the history's seqs, or the error message.
+fn replies(h: &Harness) -> Vec<(u64, Result<Vec<u64>, String>)> {
+    h.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Reply { req, result } => Some((
+                req.0,
+                match result {
+                    Ok(ServerMessage::History { events, .. }) => Ok(events
+                        .iter()
+                        .map(|e| match e {
+                            ServerMessage::Event(e) => e.seq.unwrap(),
+                            _ => 0,
+                        })
+                        .collect()),
+                    Ok(ServerMessage::Presence { members, .. }) => Ok(vec![members.len() as u64]),
+                    Ok(other) => Err(format!("{other:?}")),
+                    Err(e) => Err(e.message.clone()),
+                },
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn requests_wait_for_a_connection_are_sent_again_after_a_drop_and_time_out() {
+    let mut h = Harness::new(cfg());
+    let ch = "repo:o/hist";
+    let seqs: Vec<u64> = (0..4).map(|_| h.publish(ch, EventKind::Push)).collect();
+    // Asked before connecting: sent once connected.
+    let first = h.s.history(h.now, ch, Some(2)).unwrap();
+    assert!(h.sent.is_empty());
+    h.s.connect(h.now);
+    h.settle();
+    assert_eq!(replies(&h), [(first.0, Ok(seqs[2..].to_vec()))]);
+    // Sent on a socket that dies before the answer: sent again on the next one.
+    h.mute = true;
+    let second = h.s.presence(h.now, ch).unwrap();
+    h.settle();
+    h.mute = false;
+    h.cut();
+    h.advance(5 * S);
+    assert_eq!(replies(&h)[1], (second.0, Ok(vec![0])));
+    // No hub at all: the request fails after its timeout, not before.
+    h.server_up = false;
+    h.cut();
+    h.close_with(1006, "");
+    h.drop_socket();
+    let t0 = h.now;
+    let third = h.s.history(h.now, ch, None).unwrap();
+    h.advance(9 * S);
+    assert_eq!(replies(&h).len(), 2);
+    h.advance(2 * S);
+    assert_eq!(replies(&h)[2], (third.0, Err("request timed out".into())));
+    assert!(h.now - t0 >= 10 * S);
+    // Closed for good: what waits fails at once.
+    let fourth = h.s.history(h.now, ch, None).unwrap();
+    h.s.close(h.now);
+    h.settle();
+    assert_eq!(replies(&h)[3], (fourth.0, Err("closed by the application".into())));
+}
+
+#[test]
+fn signals_go_out_only_on_a_live_connection_and_refusals_come_back_as_errors() {
+    let mut h = Harness::new(cfg().auth(true));
+    let ch = "repo:acme/app/prs/2";
+    assert_eq!(
+        h.s.signal(ch, "typing", "{}"),
+        Err(guts_realtime::session::SessionError::NotConnected)
+    );
+    let bob = member(&h, "bob", ch);
+    let _ = bob;
+    h.s.connect(h.now);
+    h.settle();
+    h.s.signal(ch, "typing", r#"{"on":true}"#).unwrap();
+    h.s.signal("repo:acme/app", "typing", "{}").unwrap();
+    h.settle();
+    let errors: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Error { code, .. } => *code,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors, [guts_realtime::ErrorCode::Forbidden]);
+}

@@ -399,3 +399,72 @@ async fn a_worker_resumes_from_its_saved_position_or_is_told_of_the_gap() {
         }
     }
 }
+
+/// A client authenticated as `user` (reads every repository).
+fn client_as(server: &TestServer, user: &str) -> Client {
+    let token = mint(json!({"sub": user, "exp": exp_in(3600), "repos": ["*/*"]}));
+    Client::builder(server.ws_url()).static_token(token).connect().unwrap()
+}
+
+#[tokio::test]
+async fn presence_signals_and_history_through_the_client() {
+    use guts_realtime_native::SubscribeOptions;
+    let server = TestServer::default().await;
+    let ch = "repo:native/collab/prs/3";
+    let alice = client_as(&server, "alice");
+    let bob = client_as(&server, "bob");
+    let presence = SubscribeOptions::default().presence(true);
+    let mut a = alice.subscribe_with(ch, presence.clone()).await.unwrap();
+    assert_eq!(next(&mut a).await, Item::Subscribed { recovered: None });
+    let Item::Presence(list) = next(&mut a).await else { panic!("the member list first") };
+    assert_eq!(list.iter().map(|m| m.user.as_str()).collect::<Vec<_>>(), ["alice"]);
+    let mut b = bob.subscribe_with(ch, presence).await.unwrap();
+    until_subscribed(&mut b).await;
+    assert_eq!(next(&mut a).await, Item::Join("bob".into()));
+    assert_eq!(a.members().collect::<Vec<_>>(), [("alice", 1), ("bob", 1)]);
+    // Bob types: alice hears it from "bob"; bob hears nothing back.
+    bob.signal(ch, "typing", &json!({"line": 3})).await.unwrap();
+    assert_eq!(
+        next(&mut a).await,
+        Item::Signal { event: "typing".into(), data: json!({"line": 3}), user: "bob".into() }
+    );
+    // A refused signal comes back on the errors stream.
+    let mut errors = bob.errors();
+    bob.signal("repo:native/collab", "typing", &json!({})).await.unwrap();
+    let e = timeout(WAIT, errors.recv()).await.unwrap().unwrap();
+    assert_eq!(e.code, Some(guts_realtime::ErrorCode::Forbidden));
+    assert!(matches!(next(&mut b).await, Item::Presence(_)));
+    assert!(timeout(Duration::from_millis(200), b.next()).await.is_err(), "no echo");
+    // The query without joining.
+    let who = alice.presence(ch).await.unwrap();
+    assert_eq!(who.iter().map(|m| m.user.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    // Bob leaves.
+    drop(b);
+    assert_eq!(next(&mut a).await, Item::Leave("bob".into()));
+    assert_eq!(a.members().collect::<Vec<_>>(), [("alice", 1)]);
+    // History, then the live stream from its position: nothing missed, nothing twice.
+    let seqs = [
+        server.publish("repo:native/collab", "pr_updated", json!({"number": 3})).await,
+        server.publish("repo:native/collab", "pr_updated", json!({"number": 4})).await,
+        server.publish(ch, "pr_comment", json!({"parent_number": 3})).await,
+    ];
+    let history = alice.history(ch, Some(10)).await.unwrap();
+    let got: Vec<u64> = history
+        .items
+        .iter()
+        .map(|i| match i {
+            Item::Event(e) => e.seq.unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, [seqs[0], seqs[2]]);
+    let later = server.publish(ch, "pr_merged", json!({})).await;
+    let mut resumed = bob.subscribe_from(ch, history.position).await.unwrap();
+    assert_eq!(next(&mut resumed).await, Item::Subscribed { recovered: Some(true) });
+    assert!(matches!(next(&mut resumed).await, Item::Event(e) if e.seq == Some(later)));
+    let bad = alice.history(ch, Some(0)).await.unwrap_err();
+    assert!(
+        matches!(bad, Error::Request { code: Some(guts_realtime::ErrorCode::InvalidMessage), .. }),
+        "{bad}"
+    );
+}
