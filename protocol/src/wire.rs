@@ -150,18 +150,19 @@ pub fn valid_signal_name(name: &str) -> bool {
 /// `data` is JSON text, written as it is.
 ///
 /// ```
+/// use guts_realtime::RequestId;
 /// assert_eq!(
-///     guts_realtime::wire::encode_signal("repo:a/b/prs/1", "typing", "{}", Some(4)),
+///     guts_realtime::wire::encode_signal("repo:a/b/prs/1", "typing", "{}", Some(&RequestId::Num(4))),
 ///     r#"{"type":"signal","channel":"repo:a/b/prs/1","event":"typing","data":{},"id":4}"#
 /// );
 /// ```
-pub fn encode_signal(channel: &str, event: &str, data: &str, id: Option<u64>) -> String {
+pub fn encode_signal(channel: &str, event: &str, data: &str, id: Option<&RequestId>) -> String {
     let mut out = String::with_capacity(64 + data.len());
     out.push_str("{\"type\":");
     push_signal(&mut out, channel, event, data);
     if let Some(id) = id {
         out.push_str(",\"id\":");
-        push_u64(&mut out, id);
+        id.push_json(&mut out);
     }
     out.push('}');
     out

@@ -6,8 +6,8 @@
 
 use guts_realtime::{
     decode_client_frame, decode_server_frame, ClientCommand, ClientFrame, ErrorCode, EventKind,
-    Notification, NotificationMetadata, NotificationType, RealtimeEvent, RequestId, ServerFrame,
-    ServerMessage, Since,
+    Notification, NotificationMetadata, NotificationType, PresenceMember, RealtimeEvent, RequestId,
+    ServerFrame, ServerMessage, Since,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -87,6 +87,15 @@ fn the_vector_set_is_complete() {
         ("published", "server"),
         ("event", "server"),
         ("notification", "server"),
+        ("subscribe_presence", "client"),
+        ("presence_query", "client"),
+        ("history_query", "client"),
+        ("signal_send", "client"),
+        ("presence", "server"),
+        ("join", "server"),
+        ("leave", "server"),
+        ("signal", "server"),
+        ("history", "server"),
     ]
     .into_iter()
     .collect();
@@ -120,6 +129,12 @@ fn the_vector_set_is_complete() {
         "error",
         "authenticated",
         "published",
+        "subscribe_presence",
+        "presence_query",
+        "history_query",
+        "signal_send",
+        "presence",
+        "history",
     ] {
         let ids: Vec<&Value> = cases
             .iter()
@@ -166,7 +181,7 @@ fn every_case_round_trips_byte_for_byte() {
             assert_eq!(f.encode(), c.text, "{at}: ClientFrame::encode");
             assert_eq!(decode_client_frame(&f.encode()).unwrap(), f, "{at}: decode(encode)");
             assert_eq!(c.value["type"], client_type(&f.command), "{at}");
-            if f.since.is_none() && f.id.is_none() {
+            if f.since.is_none() && f.id.is_none() && !f.presence {
                 // The derived serde encoding of the bare command is the same text.
                 assert_eq!(serde_json::to_string(&f.command).unwrap(), c.text, "{at}: serde");
                 assert_eq!(serde_json::from_str::<ClientCommand>(&c.text).unwrap(), f.command);
@@ -190,8 +205,12 @@ fn every_case_round_trips_byte_for_byte() {
             }
             assert_eq!(decode_server_frame(f.encode().as_str()).unwrap(), f, "{at}");
             assert_eq!(c.value["type"], f.message.type_name(), "{at}");
-            // A client frame is never a server frame and vice versa.
-            assert!(decode_client_frame(&c.text).is_err(), "{at} decodes as a client frame");
+            // A client frame is never a server frame and vice versa, but for the three types
+            // both directions have (`presence`, `history`, `signal`): decoders ignore unknown
+            // keys, so a server's frame of these types also reads as the command.
+            if !["presence", "history", "signal"].contains(&f.message.type_name()) {
+                assert!(decode_client_frame(&c.text).is_err(), "{at} decodes as a client frame");
+            }
         }
     }
 }
@@ -203,6 +222,9 @@ fn client_type(c: &ClientCommand) -> &'static str {
         ClientCommand::Ping => "ping",
         ClientCommand::Auth { .. } => "auth",
         ClientCommand::Publish { .. } => "publish",
+        ClientCommand::Presence { .. } => "presence",
+        ClientCommand::History { .. } => "history",
+        ClientCommand::Signal { .. } => "signal",
         _ => unreachable!(),
     }
 }
@@ -283,6 +305,32 @@ fn expected_client(file: &str, name: &str) -> Option<ClientFrame> {
                 channel: "org:guts".into(),
                 event: EventKind::RepoCreated,
                 data: Value::Null,
+            },
+            None,
+            None,
+        ),
+        ("subscribe_presence", "since_string_id") => ClientFrame {
+            presence: true,
+            ..cf(sub("repo:alice/myrepo/issues/3"), since(42, EP), s("watch-1"))
+        },
+        ("presence_query", "number_id") => {
+            cf(ClientCommand::Presence { channel: "repo:alice/myrepo/prs/7".into() }, None, n(3))
+        }
+        ("history_query", "limit_number_id") => cf(
+            ClientCommand::History { channel: "repo:alice/myrepo/prs/7".into(), limit: Some(50) },
+            None,
+            n(4),
+        ),
+        ("history_query", "default_limit") => cf(
+            ClientCommand::History { channel: "repo:alice/myrepo".into(), limit: None },
+            None,
+            None,
+        ),
+        ("signal_send", "typing") => cf(
+            ClientCommand::Signal {
+                channel: "repo:alice/myrepo/prs/7".into(),
+                event: "typing".into(),
+                data: json!({"line": 12}),
             },
             None,
             None,
@@ -479,6 +527,75 @@ fn expected_server(file: &str, name: &str) -> Option<ServerFrame> {
             },
             None,
         ),
+        ("presence", "members") => sf(
+            M::Presence {
+                channel: "repo:alice/myrepo/prs/7".into(),
+                members: vec![
+                    PresenceMember { user: "alice".into(), connections: 2 },
+                    PresenceMember { user: "bob".into(), connections: 1 },
+                ],
+                truncated: false,
+            },
+            None,
+        ),
+        ("presence", "truncated_string_id") => sf(
+            M::Presence {
+                channel: "repo:acme/big/issues/1".into(),
+                members: vec![PresenceMember { user: "u0000".into(), connections: 1 }],
+                truncated: true,
+            },
+            s("who"),
+        ),
+        ("join", "join") => {
+            sf(M::Join { channel: "repo:alice/myrepo/prs/7".into(), user: "bob".into() }, None)
+        }
+        ("leave", "leave") => {
+            sf(M::Leave { channel: "repo:alice/myrepo/prs/7".into(), user: "bob".into() }, None)
+        }
+        ("signal", "typing") => sf(
+            M::Signal {
+                channel: "repo:alice/myrepo/prs/7".into(),
+                event: "typing".into(),
+                data: json!({"line": 12}),
+                user: "alice".into(),
+            },
+            None,
+        ),
+        ("history", "events") => sf(
+            M::History {
+                channel: "repo:alice/myrepo/prs/7".into(),
+                epoch: EP.into(),
+                seq: 61,
+                events: vec![
+                    event(
+                        "repo:alice/myrepo",
+                        EventKind::PrUpdated,
+                        json!({"number": 7, "title": "Fix"}),
+                        1_703_145_600,
+                        "ev-58",
+                        Some(58),
+                    ),
+                    event(
+                        "repo:alice/myrepo/prs/7",
+                        EventKind::PrComment,
+                        json!({"id": 3, "parent_number": 7, "author": "bob", "body_preview": "LGTM"}),
+                        1_703_145_601,
+                        "ev-60",
+                        Some(60),
+                    ),
+                ],
+            },
+            None,
+        ),
+        ("history", "empty_number_id") => sf(
+            M::History {
+                channel: "repo:alice/myrepo/prs/7".into(),
+                epoch: EP.into(),
+                seq: 0,
+                events: Vec::new(),
+            },
+            n(4),
+        ),
         ("notification", "without_seq") => sf(
             M::Notification {
                 channel: "user:alice".into(),
@@ -526,7 +643,7 @@ fn hand_built_values_equal_the_decoded_ones() {
     for (file, n) in &covered {
         assert!(*n >= 1, "{file}: no case compared with a hand-built value");
     }
-    assert_eq!(covered.len(), 16);
+    assert_eq!(covered.len(), 25);
 }
 
 #[test]

@@ -28,6 +28,25 @@ pub fn encode_command(
         "unsubscribe" => ClientCommand::Unsubscribe { channel: text(&value, "channel")? },
         "ping" => ClientCommand::Ping,
         "auth" => ClientCommand::Auth { token: text(&value, "token")? },
+        "presence" => ClientCommand::Presence { channel: text(&value, "channel")? },
+        "history" => ClientCommand::History {
+            channel: text(&value, "channel")?,
+            limit: field(&value, "limit").as_f64().map(|n| n as u32),
+        },
+        "signal" => {
+            // The session's own encoder of signals, with the data as JSON.stringify writes it.
+            let data = js_sys::JSON::stringify(&field(&value, "data"))
+                .ok()
+                .and_then(|s| s.as_string())
+                .unwrap_or_else(|| "null".into());
+            let id = request_id(&field(&value, "id"));
+            return Ok(guts_realtime::wire::encode_signal(
+                &text(&value, "channel")?,
+                &text(&value, "event")?,
+                &data,
+                id.as_ref(),
+            ));
+        }
         other => {
             return Err(JsError::new(&crate::js::cat(&[
                 "not a command this client sends: ",
@@ -42,14 +61,18 @@ pub fn encode_command(
     } else {
         None
     };
-    let id = field(&value, "id");
-    let id = match (id.as_f64(), id.as_string()) {
+    let id = request_id(&field(&value, "id"));
+    let presence = field(&value, "presence").as_bool().unwrap_or(false);
+    Ok(ClientFrame { command, since, presence, id }.encode())
+}
+
+/// A command's `id` (a number or a string).
+fn request_id(id: &JsValue) -> Option<RequestId> {
+    match (id.as_f64(), id.as_string()) {
         (Some(n), _) => Some(RequestId::Num(n as u64)),
         (_, Some(s)) => Some(RequestId::Str(s)),
         _ => None,
-    };
-    let presence = field(&value, "presence").as_bool().unwrap_or(false);
-    Ok(ClientFrame { command, since, presence, id }.encode())
+    }
 }
 
 /// What the driver reads from a server frame's text: `{kind, id?, channel?, event?, seq?,

@@ -54,8 +54,8 @@ impl<P: Clone> Session<P> {
         if !matches!(self.phase, Phase::Connected { .. }) {
             return Err(SessionError::NotConnected);
         }
-        let id = self.take_id();
-        self.outbox.push(crate::wire::encode_signal(channel, event, data, Some(id)));
+        let id = RequestId::Num(self.take_id());
+        self.outbox.push(crate::wire::encode_signal(channel, event, data, Some(&id)));
         Ok(())
     }
 
