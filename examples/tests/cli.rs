@@ -247,3 +247,57 @@ async fn guts_sub_count_data_only_since_and_sigterm() {
     let status = timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guts_sub_presence_prints_who_is_there_and_the_signals_it_receives() {
+    use guts_realtime_examples::conformance::conn::Conn;
+    let hub = hub().await;
+    let ch = "repo:cli/collab/prs/2";
+    let token = |user: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &serde_json::json!({"sub": user, "exp": 4_000_000_000u64}),
+            &jsonwebtoken::EncodingKey::from_secret(hub.token_secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let mut child = Command::new(SUB)
+        .args(["--url", &hub.ws_url(), "--token", &token("alice"), "--presence", ch])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    async fn next(
+        lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    ) -> serde_json::Value {
+        let l = timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap();
+        serde_json::from_str(&l.expect("a line")).unwrap()
+    }
+    let first = next(&mut lines).await;
+    assert_eq!(first["type"], "presence", "{first}");
+    assert_eq!(first["members"], serde_json::json!([{"user": "alice", "connections": 1}]));
+    let mut bob = Conn::open(&hub.ws_url()).await.unwrap();
+    bob.send(&serde_json::json!({"type": "auth", "token": token("bob")}).to_string())
+        .await
+        .unwrap();
+    bob.recv().await.unwrap();
+    let sub = serde_json::json!({"type": "subscribe", "channel": ch, "presence": true});
+    bob.send(&sub.to_string()).await.unwrap();
+    assert_eq!(
+        next(&mut lines).await,
+        serde_json::json!({"type": "join", "channel": ch, "user": "bob"})
+    );
+    let sig = serde_json::json!({"type": "signal", "channel": ch, "event": "typing", "data": {}});
+    bob.send(&sig.to_string()).await.unwrap();
+    assert_eq!(
+        next(&mut lines).await,
+        serde_json::json!({"type": "signal", "channel": ch, "event": "typing", "data": {}, "user": "bob"})
+    );
+    drop(bob);
+    assert_eq!(
+        next(&mut lines).await,
+        serde_json::json!({"type": "leave", "channel": ch, "user": "bob"})
+    );
+}

@@ -1,8 +1,9 @@
 //! `guts-sub`: subscribe to channels and print what arrives.
 //!
 //! Events and notifications go to stdout, one JSON line each (the frame as received, or only its
-//! `data` / `notification` with `--data-only`); connection states, gaps and errors go to stderr
-//! as JSON lines. Reconnects forever; exits 0 after `--count` events, or on Ctrl-C / SIGTERM
+//! `data` / `notification` with `--data-only`), and so do the signals received and, with
+//! `--presence`, the presence of each channel (`presence`, `join` and `leave` lines, as the
+//! frames); connection states, gaps and errors go to stderr as JSON lines. Reconnects forever; exits 0 after `--count` events, or on Ctrl-C / SIGTERM
 //! after a clean close, and non-zero with a clear message on a terminal error (bad token,
 //! invalid channel, refused subscription). `--since SEQ:EPOCH` resumes from a saved position.
 
@@ -10,7 +11,7 @@ use clap::Parser;
 use futures_util::StreamExt;
 use guts_realtime::{ServerMessage, Since};
 use guts_realtime_native::client::{ConnectionState, StateInfo};
-use guts_realtime_native::{Client, Item};
+use guts_realtime_native::{Client, Item, SubscribeOptions};
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ struct Args {
     /// Print only each event's `data` (a notification's `notification`).
     #[arg(long)]
     data_only: bool,
+    /// Join each channel's presence and print who is there, then who joins and leaves.
+    #[arg(long)]
+    presence: bool,
     /// Channels: repo:OWNER/NAME[/prs|/issues], user:NAME, org:NAME.
     #[arg(required = true)]
     channels: Vec<String>,
@@ -58,6 +62,14 @@ async fn sigterm() {
         return;
     }
     std::future::pending::<()>().await
+}
+
+/// A line for stdout.
+enum Line {
+    /// An event or notification: its unique id and text (counted by `--count`).
+    Event(String, String),
+    /// A presence or signal line.
+    Other(String),
 }
 
 fn status(v: serde_json::Value) {
@@ -91,14 +103,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // (unique id, frame) per event; several subscriptions may receive the same frame.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(String, String), String>>();
+    // What to print: an event's (unique id, frame) — several subscriptions may receive the same
+    // frame — or another line (presence, signal: no id, not counted by `--count`).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<Line, String>>();
     let mut subs = Vec::new();
     for ch in &args.channels {
-        let sub = match &args.since {
-            Some(since) => client.subscribe_from(ch, since.clone()).await,
-            None => client.subscribe(ch).await,
-        };
+        let mut opts = SubscribeOptions::default().presence(args.presence);
+        if let Some(since) = &args.since {
+            opts = opts.since(since.clone());
+        }
+        let sub = client.subscribe_with(ch, opts).await;
         match sub {
             Ok(sub) => subs.push(sub),
             Err(e) => {
@@ -113,21 +127,39 @@ async fn main() -> ExitCode {
         tokio::spawn(async move {
             let channel = sub.channel().to_owned();
             while let Some(item) = sub.next().await {
+                let other = |m: ServerMessage| Ok(Line::Other(m.encode().to_string()));
                 let line = match item {
-                    Item::Event(e) if data_only => Ok((e.event_id.clone(), e.data.to_string())),
-                    Item::Event(e) => {
-                        Ok((e.event_id.clone(), ServerMessage::Event(e).encode().to_string()))
+                    Item::Event(e) if data_only => {
+                        Ok(Line::Event(e.event_id.clone(), e.data.to_string()))
                     }
+                    Item::Event(e) => Ok(Line::Event(
+                        e.event_id.clone(),
+                        ServerMessage::Event(e).encode().to_string(),
+                    )),
                     Item::Notification { notification, .. } if data_only => {
                         let line = serde_json::to_string(&notification).unwrap_or_default();
-                        Ok((notification.id.clone(), line))
+                        Ok(Line::Event(notification.id.clone(), line))
                     }
-                    Item::Notification { notification, seq } => Ok((
+                    Item::Notification { notification, seq } => Ok(Line::Event(
                         notification.id.clone(),
                         ServerMessage::Notification { channel: channel.clone(), notification, seq }
                             .encode()
                             .to_string(),
                     )),
+                    Item::Presence(members) => other(ServerMessage::Presence {
+                        channel: channel.clone(),
+                        members,
+                        truncated: false,
+                    }),
+                    Item::Join(user) => {
+                        other(ServerMessage::Join { channel: channel.clone(), user })
+                    }
+                    Item::Leave(user) => {
+                        other(ServerMessage::Leave { channel: channel.clone(), user })
+                    }
+                    Item::Signal { event, data, user } => {
+                        other(ServerMessage::Signal { channel: channel.clone(), event, data, user })
+                    }
                     Item::Subscribed { recovered } => {
                         // `position`: what `--since` takes to resume from here.
                         let position = sub.position().map(|p| format!("{}:{}", p.seq, p.epoch));
@@ -191,7 +223,12 @@ async fn main() -> ExitCode {
                 }
             }
             line = rx.recv() => match line {
-                Some(Ok((id, line))) => {
+                Some(Ok(Line::Other(line))) => {
+                    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                        return ExitCode::FAILURE;
+                    }
+                }
+                Some(Ok(Line::Event(id, line))) => {
                     if recent.contains(&id) {
                         continue;
                     }
