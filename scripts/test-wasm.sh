@@ -52,7 +52,8 @@ grep -q "listening on http://127.0.0.1:$PORT" "$LOG" || { cat "$LOG"; exit 1; }
 
 export GUTS_TEST_HUB=127.0.0.1:$PORT GUTS_TEST_PUBLISH_KEY=$KEY
 GUTS_TEST_TOKEN=$(node sdk-wasm/js/jwt.mjs "$SECRET" alice)
-export GUTS_TEST_TOKEN
+GUTS_TEST_TOKEN_BOB=$(node sdk-wasm/js/jwt.mjs "$SECRET" bob)
+export GUTS_TEST_TOKEN GUTS_TEST_TOKEN_BOB
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 
 step "wasm-bindgen-test in Node 20 (--experimental-websocket)"

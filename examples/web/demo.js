@@ -34,8 +34,15 @@ function summary(ev) {
 
 await init();
 const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
-const client = new RealtimeClient(url, { backoff: { base: 250, max: 5000 } });
-window.__demo = { client, events: 0, gaps: 0, states: [] };
+// Logged in as `?user=NAME` (default: a guest name), with a token guts-hub --demo mints.
+const user = new URLSearchParams(location.search).get("user") || `guest${Math.floor(Math.random() * 1000)}`;
+const token = async () => {
+  const res = await fetch(`/demo/token?user=${encodeURIComponent(user)}`);
+  if (!res.ok) throw new Error(`token: HTTP ${res.status}`);
+  return res.text();
+};
+const client = new RealtimeClient(url, { token, backoff: { base: 250, max: 5000 } });
+window.__demo = { client, events: 0, gaps: 0, states: [], user };
 
 client.onState((s) => {
   const el = $("state");
@@ -78,4 +85,61 @@ $("add").addEventListener("submit", (e) => {
   e.preventDefault();
   const ch = $("custom").value.trim();
   if (ch) subscribe(ch);
+});
+
+// The pull request panel: who is viewing it (presence) and who is typing (signals).
+const PR = "repo:demo/app/prs/1";
+$("me").textContent = user;
+const typing = new Map(); // user → timer that clears their indicator
+
+function showViewers(members) {
+  const el = $("viewers");
+  el.replaceChildren(
+    ...members.map((m) => {
+      const span = document.createElement("span");
+      span.className = "viewer";
+      span.textContent = m.connections > 1 ? `${m.user} ×${m.connections}` : m.user;
+      return span;
+    }),
+  );
+  window.__demo.viewers = members.map((m) => m.user);
+}
+
+function showTyping() {
+  const who = [...typing.keys()];
+  $("typing").textContent = who.length ? `${who.join(", ")} ${who.length > 1 ? "are" : "is"} typing…` : "";
+  window.__demo.typing = who;
+}
+
+const pr = client.subscribe(PR, () => {}, {
+  onPresence: (p) => showViewers(p.members),
+  onJoin: () => showViewers(pr.members),
+  onLeave: (c) => {
+    typing.delete(c.user);
+    showTyping();
+    showViewers(pr.members);
+  },
+  onSignal: (s) => {
+    if (s.event !== "typing") return;
+    clearTimeout(typing.get(s.user));
+    if (s.data?.typing) typing.set(s.user, setTimeout(() => (typing.delete(s.user), showTyping()), 3000));
+    else typing.delete(s.user);
+    showTyping();
+  },
+});
+
+// Typing sends a signal at most once a second while keys are pressed, and "stopped" after 2 s.
+let lastSent = 0;
+let idle;
+$("comment").addEventListener("input", () => {
+  const now = Date.now();
+  if (now - lastSent > 1000) {
+    client.signal(PR, "typing", { typing: true });
+    lastSent = now;
+  }
+  clearTimeout(idle);
+  idle = setTimeout(() => {
+    client.signal(PR, "typing", { typing: false });
+    lastSent = 0;
+  }, 2000);
 });

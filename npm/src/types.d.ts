@@ -744,7 +744,30 @@ onState?: (state: SubscriptionState) => void,
  * Events may have been missed (the hub restarted, or its history no longer reaches back):
  * refetch what the view shows. Live events follow; none is ever delivered twice.
  */
-onGap?: (gap: Gap) => void, };
+onGap?: (gap: Gap) => void, 
+/**
+ * Join the channel's presence (implied by `onPresence`, `onJoin` or `onLeave`): the
+ * subscription is one of the channel's members while the client is authenticated as a
+ * user, and `handle.members` is who is there.
+ */
+presence?: boolean, 
+/**
+ * Who is on the channel: after the subscribe, and again after each reconnect (after the
+ * joins and leaves the reconnect brought).
+ */
+onPresence?: (presence: PresenceList) => void, 
+/**
+ * A user joined the channel (their first connection).
+ */
+onJoin?: (change: MemberChange) => void, 
+/**
+ * A user left the channel (their last connection).
+ */
+onLeave?: (change: MemberChange) => void, 
+/**
+ * A signal from another subscriber of the channel (its `user` is set by the hub).
+ */
+onSignal?: (signal: SignalMessage) => void, };
 
 /**
  * What a subscription's `onState` handler receives.
@@ -817,3 +840,42 @@ code?: ErrorCode,
  * The hub's message.
  */
 message: string, };
+
+/**
+ * What `onPresence` receives.
+ */
+export type PresenceList = { 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Every member, by user name.
+ */
+members: PresenceMember[], };
+
+/**
+ * What `onJoin` and `onLeave` receive.
+ */
+export type MemberChange = { 
+/**
+ * The canonical channel.
+ */
+channel: string, 
+/**
+ * Who joined or left.
+ */
+user: string, };
+
+/**
+ * One member of a channel's presence.
+ */
+export type PresenceMember = { 
+/**
+ * The user.
+ */
+user: string, 
+/**
+ * The user's connections subscribed to the channel with presence.
+ */
+connections: number, };

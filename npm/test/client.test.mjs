@@ -96,3 +96,49 @@ test("callbacks may call back into the client: unsubscribe, subscribe and close 
   assert.equal(seen.filter((s) => s.startsWith("state:")).at(-1), "state:closed=closed");
   assert.equal(client.state, "closed");
 });
+
+test("presence, signals and history in Node", { skip: !(HUB && process.env.GUTS_TEST_TOKEN_BOB) && "GUTS_TEST_HUB or tokens not set" }, async () => {
+  const channel = `repo:node/collab-${Date.now()}/prs/4`;
+  const alice = new RealtimeClient(`ws://${HUB}/ws`, { token: () => process.env.GUTS_TEST_TOKEN });
+  const bob = new RealtimeClient(`ws://${HUB}/ws`, { token: () => process.env.GUTS_TEST_TOKEN_BOB });
+  const seen = [];
+  try {
+    const a = alice.subscribe(channel, () => {}, {
+      onPresence: (p) => seen.push(`list ${p.members.map((m) => `${m.user}:${m.connections}`).join(",")}`),
+      onJoin: (c) => seen.push(`join ${c.user}`),
+      onLeave: (c) => seen.push(`leave ${c.user}`),
+      onSignal: (s) => seen.push(`signal ${s.event} ${JSON.stringify(s.data)} from ${s.user}`),
+    });
+    await until(() => seen.includes("list alice:1"), 5000, "alice's member list");
+    let bobLive = false;
+    const b = bob.subscribe(channel, () => {}, { presence: true, onState: (s) => (bobLive ||= s.state === "subscribed") });
+    await until(() => seen.includes("join bob") && bobLive, 5000, "bob joins");
+    assert.deepEqual(a.members, [{ user: "alice", connections: 1 }, { user: "bob", connections: 1 }]);
+    assert.equal(bob.signal(channel, "typing", { line: 2 }), true);
+    await until(() => seen.some((s) => s.startsWith("signal")), 5000, "the signal");
+    assert.equal(seen.find((s) => s.startsWith("signal")), 'signal typing {"line":2} from bob');
+    const who = await bob.presence(channel);
+    assert.deepEqual(who.members.map((m) => m.user), ["alice", "bob"]);
+    b.unsubscribe();
+    await until(() => seen.includes("leave bob"), 5000, "bob leaves");
+    // History, then a subscribe from its position: nothing missed, nothing twice.
+    const base = channel.replace(/\/prs\/4$/, "");
+    for (const n of [4, 5, 4]) {
+      const res = await fetch(`http://${HUB}/api/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ channel: base, event: "pr_updated", data: { number: n } }),
+      });
+      assert.equal(res.status, 200);
+    }
+    const h = await alice.history(channel, 10);
+    assert.equal(h.type, "history");
+    assert.deepEqual(h.events.map((e) => e.data.number), [4, 4]);
+    await assert.rejects(alice.history(channel, 0), (e) => e.code === "invalid_message");
+    await assert.rejects(alice.history("nope"), /invalid channel/);
+  } finally {
+    alice.close();
+    bob.close();
+  }
+  assert.equal(bob.signal(channel, "typing", {}), false, "not connected: not sent");
+});

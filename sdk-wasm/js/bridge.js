@@ -26,6 +26,9 @@ const ON_ERROR = 14; // a: listener
 const STATE = 15; // returns the client's state name
 const CONNECT = 16; // connect()
 const CLOSE_CLIENT = 17; // close()
+const SIGNAL = 18; // a: channel, b: [event, data as JSON]; returns whether it was sent
+const REQUEST = 19; // a: [kind (0 presence, 1 history), channel, limit], b: [resolve, reject]
+const MEMBERS = 20; // a: handle id; returns the members of its channel
 
 /** Calls an application callback; what it throws is logged, never propagated into the driver. */
 function call(f, v) {
@@ -138,14 +141,23 @@ export function options(o) {
   return [t, ms(b, "base"), ms(b, "max"), ms(hb, "interval"), ms(hb, "timeout"), ms(o, "connectTimeout")];
 }
 
-/** One subscription's callbacks, checked: `{ e: callback, s: onState, g: onGap }`. */
+/**
+ * One subscription's callbacks, checked: `{ e: callback, s: onState, g: onGap, m: onPresence,
+ * j: onJoin, l: onLeave, x: onSignal, p: presence }` (presence is joined with `presence: true`
+ * or any presence callback).
+ */
 export function handlers(e, o) {
-  const fn = (f, k) => {
+  const fn = (k) => {
+    const f = o?.[k];
     if (f != null && typeof f != "function") throw new TypeError(`${k} must be a function`);
     return f ?? undefined;
   };
   if (typeof e != "function") throw new TypeError("callback must be a function");
-  return { e, s: fn(o?.onState, "onState"), g: fn(o?.onGap, "onGap") };
+  const m = fn("onPresence");
+  const j = fn("onJoin");
+  const l = fn("onLeave");
+  const p = !!(o?.presence || m || j || l);
+  return { e, s: fn("onState"), g: fn("onGap"), m, j, l, x: fn("onSignal"), p };
 }
 
 /** Where a client object keeps its handler. */
@@ -163,6 +175,7 @@ export class RealtimeClient {
   subscribe(channel, callback, opts) {
     const h = this[H];
     const checked = handlers(callback, opts);
+    checked.c = channel;
     return handle(h, h(SUBSCRIBE, channel, checked), channel);
   }
   onState(f) {
@@ -180,6 +193,20 @@ export class RealtimeClient {
   close() {
     this[H](CLOSE_CLIENT);
   }
+  signal(channel, event, data) {
+    return this[H](SIGNAL, channel, [event, JSON.stringify(data ?? null)]);
+  }
+  presence(channel) {
+    return request(this[H], 0, channel);
+  }
+  history(channel, limit) {
+    return request(this[H], 1, channel, limit);
+  }
+}
+
+/** A request's promise: the driver keeps `[resolve, reject]` until the answer (a throw rejects). */
+function request(h, kind, channel, limit) {
+  return new Promise((ok, no) => h(REQUEST, [kind, channel, limit], [ok, no]));
 }
 
 /** The `RealtimeClient` over the handler `h` (what `createClient` returns). */
@@ -195,6 +222,9 @@ export function handle(h, id, channel) {
     channel,
     get state() {
       return h(SUB_STATE, id);
+    },
+    get members() {
+      return h(MEMBERS, id);
     },
     unsubscribe() {
       h(UNSUBSCRIBE, id);
@@ -231,4 +261,33 @@ export function error(fs, code, message) {
   const o = put({}, "code", code);
   o.message = message;
   for (const f of fs.slice()) call(f, o);
+}
+
+/** `{ user, connections }` onto a member list. */
+export function member(l, user, connections) {
+  l.push({ user, connections });
+}
+
+/** The member list to a subscription's `onPresence`. */
+export function presence(h, members) {
+  if (h.m) call(h.m, { channel: h.c, members });
+}
+
+/** A join (`joined`) or leave to the subscription's `onJoin` / `onLeave`. */
+export function join(h, user, joined) {
+  const f = joined ? h.j : h.l;
+  if (f) call(f, { channel: h.c, user });
+}
+
+/** A signal frame to the subscription's `onSignal`. */
+export function signal(h, frame) {
+  if (h.x) call(h.x, frame);
+}
+
+/** Settles a request's promise (`pr`: `[resolve, reject]`): with the frame, or an Error. */
+export function settle(pr, frame, code, message) {
+  if (message === undefined) return pr[0](frame);
+  const e = new Error(message);
+  if (code) e.code = code;
+  pr[1](e);
 }

@@ -22,6 +22,12 @@ export async function launch() {
       page.on("pageerror", (e) => console.error("pageerror:", e.message));
       return page;
     },
+    /** Another tab of the same browser. */
+    async newPage() {
+      const page = await ctx.newPage();
+      page.on("pageerror", (e) => console.error("pageerror:", e.message));
+      return page;
+    },
     async close() {
       await ctx.close();
       fs.rmSync(dir, { recursive: true, force: true });

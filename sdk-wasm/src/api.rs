@@ -303,4 +303,42 @@ pub struct SubscribeHandlers {
     /// refetch what the view shows. Live events follow; none is ever delivered twice.
     #[cfg_attr(feature = "ts", ts(type = "(gap: Gap) => void", optional))]
     pub on_gap: Option<JsValue>,
+    /// Join the channel's presence (implied by `onPresence`, `onJoin` or `onLeave`): the
+    /// subscription is one of the channel's members while the client is authenticated as a
+    /// user, and `handle.members` is who is there.
+    pub presence: Option<bool>,
+    /// Who is on the channel: after the subscribe, and again after each reconnect (after the
+    /// joins and leaves the reconnect brought).
+    #[cfg_attr(feature = "ts", ts(type = "(presence: PresenceList) => void", optional))]
+    pub on_presence: Option<JsValue>,
+    /// A user joined the channel (their first connection).
+    #[cfg_attr(feature = "ts", ts(type = "(change: MemberChange) => void", optional))]
+    pub on_join: Option<JsValue>,
+    /// A user left the channel (their last connection).
+    #[cfg_attr(feature = "ts", ts(type = "(change: MemberChange) => void", optional))]
+    pub on_leave: Option<JsValue>,
+    /// A signal from another subscriber of the channel (its `user` is set by the hub).
+    #[cfg_attr(feature = "ts", ts(type = "(signal: SignalMessage) => void", optional))]
+    pub on_signal: Option<JsValue>,
+}
+
+/// What `onPresence` receives.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresenceList {
+    /// The canonical channel.
+    pub channel: String,
+    /// Every member, by user name.
+    #[cfg_attr(feature = "ts", ts(type = "PresenceMember[]"))]
+    pub members: alloc::vec::Vec<(String, u32)>,
+}
+
+/// What `onJoin` and `onLeave` receive.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberChange {
+    /// The canonical channel.
+    pub channel: String,
+    /// Who joined or left.
+    pub user: String,
 }

@@ -15,7 +15,8 @@
 //! | [`PAGE`] `pageshow`, `visibilitychange` → visible | the window, `document` | `check_liveness`: ping at once (timers may have been throttled) or retry now |
 //! | [`PAGE`] `pagehide` | the window | `release(now, "page hidden")`: give the socket up (back/forward cache) |
 //! | [`START`] | a microtask after the constructor | `connect` |
-//! | [`UNSUBSCRIBE`], [`SUB_STATE`] | a `SubscriptionHandle` | `unsubscribe`, `sub_state` |
+//! | [`UNSUBSCRIBE`], [`SUB_STATE`], [`MEMBERS`] | a `SubscriptionHandle` | `unsubscribe`, `sub_state`, `members` |
+//! | [`SIGNAL`], [`REQUEST`] | `RealtimeClient.signal`, `.presence`, `.history` | `signal`, `presence`, `history` |
 //!
 //! After every input, [`pump`] drains `poll_action`, `poll_transmit` and `poll_event`, then arms
 //! the timer for `poll_timeout`. Application callbacks run with no `RefCell` borrowed, so they
@@ -30,7 +31,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
-use guts_realtime::session::{Action, ConnectionState, Event, Session, SubId, TokenError};
+use guts_realtime::session::{
+    Action, ConnectionState, Event, ReqId, RequestError, Session, SubId, TokenError,
+};
 use guts_realtime::ErrorCode;
 use wasm_bindgen::prelude::*;
 
@@ -71,6 +74,14 @@ pub(crate) const STATE: u32 = 15;
 pub(crate) const CONNECT: u32 = 16;
 /// `RealtimeClient.close()`.
 pub(crate) const CLOSE_CLIENT: u32 = 17;
+/// `RealtimeClient.signal`; `a`: channel, `b`: `[event, data as JSON]`. Returns whether it was
+/// sent (only on a live connection).
+pub(crate) const SIGNAL: u32 = 18;
+/// `RealtimeClient.presence` / `.history`; `a`: `[kind (0 presence, 1 history), channel,
+/// limit]`, `b`: the promise's `[resolve, reject]`, settled by the answer.
+pub(crate) const REQUEST: u32 = 19;
+/// `SubscriptionHandle.members`; `a`: the handle id. Returns the member list.
+pub(crate) const MEMBERS: u32 = 20;
 
 /// The session's clock: `performance.now()` as a [`Duration`].
 pub(crate) fn now() -> Duration {
@@ -86,11 +97,13 @@ pub(crate) struct Callbacks {
     /// Each subscription handle's callbacks object (`js::handlers`), sorted by handle (handles
     /// only grow, so `push` keeps the order).
     subs: Vec<(SubId, JsValue)>,
+    /// Each request waiting for its answer, with its promise's `[resolve, reject]`.
+    requests: Vec<(ReqId, JsValue)>,
 }
 
 impl Callbacks {
     fn new() -> Callbacks {
-        Callbacks { state: js::list(), error: js::list(), subs: Vec::new() }
+        Callbacks { state: js::list(), error: js::list(), subs: Vec::new(), requests: Vec::new() }
     }
 
     pub(crate) fn add_sub(&mut self, sub: SubId, handlers: JsValue) {
@@ -392,14 +405,54 @@ impl Inner {
                 js::error(&listeners, e.code.map(ErrorCode::as_str), &e.message);
             }
             Event::Authenticated { .. } => {}
-            // Presence, signals and requests: wired to JS below (TODO in this change).
-            Event::Presence { .. }
-            | Event::Join { .. }
-            | Event::Leave { .. }
-            | Event::Signal { .. }
-            | Event::Reply { .. } => {}
+            Event::Presence { sub } => {
+                if let Some(h) = subs(sub) {
+                    let s = self.session.borrow();
+                    let members = s.channel_of(sub).and_then(|ch| s.members(ch));
+                    let list = member_list(members.unwrap_or_default());
+                    drop(s);
+                    js::presence(&h, &list);
+                }
+            }
+            Event::Member { sub, user, joined } => {
+                if let Some(h) = subs(sub) {
+                    js::join(&h, &user, joined);
+                }
+            }
+            Event::Signal { sub, payload } => {
+                if let Some(h) = subs(sub) {
+                    js::signal(&h, &payload);
+                }
+            }
+            Event::Reply { req, result } => {
+                let pr = {
+                    let mut cb = self.callbacks.borrow_mut();
+                    let i = cb.requests.iter().position(|(r, _)| *r == req);
+                    i.map(|i| cb.requests.remove(i).1)
+                };
+                if let Some(pr) = pr {
+                    match result {
+                        Ok(frame) => js::settle(&pr, &frame, None, None),
+                        Err(RequestError { code, message }) => js::settle(
+                            &pr,
+                            &JsValue::UNDEFINED,
+                            code.map(ErrorCode::as_str),
+                            Some(&message),
+                        ),
+                    }
+                }
+            }
         }
     }
+}
+
+/// The member list as JS objects `{ user, connections }`.
+fn member_list(members: &[(String, u32)]) -> JsValue {
+    let list = js::list();
+    for (user, n) in members {
+        js::member(&list, user, *n);
+    }
+    list
 }
 
 /// One call of a client's handler (see the module's table).
@@ -409,7 +462,7 @@ fn call(weak: &Weak<Inner>, tag: u32, a: JsValue, b: JsValue) -> Result<JsValue,
         return match tag {
             STATE => Ok("closed".into()),
             SUB_STATE => Ok("unsubscribed".into()),
-            SUBSCRIBE => Err(crate::js_error("client closed")),
+            SUBSCRIBE | REQUEST => Err(crate::js_error("client closed")),
             _ => Ok(JsValue::UNDEFINED),
         };
     };
@@ -426,14 +479,20 @@ fn call(weak: &Weak<Inner>, tag: u32, a: JsValue, b: JsValue) -> Result<JsValue,
             }
             inner.callbacks.borrow_mut().remove_sub(sub);
         }
+        MEMBERS => {
+            let s = inner.session.borrow();
+            let members = s.channel_of(sub).and_then(|ch| s.members(ch)).unwrap_or_default();
+            return Ok(member_list(members));
+        }
         _ if inner.closed.get() => {
-            if tag == SUBSCRIBE {
+            if tag == SUBSCRIBE || tag == REQUEST {
                 return Err(crate::js_error("client closed"));
             }
         }
         SUBSCRIBE => {
             let channel = a.as_string().unwrap_or_default();
-            let sub = inner.session.borrow_mut().subscribe(&channel);
+            let presence = js::get(&b, &JsValue::from_str("p")).is_truthy();
+            let sub = inner.session.borrow_mut().subscribe_with(&channel, None, presence);
             let sub = sub.map_err(|e| crate::js_error(&e.message()))?;
             inner.callbacks.borrow_mut().add_sub(sub, b);
             pump(&inner);
@@ -452,6 +511,30 @@ fn call(weak: &Weak<Inner>, tag: u32, a: JsValue, b: JsValue) -> Result<JsValue,
         }
         CONNECT => {
             inner.session.borrow_mut().connect(now());
+            pump(&inner);
+        }
+        SIGNAL => {
+            let (event, data) = (js::get(&b, &0.into()), js::get(&b, &1.into()));
+            let sent = inner.session.borrow_mut().signal(
+                &a.as_string().unwrap_or_default(),
+                &event.as_string().unwrap_or_default(),
+                &data.as_string().unwrap_or_default(),
+            );
+            pump(&inner);
+            return Ok(sent.is_ok().into());
+        }
+        REQUEST => {
+            let at = |i: u32| js::get(&a, &i.into());
+            let channel = at(1).as_string().unwrap_or_default();
+            let req = match at(0).as_f64() {
+                Some(0.0) => inner.session.borrow_mut().presence(now(), &channel),
+                _ => {
+                    let limit = at(2).as_f64().map(|n| n as u32);
+                    inner.session.borrow_mut().history(now(), &channel, limit)
+                }
+            };
+            let req = req.map_err(|e| crate::js_error(&e.message()))?;
+            inner.callbacks.borrow_mut().requests.push((req, b));
             pump(&inner);
         }
         _ => {

@@ -145,6 +145,22 @@ extern "C" {
 
     /// An `ErrorInfo` to every listener of `listeners`.
     pub fn error(listeners: &JsValue, code: Option<&str>, message: &str);
+
+    /// `{ user, connections }` pushed onto the member list `list`.
+    pub fn member(list: &JsValue, user: &str, connections: u32);
+
+    /// The member list to the subscription's `onPresence`.
+    pub fn presence(handlers: &JsValue, members: &JsValue);
+
+    /// A join (`joined`) or leave to the subscription's `onJoin` / `onLeave`.
+    pub fn join(handlers: &JsValue, user: &str, joined: bool);
+
+    /// A signal frame to the subscription's `onSignal`.
+    pub fn signal(handlers: &JsValue, frame: &JsValue);
+
+    /// Settles a request (`pr`: `[resolve, reject]`) with `frame`, or with an `Error` when
+    /// `message` is set.
+    pub fn settle(pr: &JsValue, frame: &JsValue, code: Option<&str>, message: Option<&str>);
 }
 
 #[cfg(feature = "vectors")]

@@ -52,9 +52,15 @@ pub use testing::{decode_frame, encode_command};
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
 export * from "./types.js";
-import type { ClientFrame, ClientOptions, StateChange, StateName, SubscriptionStateName, SubscribeHandlers, ErrorInfo, ServerMessage } from "./types.js";
+import type { ClientFrame, ClientOptions, StateChange, StateName, SubscriptionStateName, SubscribeHandlers, ErrorInfo, ServerMessage, PresenceMember } from "./types.js";
 /** What a subscription callback receives: the `event` or `notification` frame, as `JSON.parse` made it. */
 export type EventMessage = Extract<ServerMessage, { type: "event" | "notification" }>;
+/** A signal from another subscriber of an item channel, as `onSignal` receives it. */
+export type SignalMessage = Extract<ServerMessage, { type: "signal" }>;
+/** What `client.history()` resolves to: the `history` frame. */
+export type HistoryMessage = Extract<ServerMessage, { type: "history" }>;
+/** What `client.presence()` resolves to: the `presence` frame. */
+export type PresenceMessage = Extract<ServerMessage, { type: "presence" }>;
 /**
  * A connection to a Guts real-time hub that reconnects by itself, resubscribes, recovers missed
  * events (or reports a gap), and never delivers an event twice.
@@ -80,6 +86,21 @@ export class RealtimeClient {
   onState(listener: (state: StateChange) => void): void;
   /** Adds a listener for hub errors that concern no subscription (e.g. `rate_limited`). */
   onError(listener: (error: ErrorInfo) => void): void;
+  /**
+   * Sends a signal (`event`, with `data`) to the other subscribers of an item channel
+   * (`repo:o/n/prs/N`, `repo:o/n/issues/N`), e.g. a typing indicator. Ephemeral: sent only while
+   * connected (returns `false` otherwise), never stored or replayed; the hub names the sender. A
+   * refusal (`forbidden`, `rate_limited`) reaches `onError`.
+   */
+  signal(channel: string, event: string, data?: unknown): boolean;
+  /** Who is on a channel, without joining its presence. Rejects with an `Error` (`code`). */
+  presence(channel: string): Promise<PresenceMessage>;
+  /**
+   * The last `limit` events of a channel (1 to 100, default 20), oldest first, with the position
+   * after them (`seq`, `epoch`): render them, then subscribe to continue with nothing missed or
+   * repeated. Rejects with an `Error` (`code`) when refused or not answered within 10 s.
+   */
+  history(channel: string, limit?: number): Promise<HistoryMessage>;
   /** The current connection state name. */
   readonly state: StateName;
   /**
@@ -99,6 +120,8 @@ export interface SubscriptionHandle {
   readonly channel: string;
   /** The current state (`"unsubscribed"` after `unsubscribe()`). */
   readonly state: SubscriptionStateName;
+  /** Who is on the channel, by user (empty unless subscribed with presence). */
+  readonly members: PresenceMember[];
   /**
    * Stops this subscription: its callbacks are not called again (the final `unsubscribed` state
    * aside). The channel is unsubscribed at the hub when no other handle holds it. Idempotent.

@@ -62,6 +62,9 @@ fn generate() -> String {
     decl::<Gap>(&cfg, o);
     decl::<GapReasonName>(&cfg, o);
     decl::<ErrorInfo>(&cfg, o);
+    decl::<PresenceList>(&cfg, o);
+    decl::<MemberChange>(&cfg, o);
+    decl::<PresenceMember>(&cfg, o);
     out.truncate(out.trim_end().len());
     out.push('\n');
     out

@@ -355,6 +355,10 @@ async fn run(args: Args) -> std::io::Result<()> {
         }
     };
     config.validate().map_err(invalid)?;
+    if args.demo {
+        let routes = demo_routes(config.token_secret.clone());
+        config = config.extra_routes(Some(routes));
+    }
     if args.web_dir.is_dir() {
         config = config.static_dir(&args.web_dir);
     } else {
@@ -444,6 +448,45 @@ fn redact_url(url: &str) -> String {
         (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
     }
+}
+
+/// `GET /demo/token?user=NAME` (with `--demo` only): a token for `NAME` (1 to 32 of
+/// `[a-z0-9_-]`), valid for an hour, so that the demo page can log two tabs in as two users. A
+/// real deployment mints tokens in the platform, never in the hub.
+fn demo_routes(secret: Option<String>) -> axum::Router {
+    let secret = Arc::new(secret.unwrap_or_default());
+    axum::Router::new().route(
+        "/demo/token",
+        axum::routing::get(
+            move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+                let secret = secret.clone();
+                async move {
+                    let user = q.get("user").map(String::as_str).unwrap_or("");
+                    let ok = (1..=32).contains(&user.len())
+                        && user.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                        });
+                    if !ok {
+                        return Err((
+                            axum::http::StatusCode::BAD_REQUEST,
+                            "user: 1 to 32 of a-z 0-9 _ -".to_owned(),
+                        ));
+                    }
+                    let exp = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs())
+                        + 3600;
+                    let claims = json!({"sub": user, "exp": exp, "repos": ["demo/*"]});
+                    jsonwebtoken::encode(
+                        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                        &claims,
+                        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+                    )
+                    .map_err(|e| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+                }
+            },
+        ),
+    )
 }
 
 /// Synthetic repository activity: one event a second, cycling over channels and kinds (through

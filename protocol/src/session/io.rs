@@ -371,36 +371,24 @@ pub enum Event<P> {
         /// The message.
         message: String,
     },
-    /// The members of a channel with presence, for a handle that asked for them: after the
-    /// subscribe (and again after each reconnect), or at once for a handle added to a channel
-    /// whose members are known.
+    /// The member list of the handle's channel ([`Session::members`](super::Session::members))
+    /// is there, or was rebuilt: after the subscribe, after each reconnect (after the
+    /// [`Event::Member`] changes it brought), or at once for a handle added to a channel whose
+    /// members are known. Only handles that asked for presence get it.
     Presence {
         /// The handle.
         sub: SubId,
-        /// Its channel.
-        channel: String,
-        /// Each member's user and connections, by user.
-        members: Vec<(String, u32)>,
     },
-    /// A user joined a channel with presence (also reported after a reconnect, for a user who
-    /// joined meanwhile).
-    Join {
+    /// A user joined (`joined`) or left a channel with presence: their first connection came or
+    /// their last one went (also reported after a reconnect, for a change that happened
+    /// meanwhile).
+    Member {
         /// The handle.
         sub: SubId,
-        /// Its channel.
-        channel: String,
         /// Who.
         user: String,
-    },
-    /// A user left a channel with presence (also reported after a reconnect, for a user who
-    /// left meanwhile).
-    Leave {
-        /// The handle.
-        sub: SubId,
-        /// Its channel.
-        channel: String,
-        /// Who.
-        user: String,
+        /// Joined, or left.
+        joined: bool,
     },
     /// A signal for one subscription handle of its channel.
     Signal {

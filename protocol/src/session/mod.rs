@@ -334,8 +334,8 @@ impl<P: Clone> Session<P> {
     /// - `since`: resume from a position saved earlier (e.g. by a worker before it restarted)
     ///   when the channel has no position yet: the hub replays what came after it
     ///   (`recovered: true`), or the handle gets an [`Event::Gap`];
-    /// - `presence`: join the channel's presence; the handle gets [`Event::Presence`] with the
-    ///   members, then [`Event::Join`] and [`Event::Leave`].
+    /// - `presence`: join the channel's presence; the handle gets [`Event::Presence`] when the
+    ///   member list ([`Session::members`]) is there, then an [`Event::Member`] for each change.
     ///
     /// # Errors
     /// As [`Session::subscribe`].

@@ -14,34 +14,38 @@ impl<P: Clone> Session<P> {
 
     /// A handle that asked for presence on a channel whose members are known gets them at once.
     pub(super) fn presence_to_new_watcher(&mut self, key: &str, sub: SubId) {
-        if let Some(members) = self.channels.get(key).and_then(|c| c.members.clone()) {
-            self.events.push(Event::Presence { sub, channel: key.to_owned(), members });
+        if self.channels.get(key).is_some_and(|c| c.members.is_some()) {
+            self.events.push(Event::Presence { sub });
         }
     }
 
     /// A member list arrived (after a subscribe with presence): the joins and leaves it brings
     /// against the list held (none the first time), then the list, to every watching handle.
-    pub(super) fn on_members(&mut self, channel: &str, mut members: Vec<(String, u32)>) {
+    pub(super) fn on_members(&mut self, channel: &str, listed: Vec<(String, u32)>) {
         let Some(ch) = self.channels.get_mut(channel) else { return };
         if !ch.wants_presence() {
             return;
         }
-        members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Kept by user (the hub lists them so already; an insertion costs the bundle less code
+        // than a sort).
+        let mut members: Vec<(String, u32)> = Vec::with_capacity(listed.len());
+        for m in listed {
+            if let Err(i) = members.binary_search_by(|(u, _)| u.as_str().cmp(&m.0)) {
+                members.insert(i, m);
+            }
+        }
         // The first list is news to nobody; a later one (a reconnect) is compared.
         let old = ch.members.replace(members.clone());
         let old = old.as_deref().unwrap_or(&members);
         let has = |list: &[(String, u32)], user: &str| list.iter().any(|(u, _)| u == user);
         for &sub in ch.watchers.iter() {
             for (user, _) in members.iter().filter(|(u, _)| !has(old, u)) {
-                let (channel, user) = (channel.to_owned(), user.clone());
-                self.events.push(Event::Join { sub, channel, user });
+                self.events.push(Event::Member { sub, user: user.clone(), joined: true });
             }
             for (user, _) in old.iter().filter(|(u, _)| !has(&members, u)) {
-                let (channel, user) = (channel.to_owned(), user.clone());
-                self.events.push(Event::Leave { sub, channel, user });
+                self.events.push(Event::Member { sub, user: user.clone(), joined: false });
             }
-            let (channel, members) = (channel.to_owned(), members.clone());
-            self.events.push(Event::Presence { sub, channel, members });
+            self.events.push(Event::Presence { sub });
         }
     }
 
@@ -59,12 +63,7 @@ impl<P: Clone> Session<P> {
             _ => return,
         }
         for &sub in ch.watchers.iter() {
-            let (channel, user) = (channel.to_owned(), user.clone());
-            self.events.push(if joined {
-                Event::Join { sub, channel, user }
-            } else {
-                Event::Leave { sub, channel, user }
-            });
+            self.events.push(Event::Member { sub, user: user.clone(), joined });
         }
     }
 }

@@ -121,6 +121,12 @@ pub struct ServerConfig {
     /// upgrade with another `Origin` header is answered 403. A request without `Origin` (not a
     /// browser) is allowed. The default value is `None`: any origin.
     pub allowed_origins: Option<Vec<String>>,
+    /// The rate limit of each connection's `signal`s, on top of
+    /// [`ServerConfig::rate_limit`]. The default value is 10 signals/s with bursts of 20.
+    pub signal_rate_limit: RateLimit,
+    /// Routes of the embedder served on the public listener beside `/ws` (e.g. the token endpoint
+    /// of a demo). The default value is `None`.
+    pub extra_routes: Option<axum::Router>,
 }
 
 impl Default for ServerConfig {
@@ -152,6 +158,8 @@ impl Default for ServerConfig {
             write_interval: Duration::ZERO,
             authorizer: Arc::new(DefaultAuthorizer::default()),
             allowed_origins: None,
+            signal_rate_limit: rules.signal_rate_limit,
+            extra_routes: None,
         }
     }
 }
@@ -184,7 +192,9 @@ impl fmt::Debug for ServerConfig {
             .field("write_buffer_size", &self.write_buffer_size)
             .field("write_batch", &self.write_batch)
             .field("write_interval", &self.write_interval)
-            .field("allowed_origins", &self.allowed_origins);
+            .field("allowed_origins", &self.allowed_origins)
+            .field("signal_rate_limit", &self.signal_rate_limit)
+            .field("extra_routes", &self.extra_routes.as_ref().map(|_| "<router>"));
         d.finish_non_exhaustive()
     }
 }
@@ -233,6 +243,7 @@ impl ServerConfig {
         c.rate_limit = self.rate_limit;
         c.publisher_rate_limit = self.publisher_rate_limit;
         c.max_connections_per_user = self.max_connections_per_user;
+        c.signal_rate_limit = self.signal_rate_limit;
         c
     }
     /// Whether a WebSocket upgrade with `Origin: origin` is allowed
@@ -273,4 +284,6 @@ guts_realtime::config_setters!(ServerConfig {
     write_batch: usize,
     write_interval: Duration,
     allowed_origins: Option<Vec<String>>,
+    signal_rate_limit: RateLimit,
+    extra_routes: Option<axum::Router>,
 });

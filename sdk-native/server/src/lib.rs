@@ -222,6 +222,9 @@ fn routes(state: &Arc<ServerState>, surface: Surface) -> Router {
             .route("/api/disconnect", post(http::disconnect));
     }
     let mut router = router.with_state(state.clone());
+    if let (Some(extra), false) = (&state.config.extra_routes, surface == Surface::Internal) {
+        router = router.merge(extra.clone());
+    }
     if let (Some(dir), false) = (&state.config.static_dir, surface == Surface::Internal) {
         router = router.fallback_service(ServeDir::new(dir));
     }

@@ -376,28 +376,23 @@ impl Driver {
                 let _ = self.shared.errors.send(HubError { code, message });
                 false
             }
-            Event::Presence { sub, members, .. } => {
-                if let Some(mb) = mailboxes.get(&sub) {
+            Event::Presence { sub } => {
+                let members = self.session.channel_of(sub).and_then(|ch| self.session.members(ch));
+                if let (Some(mb), Some(members)) = (mailboxes.get(&sub), members) {
                     let members = members
-                        .into_iter()
-                        .map(|(user, connections)| guts_realtime::PresenceMember {
-                            user,
-                            connections,
+                        .iter()
+                        .map(|(user, n)| guts_realtime::PresenceMember {
+                            user: user.clone(),
+                            connections: *n,
                         })
                         .collect();
                     mb.push(Item::Presence(members), false);
                 }
                 false
             }
-            Event::Join { sub, user, .. } => {
+            Event::Member { sub, user, joined } => {
                 if let Some(mb) = mailboxes.get(&sub) {
-                    mb.push(Item::Join(user), false);
-                }
-                false
-            }
-            Event::Leave { sub, user, .. } => {
-                if let Some(mb) = mailboxes.get(&sub) {
-                    mb.push(Item::Leave(user), false);
+                    mb.push(if joined { Item::Join(user) } else { Item::Leave(user) }, false);
                 }
                 false
             }
