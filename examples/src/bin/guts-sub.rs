@@ -223,11 +223,12 @@ async fn main() -> ExitCode {
                 }
             }
             line = rx.recv() => match line {
-                Some(Ok(Line::Other(line))) => {
-                    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                        return ExitCode::FAILURE;
-                    }
+                Some(Ok(Line::Other(line)))
+                    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() =>
+                {
+                    return ExitCode::FAILURE;
                 }
+                Some(Ok(Line::Other(_))) => {}
                 Some(Ok(Line::Event(id, line))) => {
                     if recent.contains(&id) {
                         continue;
