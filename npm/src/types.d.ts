@@ -673,7 +673,12 @@ heartbeat?: Heartbeat,
  * How long fetching a token, opening the socket and the handshake may take, in ms
  * (default 10000).
  */
-connectTimeout?: number, };
+connectTimeout?: number, 
+/**
+ * The `WebSocket` constructor to use instead of the global one (e.g. the `ws` package's in
+ * Node 20). With neither, the client closes at once with a reason that names this option.
+ */
+WebSocket?: new (url: string) => unknown, };
 
 /**
  * Backoff bounds, in milliseconds.
@@ -767,7 +772,7 @@ onLeave?: (change: MemberChange) => void,
 /**
  * A signal from another subscriber of the channel (its `user` is set by the hub).
  */
-onSignal?: (signal: SignalMessage) => void, };
+onSignal?: (signal: Extract<ServerMessage, { type: "signal" }>) => void, };
 
 /**
  * What a subscription's `onState` handler receives.

@@ -1,13 +1,17 @@
 // The JavaScript half of the wasm driver (imported by `sdk-wasm/src/js.rs`; scripts/build-npm.sh
-// folds it into the package's glue). It owns no state and decides nothing: the `RealtimeClient`
-// class and subscription handles are calls of a client's one handler `h(tag, a, b)` (the
-// driver, in wasm), which is also what browser events are wired to; it reads options and thrown
-// values, and builds the plain objects handed to application callbacks (their TypeScript types
-// are generated from `sdk-wasm/src/api.rs`). Doing this in JS, not through a wasm export per
-// method and a wasm→JS call per property, keeps the wasm small.
+// folds it into the package's glue). It decides nothing about the protocol: that is the session's,
+// in wasm. It holds
+//   - the `RealtimeClient` class, the package's API: it loads the wasm by itself (calls made
+//     meanwhile wait in a queue), keeps the application's listeners, and turns the wasm's reports
+//     (`emit`) into callbacks, states and promises;
+//   - the wiring of the socket, the timer, the token provider and the page to the wasm client's
+//     one handler `h(tag, a, b)`.
+// Their TypeScript types are generated from `sdk-wasm/src/api.rs`; doing this in JS, not through
+// a wasm export per method and a wasm→JS call per property, keeps the wasm small.
 //
-// Tags of `h(tag, a, b)`: the same names and values as the constants in
-// `sdk-wasm/src/driver.rs` (checked by `sdk-wasm/tests/handler_tags.rs`; terser inlines them).
+// Tags of `h(tag, a, b)` and kinds of `emit(kind, target, a, b, c, d)`: the same names and values
+// as the constants in `sdk-wasm/src/driver.rs` (checked by `sdk-wasm/tests/handler_tags.rs`;
+// terser inlines them).
 const OPEN = 0; // socket open
 const MESSAGE = 1; // a: the parsed frame, undefined if not JSON
 const CLOSE = 2; // a: code, b: reason
@@ -18,17 +22,22 @@ const TOKEN = 6; // a: generation, b: token or undefined
 const TOKEN_FAILED = 7; // a: generation, b: message
 const TOKEN_REFUSED = 8; // a: generation, b: message (refused for good)
 const START = 9; // the first connect
-const UNSUBSCRIBE = 10; // a: handle id
-const SUB_STATE = 11; // a: handle id; returns the state name
-const SUBSCRIBE = 12; // a: channel, b: the checked callbacks; returns the handle id
-const ON_STATE = 13; // a: listener
-const ON_ERROR = 14; // a: listener
-const STATE = 15; // returns the client's state name
-const CONNECT = 16; // connect()
-const CLOSE_CLIENT = 17; // close()
-const SIGNAL = 18; // a: channel, b: [event, data as JSON]; returns whether it was sent
-const REQUEST = 19; // a: [kind (0 presence, 1 history), channel, limit], b: [resolve, reject]
-const MEMBERS = 20; // a: handle id; returns the members of its channel
+const UNSUBSCRIBE = 10; // a: subscription id
+const SUBSCRIBE = 11; // a: channel, b: the subscription's record; returns its id
+const CONNECT = 12; // connect()
+const CLOSE_CLIENT = 13; // close()
+const SIGNAL = 14; // a: channel, b: [event, data as JSON]; returns whether it was sent
+const REQUEST = 15; // a: [kind (0 presence, 1 history), channel, limit], b: [resolve, reject]
+const CREATE = 16; // (the wasm's factory) a: url, b: [options, emit, WebSocket]; returns h
+const STATE = 20; // emit: a: state, b: reason, c: code, d: [retryIn, attempt]
+const SUB = 21; // emit to a record: a: state, b: recovered, c: code, d: message
+const EVENT = 22; // emit to a record: a: the frame
+const GAP = 23; // emit to a record: a: lastSeq, b: resumeSeq, c: reason
+const FAILURE = 24; // emit: a: code, b: message
+const PRESENCE = 25; // emit to a record: a: the members
+const MEMBER = 26; // emit to a record: a: user, b: joined, c: the members
+const SIGNALLED = 27; // emit to a record: a: the signal frame
+const REPLY = 28; // emit to [resolve, reject]: a: the frame, b: code, c: message (failed when set)
 
 /** Calls an application callback; what it throws is logged, never propagated into the driver. */
 function call(f, v) {
@@ -45,14 +54,19 @@ function put(o, k, v) {
   return o;
 }
 
-/** A new list of listeners. */
+/** A new empty array. */
 export function list() {
   return [];
 }
 
-/** Adds a listener to a list. */
-export function add(l, f) {
-  l.push(f);
+/** `[a, b]`. */
+export function pair(a, b) {
+  return [a, b];
+}
+
+/** `{ user, connections }` onto a member list. */
+export function member(l, user, connections) {
+  l.push({ user, connections });
 }
 
 /** Calls `f` when it is a function (the page listeners' remover). */
@@ -63,6 +77,13 @@ export function run(f) {
 /** The text of a thrown value: its `message` when it has one. */
 export function text(e) {
   return typeof e?.message == "string" ? e.message : typeof e == "string" ? e : "error";
+}
+
+/** Opens a socket with the client's WebSocket constructor and wires it to `h`; throws on a bad URL. */
+export function open(h, url, W) {
+  const ws = new W(url);
+  wire(ws, h);
+  return ws;
 }
 
 /** Sets (or, with `h` null, clears) the socket's four handlers. */
@@ -77,6 +98,22 @@ export function wire(ws, h) {
   });
   ws.onclose = h && ((e) => h(CLOSE, e.code, e.reason));
   ws.onerror = h && (() => h(ERROR));
+}
+
+/** Sends `text` when the socket is open. */
+export function send(ws, text) {
+  if (ws.readyState == 1) ws.send(text);
+}
+
+/**
+ * Unwires and closes the socket; `code` (1000, 3000–4999: what scripts may send) and `reason`
+ * when given.
+ */
+export function shut(ws, code, reason) {
+  wire(ws, null);
+  try {
+    code ? ws.close(code, reason) : ws.close();
+  } catch {}
 }
 
 /** `setTimeout` for the driver's one timer. */
@@ -129,165 +166,265 @@ function ms(o, k) {
   return v;
 }
 
+/** A function option `k` of `o` (undefined when absent); throws on anything else. */
+function fn(o, k) {
+  const f = o?.[k];
+  if (f != null && typeof f != "function") throw new TypeError(`${k} must be a function`);
+  return f ?? undefined;
+}
+
 /**
- * Reads `new RealtimeClient(url, options)`'s options: `[token, backoff.base, backoff.max,
- * heartbeat.interval, heartbeat.timeout, connectTimeout]`, NaN for what is absent.
+ * The client options, checked: `[token, backoff.base, backoff.max, heartbeat.interval,
+ * heartbeat.timeout, connectTimeout]`, NaN for what is absent.
  */
-export function options(o) {
-  const t = o?.token ?? undefined;
-  if (t !== undefined && typeof t != "function") throw new TypeError("option token must be a function");
+function options(o) {
   const b = o?.backoff;
   const hb = o?.heartbeat;
-  return [t, ms(b, "base"), ms(b, "max"), ms(hb, "interval"), ms(hb, "timeout"), ms(o, "connectTimeout")];
+  return [fn(o, "token"), ms(b, "base"), ms(b, "max"), ms(hb, "interval"), ms(hb, "timeout"), ms(o, "connectTimeout")];
 }
 
-/**
- * One subscription's callbacks, checked: `{ e: callback, s: onState, g: onGap, m: onPresence,
- * j: onJoin, l: onLeave, x: onSignal, p: presence }` (presence is joined with `presence: true`
- * or any presence callback).
- */
-export function handlers(e, o) {
-  const fn = (k) => {
-    const f = o?.[k];
-    if (f != null && typeof f != "function") throw new TypeError(`${k} must be a function`);
-    return f ?? undefined;
+/** The wasm's client factory (`h0(CREATE, url, [options, emit, WebSocket])`), once it is loaded. */
+let factory;
+
+/** Called by the wasm when it starts. */
+export function register(f) {
+  factory = f;
+}
+
+let loading;
+
+/** Loads the wasm once (folded into the package's glue, wasm-bindgen's loader is in scope). */
+function load() {
+  return (loading ??= typeof __wbg_init == "function" ? __wbg_init() : Promise.reject(new Error("not initialised")));
+}
+
+/** Adds `f` to `list` until `signal` aborts; returns the function that removes it. */
+function listen(list, f, o) {
+  if (typeof f != "function") throw new TypeError("listener must be a function");
+  const off = () => {
+    const i = list.indexOf(f);
+    if (i >= 0) list.splice(i, 1);
   };
-  if (typeof e != "function") throw new TypeError("callback must be a function");
-  const m = fn("onPresence");
-  const j = fn("onJoin");
-  const l = fn("onLeave");
-  const p = !!(o?.presence || m || j || l);
-  return { e, s: fn("onState"), g: fn("onGap"), m, j, l, x: fn("onSignal"), p };
+  list.push(f);
+  abortable(o, off);
+  return off;
 }
 
-/** Where a client object keeps its handler. */
-const H = Symbol("guts-realtime");
+/** Calls `off` when `o.signal` aborts (at once if it already has). */
+function abortable(o, off) {
+  const s = o?.signal;
+  if (!s) return;
+  if (s.aborted) off();
+  else s.addEventListener("abort", off, { once: true });
+}
+
+/** Settles the waiters `w` (`[resolve, reject]` pairs): resolved with `v`, or rejected with `e`. */
+function settleAll(w, v, e) {
+  for (const [ok, no] of w.splice(0)) e ? no(e) : ok(v);
+}
 
 /**
- * A connection to a Guts real-time hub (documented in the package's types). Its methods are
- * calls of the client's handler; `createClient` is the wasm export, in scope once
- * scripts/build-npm.sh has folded this file into the glue.
+ * A connection to a Guts real-time hub (documented in the package's types). It loads the wasm
+ * itself; until then its calls wait in a queue.
  */
 export class RealtimeClient {
-  constructor(url, options) {
-    return createClient(url, options);
+  #h;
+  #q = [];
+  #state = "idle";
+  #reason = "";
+  #states = [];
+  #errors = [];
+  #waiting = [];
+  #closed = false;
+
+  constructor(url, o) {
+    if (typeof url != "string" || !/^wss?:\/\//.test(url)) throw new TypeError("url must start with ws:// or wss://");
+    const opts = options(o);
+    const W = o?.WebSocket ?? globalThis.WebSocket;
+    if (o?.WebSocket != null && typeof o.WebSocket != "function") throw new TypeError("option WebSocket must be a constructor");
+    const start = () => {
+      if (this.#closed) return;
+      if (typeof W != "function") {
+        return this.#end("no WebSocket in this runtime: pass one as the `WebSocket` option (in Node 20: `new RealtimeClient(url, { WebSocket })` with the `ws` package)");
+      }
+      this.#h = factory(CREATE, url, [opts, (...a) => this.#emit(...a), W]);
+      for (const f of this.#q.splice(0)) f();
+    };
+    if (factory) start();
+    else load().then(start, (e) => this.#end(`the wasm could not be loaded (${text(e)}); see "Troubleshooting" in the package's README`));
   }
-  subscribe(channel, callback, opts) {
-    const h = this[H];
-    const checked = handlers(callback, opts);
-    checked.c = channel;
-    return handle(h, h(SUBSCRIBE, channel, checked), channel);
+
+  /** Runs `f` now, or once the wasm is loaded. */
+  #run(f) {
+    if (this.#h) return f(this.#h);
+    this.#q.push(() => f(this.#h));
   }
-  onState(f) {
-    this[H](ON_STATE, f);
+
+  /** Closed for good without the wasm: the state, the waiters and every subscription. */
+  #end(reason) {
+    this.#emit(STATE, undefined, "closed", reason);
+    this.#closed = true;
   }
-  onError(f) {
-    this[H](ON_ERROR, f);
+
+  /** A report of the wasm client. */
+  #emit(kind, r, a, b, c, d) {
+    switch (kind) {
+      case STATE: {
+        this.#state = a;
+        this.#reason = b;
+        const s = put(put({ state: a, reason: b }, "code", c), "retryIn", d?.[0]);
+        put(s, "attempt", d?.[1]);
+        for (const f of this.#states.slice()) call(f, s);
+        if (a == "connected") settleAll(this.#waiting);
+        if (a == "closed") settleAll(this.#waiting, 0, Object.assign(new Error(b), { code: c }));
+        return;
+      }
+      case FAILURE: {
+        const e = put({}, "code", a);
+        e.message = b;
+        for (const f of this.#errors.slice()) call(f, e);
+        return;
+      }
+      case REPLY:
+        return c === undefined ? r[0](a) : r[1](put(new Error(c), "code", b));
+    }
+    const h = r.s;
+    switch (kind) {
+      case SUB:
+        r.st = a;
+        if (a == "subscribed") settleAll(r.w);
+        else if (a != "subscribing") settleAll(r.w, 0, new Error(d ?? a));
+        if (h.s) call(h.s, put(put(put({ channel: r.c, state: a }, "recovered", b), "code", c), "message", d));
+        return;
+      case EVENT:
+        return call(h.e, a);
+      case GAP: {
+        const g = put(put({ channel: r.c }, "lastSeq", a), "resumeSeq", b);
+        g.reason = c;
+        if (h.g) call(h.g, g);
+        return;
+      }
+      case PRESENCE:
+        r.m = a;
+        if (h.m) call(h.m, { channel: r.c, members: a });
+        return;
+      case MEMBER: {
+        r.m = c;
+        const f = b ? h.j : h.l;
+        if (f) call(f, { channel: r.c, user: a });
+        return;
+      }
+      case SIGNALLED:
+        if (h.x) call(h.x, a);
+    }
   }
+
+  subscribe(channel, e, o) {
+    if (typeof e != "function") throw new TypeError("callback must be a function");
+    const h = { e, s: fn(o, "onState"), g: fn(o, "onGap"), m: fn(o, "onPresence"), j: fn(o, "onJoin"), l: fn(o, "onLeave"), x: fn(o, "onSignal") };
+    if (this.#closed) throw new Error("client closed");
+    const presence = !!(o?.presence || h.m || h.j || h.l);
+    const r = { c: channel, s: h, st: "subscribing", m: [], w: [], id: 0 };
+    const go = (hh) => {
+      if (r.st != "unsubscribed") r.id = hh(SUBSCRIBE, channel, [r, presence]);
+    };
+    if (this.#h) go(this.#h);
+    else {
+      this.#q.push(() => {
+        try {
+          go(this.#h);
+        } catch (err) {
+          this.#emit(SUB, r, "failed", undefined, undefined, text(err));
+        }
+      });
+    }
+    const handle = {
+      channel,
+      get state() {
+        return r.st;
+      },
+      get members() {
+        return r.m;
+      },
+      unsubscribe: () => {
+        if (r.st == "unsubscribed") return;
+        if (r.id && this.#h) this.#h(UNSUBSCRIBE, r.id);
+        r.st = "unsubscribed";
+        settleAll(r.w, 0, new Error("unsubscribed"));
+      },
+      ready: () => new Promise((ok, no) => (r.st == "subscribed" ? ok() : r.st == "subscribing" ? r.w.push([ok, no]) : no(new Error(r.st)))),
+    };
+    abortable(o, handle.unsubscribe);
+    return handle;
+  }
+
+  onState(f, o) {
+    return listen(this.#states, f, o);
+  }
+
+  onError(f, o) {
+    return listen(this.#errors, f, o);
+  }
+
+  ready() {
+    return new Promise((ok, no) => {
+      if (this.#state == "connected") ok();
+      else if (this.#state == "closed") no(new Error(this.#reason));
+      else this.#waiting.push([ok, no]);
+    });
+  }
+
   get state() {
-    return this[H](STATE);
+    return this.#state;
   }
+
   connect() {
-    this[H](CONNECT);
+    this.#run((h) => h(CONNECT));
   }
+
   close() {
-    this[H](CLOSE_CLIENT);
+    if (this.#closed) return;
+    this.#closed = true;
+    // (From inside a callback the final report comes when the callback returns.)
+    this.#state = "closed";
+    if (this.#h) this.#h(CLOSE_CLIENT);
+    else this.#emit(STATE, undefined, "closed", "closed by the application");
+    this.#q.length = 0;
   }
+
   signal(channel, event, data) {
-    return this[H](SIGNAL, channel, [event, JSON.stringify(data ?? null)]);
+    return !!this.#h?.(SIGNAL, channel, [event, JSON.stringify(data ?? null)]);
   }
+
   presence(channel) {
-    return request(this[H], 0, channel);
+    return this.#request(0, channel);
   }
+
   history(channel, limit) {
-    return request(this[H], 1, channel, limit);
+    return this.#request(1, channel, limit);
+  }
+
+  /** A request's promise: the wasm keeps `[resolve, reject]` until the answer (a throw rejects). */
+  #request(kind, channel, limit) {
+    return new Promise((ok, no) => {
+      if (this.#closed) throw new Error("client closed");
+      this.#run((h) => {
+        try {
+          h(REQUEST, [kind, channel, limit], [ok, no]);
+        } catch (e) {
+          no(e);
+        }
+      });
+    });
   }
 }
 
-/** A request's promise: the driver keeps `[resolve, reject]` until the answer (a throw rejects). */
-function request(h, kind, channel, limit) {
-  return new Promise((ok, no) => h(REQUEST, [kind, channel, limit], [ok, no]));
+/** `new RealtimeClient(url, options)`, for the `createClient` export. */
+export function construct(url, o) {
+  return new RealtimeClient(url, o);
 }
 
-/** The `RealtimeClient` over the handler `h` (what `createClient` returns). */
-export function client(h) {
-  const c = Object.create(RealtimeClient.prototype);
-  c[H] = h;
-  return c;
-}
-
-/** What `subscribe` returns: the subscription's channel, state and `unsubscribe()`. */
-export function handle(h, id, channel) {
-  return {
-    channel,
-    get state() {
-      return h(SUB_STATE, id);
-    },
-    get members() {
-      return h(MEMBERS, id);
-    },
-    unsubscribe() {
-      h(UNSUBSCRIBE, id);
-    },
-  };
-}
-
-/** An event or notification frame to its subscription's callback. */
-export function event(h, frame) {
-  call(h.e, frame);
-}
-
-/** `StateChange` to every connection-state listener (a copy: listeners added meanwhile wait). */
-export function state(fs, state, reason, code, retryIn, attempt) {
-  const o = put(put(put({ state, reason }, "code", code), "retryIn", retryIn), "attempt", attempt);
-  for (const f of fs.slice()) call(f, o);
-}
-
-/** `SubscriptionState` to a subscription's `onState`. */
-export function sub(h, channel, state, recovered, code, message) {
-  if (h.s) call(h.s, put(put(put({ channel, state }, "recovered", recovered), "code", code), "message", message));
-}
-
-/** `Gap` to a subscription's `onGap`. */
-export function gap(h, channel, lastSeq, resumeSeq, reason) {
-  if (!h.g) return;
-  const o = put(put({ channel }, "lastSeq", lastSeq), "resumeSeq", resumeSeq);
-  o.reason = reason;
-  call(h.g, o);
-}
-
-/** `ErrorInfo` to every error listener. */
-export function error(fs, code, message) {
-  const o = put({}, "code", code);
-  o.message = message;
-  for (const f of fs.slice()) call(f, o);
-}
-
-/** `{ user, connections }` onto a member list. */
-export function member(l, user, connections) {
-  l.push({ user, connections });
-}
-
-/** The member list to a subscription's `onPresence`. */
-export function presence(h, members) {
-  if (h.m) call(h.m, { channel: h.c, members });
-}
-
-/** A join (`joined`) or leave to the subscription's `onJoin` / `onLeave`. */
-export function join(h, user, joined) {
-  const f = joined ? h.j : h.l;
-  if (f) call(f, { channel: h.c, user });
-}
-
-/** A signal frame to the subscription's `onSignal`. */
-export function signal(h, frame) {
-  if (h.x) call(h.x, frame);
-}
-
-/** Settles a request's promise (`pr`: `[resolve, reject]`): with the frame, or an Error. */
-export function settle(pr, frame, code, message) {
-  if (message === undefined) return pr[0](frame);
-  const e = new Error(message);
-  if (code) e.code = code;
-  pr[1](e);
+/** One report of the wasm client, to the `RealtimeClient` that made it. */
+export function emit(f, kind, r, a, b, c, d) {
+  f(kind, r, a, b, c, d);
 }

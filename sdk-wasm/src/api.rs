@@ -1,14 +1,12 @@
 //! The JS-facing shapes: the options read from JavaScript and the objects handed to callbacks.
 //!
 //! Each type's TypeScript declaration is generated from it (feature `ts`, see
-//! `tests/ts_types.rs`). The driver fills these structs from the session's outputs and passes
-//! their fields to `js/bridge.js`, which lays them out as plain objects (one wasm→JS call per
-//! object, not one per property); the bridge also reads and checks the options.
+//! `tests/ts_types.rs`). The driver fills the state, subscription-state and gap shapes from the
+//! session's outputs (their names come from here) and reports their fields to `js/bridge.js`,
+//! which lays them out as plain objects; the bridge also reads and checks the options.
 
-use crate::js;
 use alloc::string::String;
-use core::time::Duration;
-use guts_realtime::session::{ConnectionState, GapReason, SessionConfig, SubState};
+use guts_realtime::session::{ConnectionState, GapReason, SubState};
 use guts_realtime::ErrorCode;
 use wasm_bindgen::JsValue;
 
@@ -37,6 +35,13 @@ pub struct ClientOptions {
     /// How long fetching a token, opening the socket and the handshake may take, in ms
     /// (default 10000).
     pub connect_timeout: Option<f64>,
+    /// The `WebSocket` constructor to use instead of the global one (e.g. the `ws` package's in
+    /// Node 20). With neither, the client closes at once with a reason that names this option.
+    #[cfg_attr(
+        feature = "ts",
+        ts(rename = "WebSocket", type = "new (url: string) => unknown", optional)
+    )]
+    pub web_socket: Option<JsValue>,
 }
 
 /// Backoff bounds, in milliseconds.
@@ -57,42 +62,6 @@ pub struct Heartbeat {
     pub interval: Option<f64>,
     /// Wait for any frame after a ping before reconnecting (default 10000).
     pub timeout: Option<f64>,
-}
-
-impl ClientOptions {
-    /// Reads the options object (`undefined`/`null` → defaults) into a session configuration and
-    /// the token provider; throws (the bridge's `TypeError`) on a bad option.
-    pub(crate) fn from_js(opts: &JsValue) -> Result<(SessionConfig, Option<JsValue>), JsValue> {
-        let v = js::options(opts)?;
-        let at = |i: u32| js::get(&v, &JsValue::from(i));
-        let ms = |i: u32| {
-            let ms = at(i).as_f64().unwrap_or(f64::NAN);
-            // NaN (absent) fails the comparison.
-            (ms >= 0.0).then(|| Duration::from_micros((ms * 1e3) as u64))
-        };
-        let token = at(0);
-        let token = token.is_function().then_some(token);
-        let mut cfg = SessionConfig::default().auth(token.is_some());
-        if let Some(d) = ms(1) {
-            cfg = cfg.backoff_base(d);
-        }
-        if let Some(d) = ms(2) {
-            cfg = cfg.backoff_max(d);
-        }
-        if let Some(d) = ms(3) {
-            cfg = cfg.ping_interval(d);
-        }
-        if let Some(d) = ms(4) {
-            cfg = cfg.pong_timeout(d);
-        }
-        if let Some(d) = ms(5) {
-            cfg = cfg.connect_timeout(d);
-        }
-        // Jitter must differ between clients: seed from Math.random (53 bits, twice).
-        let seed = ((js::random() * 9_007_199_254_740_992.0) as u64) << 11
-            ^ (js::random() * 9_007_199_254_740_992.0) as u64;
-        Ok((cfg.rng_seed(seed), token))
-    }
 }
 
 /// A connection state name.
@@ -318,7 +287,10 @@ pub struct SubscribeHandlers {
     #[cfg_attr(feature = "ts", ts(type = "(change: MemberChange) => void", optional))]
     pub on_leave: Option<JsValue>,
     /// A signal from another subscriber of the channel (its `user` is set by the hub).
-    #[cfg_attr(feature = "ts", ts(type = "(signal: SignalMessage) => void", optional))]
+    #[cfg_attr(
+        feature = "ts",
+        ts(type = "(signal: Extract<ServerMessage, { type: \"signal\" }>) => void", optional)
+    )]
     pub on_signal: Option<JsValue>,
 }
 

@@ -1,10 +1,13 @@
 //! The driver: one [`Session`] plus the I/O around it — a `WebSocket`, one timer, the
 //! token provider and the page listeners. Every decision (when to connect, what to send, who
-//! gets which event, backoff, heartbeat, dedupe, gaps) is the session's; this module only feeds
-//! it inputs and carries out its outputs.
+//! gets which event, backoff, heartbeat, dedupe, gaps, presence) is the session's; this module
+//! only feeds it inputs and carries out its outputs. The application side (the `RealtimeClient`
+//! class, its listeners and promises) is `js/bridge.js`: this module reports to it through one
+//! function, `emit`.
 //!
 //! Every input arrives through one JS function per client, the handler `h(tag, a, b)` that
-//! `js/bridge.js` wires to the socket, the timer, the token provider's answer and the page:
+//! `js/bridge.js` wires to the socket, the timer, the token provider's answer, the page and the
+//! `RealtimeClient`'s methods:
 //!
 //! | tag | from | session input |
 //! |---|---|---|
@@ -14,25 +17,27 @@
 //! | [`PAGE`] `online` / `offline` | the window | `handle_network(now, true / false)`: reconnect now / close and wait |
 //! | [`PAGE`] `pageshow`, `visibilitychange` → visible | the window, `document` | `check_liveness`: ping at once (timers may have been throttled) or retry now |
 //! | [`PAGE`] `pagehide` | the window | `release(now, "page hidden")`: give the socket up (back/forward cache) |
-//! | [`START`] | a microtask after the constructor | `connect` |
-//! | [`UNSUBSCRIBE`], [`SUB_STATE`], [`MEMBERS`] | a `SubscriptionHandle` | `unsubscribe`, `sub_state`, `members` |
-//! | [`SIGNAL`], [`REQUEST`] | `RealtimeClient.signal`, `.presence`, `.history` | `signal`, `presence`, `history` |
+//! | [`START`] | a microtask after the client is made | `connect` |
+//! | [`SUBSCRIBE`], [`UNSUBSCRIBE`] | `subscribe()`, a handle's `unsubscribe()` | `subscribe_with`, `unsubscribe` |
+//! | [`SIGNAL`], [`REQUEST`] | `signal()`, `presence()`, `history()` | `signal`, `presence`, `history` |
+//! | [`CONNECT`], [`CLOSE_CLIENT`] | `connect()`, `close()` | `connect`, `close` |
 //!
 //! After every input, [`pump`] drains `poll_action`, `poll_transmit` and `poll_event`, then arms
-//! the timer for `poll_timeout`. Application callbacks run with no `RefCell` borrowed, so they
-//! may call back into the client; a nested `pump` returns at once and the outer one drains what
-//! the callback caused.
+//! the timer for `poll_timeout`. Reports to the application run with no `RefCell` borrowed, so
+//! its callbacks may call back into the client; a nested `pump` returns at once and the outer
+//! one drains what the callback caused.
 
-use crate::api::{ErrorInfo, Gap, StateChange, SubscriptionState};
+use crate::api::{GapReasonName, StateChange, SubscriptionState};
 use crate::decode::{self, Keys};
-use crate::js::{self, WebSocket};
+use crate::js;
 use alloc::rc::{Rc, Weak};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::time::Duration;
 use guts_realtime::session::{
-    Action, ConnectionState, Event, ReqId, RequestError, Session, SubId, TokenError,
+    Action, ConnectionState, Event, ReqId, RequestError, Session, SessionConfig, SubId, SubState,
+    TokenError,
 };
 use guts_realtime::ErrorCode;
 use wasm_bindgen::prelude::*;
@@ -55,76 +60,105 @@ pub(crate) const TOKEN: u32 = 6;
 pub(crate) const TOKEN_FAILED: u32 = 7;
 /// The token provider refused for good (`UnauthorizedError`); `a`: generation, `b`: why.
 pub(crate) const TOKEN_REFUSED: u32 = 8;
-/// The first connect, on the microtask after the constructor.
+/// The first connect, on the microtask after the client is made.
 pub(crate) const START: u32 = 9;
-/// `SubscriptionHandle.unsubscribe()`; `a`: the handle id.
+/// A handle's `unsubscribe()`; `a`: the subscription id.
 pub(crate) const UNSUBSCRIBE: u32 = 10;
-/// `SubscriptionHandle.state`; `a`: the handle id. Returns the state name.
-pub(crate) const SUB_STATE: u32 = 11;
-/// `RealtimeClient.subscribe`; `a`: channel, `b`: the checked callbacks (`js::handlers`).
-/// Returns the handle id.
-pub(crate) const SUBSCRIBE: u32 = 12;
-/// `RealtimeClient.onState`; `a`: listener.
-pub(crate) const ON_STATE: u32 = 13;
-/// `RealtimeClient.onError`; `a`: listener.
-pub(crate) const ON_ERROR: u32 = 14;
-/// `RealtimeClient.state`: returns the state name.
-pub(crate) const STATE: u32 = 15;
-/// `RealtimeClient.connect()`.
-pub(crate) const CONNECT: u32 = 16;
-/// `RealtimeClient.close()`.
-pub(crate) const CLOSE_CLIENT: u32 = 17;
-/// `RealtimeClient.signal`; `a`: channel, `b`: `[event, data as JSON]`. Returns whether it was
-/// sent (only on a live connection).
-pub(crate) const SIGNAL: u32 = 18;
-/// `RealtimeClient.presence` / `.history`; `a`: `[kind (0 presence, 1 history), channel,
-/// limit]`, `b`: the promise's `[resolve, reject]`, settled by the answer.
-pub(crate) const REQUEST: u32 = 19;
-/// `SubscriptionHandle.members`; `a`: the handle id. Returns the member list.
-pub(crate) const MEMBERS: u32 = 20;
+/// `subscribe`; `a`: channel, `b`: `[record, presence]` (the record is what the reports of the
+/// subscription go to). Returns the subscription id.
+pub(crate) const SUBSCRIBE: u32 = 11;
+/// `connect()`.
+pub(crate) const CONNECT: u32 = 12;
+/// `close()`.
+pub(crate) const CLOSE_CLIENT: u32 = 13;
+/// `signal()`; `a`: channel, `b`: `[event, data as JSON]`. Returns whether it was sent (only on
+/// a live connection).
+pub(crate) const SIGNAL: u32 = 14;
+/// `presence()` / `history()`; `a`: `[kind (0 presence, 1 history), channel, limit]`, `b`: the
+/// promise's `[resolve, reject]`, settled by a [`REPLY`].
+pub(crate) const REQUEST: u32 = 15;
+/// The factory's one tag ([`factory`]); `a`: url, `b`: `[options, emit, WebSocket]`. Returns the
+/// new client's handler.
+pub(crate) const CREATE: u32 = 16;
+
+/// Report: the connection state; `a`: name, `b`: reason, `c`: close code, `d`: `[retryIn ms,
+/// attempt]`.
+pub(crate) const STATE: u32 = 20;
+/// Report to a subscription: its state; `a`: name, `b`: recovered, `c`: error code, `d`: message.
+pub(crate) const SUB: u32 = 21;
+/// Report to a subscription: an event or notification frame `a`.
+pub(crate) const EVENT: u32 = 22;
+/// Report to a subscription: a gap; `a`: last seq, `b`: resume seq, `c`: reason.
+pub(crate) const GAP: u32 = 23;
+/// Report: a hub error that concerns no subscription or request; `a`: code, `b`: message.
+pub(crate) const FAILURE: u32 = 24;
+/// Report to a subscription: its channel's member list `a` (`[{ user, connections }]`).
+pub(crate) const PRESENCE: u32 = 25;
+/// Report to a subscription: `a` joined (`b` true) or left; `c`: the member list now.
+pub(crate) const MEMBER: u32 = 26;
+/// Report to a subscription: a signal frame `a`.
+pub(crate) const SIGNALLED: u32 = 27;
+/// Report to a request's `[resolve, reject]`: the answer `a`, or the error code `b` and message
+/// `c`.
+pub(crate) const REPLY: u32 = 28;
 
 /// The session's clock: `performance.now()` as a [`Duration`].
 pub(crate) fn now() -> Duration {
     Duration::from_micros((js::perf_now().max(0.0) * 1e3) as u64)
 }
 
-/// Application listeners.
-pub(crate) struct Callbacks {
-    /// Connection-state listeners (a JS array the bridge iterates).
-    pub(crate) state: JsValue,
-    /// Error listeners (a JS array).
-    pub(crate) error: JsValue,
-    /// Each subscription handle's callbacks object (`js::handlers`), sorted by handle (handles
-    /// only grow, so `push` keeps the order).
-    subs: Vec<(SubId, JsValue)>,
-    /// Each request waiting for its answer, with its promise's `[resolve, reject]`.
-    requests: Vec<(ReqId, JsValue)>,
+/// The JS function type of every handler: `h(tag, a, b)`.
+type Handler = dyn Fn(u32, JsValue, JsValue) -> Result<JsValue, JsValue>;
+
+/// Registers the client factory with the bridge (at the wasm's start): `h0(CREATE, url,
+/// [options, emit, WebSocket])` makes a client and returns its handler.
+pub(crate) fn factory() {
+    let f = Closure::<Handler>::new(|tag, url, b| match tag {
+        CREATE => Ok(create(url, &b)),
+        _ => Ok(JsValue::UNDEFINED),
+    });
+    js::register(&f.into_js_value());
 }
 
-impl Callbacks {
-    fn new() -> Callbacks {
-        Callbacks { state: js::list(), error: js::list(), subs: Vec::new(), requests: Vec::new() }
+/// A client for `url` with the bridge's checked `[options, emit, WebSocket]`; its handler.
+fn create(url: JsValue, b: &JsValue) -> JsValue {
+    let at = |v: &JsValue, i: u32| js::get(v, &JsValue::from(i));
+    let opts = at(b, 0);
+    let ms = |i: u32| {
+        let ms = at(&opts, i).as_f64().unwrap_or(f64::NAN);
+        // NaN (absent) fails the comparison.
+        (ms >= 0.0).then(|| Duration::from_micros((ms * 1e3) as u64))
+    };
+    let token = at(&opts, 0);
+    let token = token.is_function().then_some(token);
+    let mut cfg = SessionConfig::default().auth(token.is_some());
+    if let Some(d) = ms(1) {
+        cfg = cfg.backoff_base(d);
     }
-
-    pub(crate) fn add_sub(&mut self, sub: SubId, handlers: JsValue) {
-        self.subs.push((sub, handlers));
+    if let Some(d) = ms(2) {
+        cfg = cfg.backoff_max(d);
     }
-
-    pub(crate) fn remove_sub(&mut self, sub: SubId) {
-        if let Ok(i) = self.subs.binary_search_by_key(&sub, |(s, _)| *s) {
-            self.subs.remove(i);
-        }
+    if let Some(d) = ms(3) {
+        cfg = cfg.ping_interval(d);
     }
-
-    fn sub(&self, sub: SubId) -> Option<JsValue> {
-        let i = self.subs.binary_search_by_key(&sub, |(s, _)| *s).ok()?;
-        Some(self.subs[i].1.clone())
+    if let Some(d) = ms(4) {
+        cfg = cfg.pong_timeout(d);
     }
+    if let Some(d) = ms(5) {
+        cfg = cfg.connect_timeout(d);
+    }
+    // Jitter must differ between clients: seed from Math.random (53 bits, twice).
+    let seed = ((js::random() * 9_007_199_254_740_992.0) as u64) << 11
+        ^ (js::random() * 9_007_199_254_740_992.0) as u64;
+    let inner = Inner::new(url, Session::new(cfg.rng_seed(seed)), token, at(b, 1), at(b, 2));
+    inner.start();
+    let h = inner.io.borrow().handler.clone();
+    h
 }
 
 /// What the driver holds besides the session.
 pub(crate) struct Io {
-    ws: Option<WebSocket>,
+    ws: Option<JsValue>,
     /// The one JS → driver callback of this client, `h(tag, a, b)`.
     pub(crate) handler: JsValue,
     /// The armed `setTimeout` and the session deadline (ms, `performance.now()` scale) it fires
@@ -134,10 +168,15 @@ pub(crate) struct Io {
     unlisten: JsValue,
     /// Bumped at each token request, so a late answer to an abandoned one is ignored.
     token_gen: u32,
-    /// The client itself, from `start` until `shutdown`: a client keeps running (and calling its
-    /// callbacks) until `close()`, even when the application drops its last reference, as a
-    /// `WebSocket` does.
+    /// The client itself, from `start` until `shutdown`: a client keeps running (and reporting
+    /// to the application) until `close()`, even when the application drops its last
+    /// reference, as a `WebSocket` does.
     alive: Option<Rc<Inner>>,
+    /// Each subscription's record (where its reports go), by id; ids only grow, so `push` keeps
+    /// the order.
+    subs: Vec<(SubId, JsValue)>,
+    /// Each request waiting for its answer, with its promise's `[resolve, reject]`.
+    requests: Vec<(SubId, JsValue)>,
 }
 
 impl Io {
@@ -146,23 +185,38 @@ impl Io {
             js::clear_timeout(&handle);
         }
     }
+
+    /// The record of subscription `sub` in `list`, taken out with `take`.
+    fn find(list: &mut Vec<(SubId, JsValue)>, sub: SubId, take: bool) -> Option<JsValue> {
+        let i = list.binary_search_by_key(&sub, |(s, _)| *s).ok()?;
+        Some(if take { list.remove(i).1 } else { list[i].1.clone() })
+    }
 }
 
-/// One client: the session, its I/O and its listeners.
+/// One client: the session and its I/O.
 pub(crate) struct Inner {
     pub(crate) session: RefCell<Session<JsValue>>,
-    pub(crate) callbacks: RefCell<Callbacks>,
     pub(crate) io: RefCell<Io>,
     url: JsValue,
     token: Option<JsValue>,
+    /// The bridge's report function of this client's `RealtimeClient`.
+    emit: JsValue,
+    /// The `WebSocket` constructor (the global one, or the `WebSocket` option).
+    socket: JsValue,
     keys: Keys,
     pumping: Cell<bool>,
-    pub(crate) closed: Cell<bool>,
+    closed: Cell<bool>,
 }
 
 impl Inner {
     /// A client that has not started; [`Inner::start`] connects.
-    pub(crate) fn new(url: JsValue, session: Session<JsValue>, token: Option<JsValue>) -> Rc<Self> {
+    fn new(
+        url: JsValue,
+        session: Session<JsValue>,
+        token: Option<JsValue>,
+        emit: JsValue,
+        socket: JsValue,
+    ) -> Rc<Self> {
         Rc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             // Owned by JS (freed when the last JS reference goes), so a microtask or promise
@@ -171,15 +225,11 @@ impl Inner {
             // not `FnMut`: an application callback runs inside it and may call the client's
             // methods, which are calls of this same function (wasm-bindgen refuses re-entry
             // into an `FnMut`).
-            let handler =
-                Closure::<dyn Fn(u32, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
-                    move |tag, a: JsValue, b| call(&weak, tag, a, b),
-                )
+            let handler = Closure::<Handler>::new(move |tag, a: JsValue, b| call(&weak, tag, a, b))
                 .into_js_value();
             let unlisten = js::page(&handler);
             Inner {
                 session: RefCell::new(session),
-                callbacks: RefCell::new(Callbacks::new()),
                 io: RefCell::new(Io {
                     ws: None,
                     handler,
@@ -187,9 +237,13 @@ impl Inner {
                     unlisten,
                     token_gen: 0,
                     alive: None,
+                    subs: Vec::new(),
+                    requests: Vec::new(),
                 }),
                 url,
                 token,
+                emit,
+                socket,
                 keys: Keys::new(),
                 pumping: Cell::new(false),
                 closed: Cell::new(false),
@@ -197,25 +251,20 @@ impl Inner {
         })
     }
 
-    /// Connects on the next microtask, so listeners registered right after the constructor see
-    /// the first `connecting` state.
-    pub(crate) fn start(self: &Rc<Self>) {
+    /// Connects on the next microtask, so listeners registered right after the client was made
+    /// see the first `connecting` state.
+    fn start(self: &Rc<Self>) {
         let mut io = self.io.borrow_mut();
         io.alive = Some(self.clone());
         js::soon(&io.handler);
     }
 
-    /// The state name of a handle.
-    fn sub_state(&self, sub: SubId) -> JsValue {
-        let state = self.session.borrow().sub_state(sub);
-        let name = match state {
-            Some(s) => SubscriptionState::new(String::new(), s).state.as_str(),
-            None => "unsubscribed",
-        };
-        name.into()
+    /// One report to the application: `kind` to `target`.
+    fn report(&self, kind: u32, target: &JsValue, a: JsValue, b: JsValue, c: JsValue, d: JsValue) {
+        js::emit(&self.emit, kind, target, &a, &b, &c, &d);
     }
 
-    /// One input from JS (see the module's table).
+    /// One input from the socket, the timer, the page or the token provider (the module's table).
     fn on(&self, tag: u32, a: JsValue, b: JsValue) {
         let t = now();
         match tag {
@@ -226,14 +275,11 @@ impl Inner {
             }
             CLOSE | ERROR => {
                 if let Some(ws) = self.io.borrow_mut().ws.take() {
-                    js::wire(&ws, &JsValue::NULL);
-                    if tag == ERROR {
-                        let _ = ws.close();
-                    }
+                    // `error` means the connection failed (1006). Browsers follow it with
+                    // `close`, but Node 20 does not when the connection is refused: it is
+                    // reported once, here, and the socket is detached so its `close` is not.
+                    js::shut(&ws, 0, "");
                 }
-                // `error` means the connection failed (1006). Browsers follow it with `close`,
-                // but Node 20 does not when the connection is refused: it is reported once,
-                // here, and the socket is detached so its `close` is not.
                 let (code, reason) = match tag {
                     CLOSE => (a.as_f64().unwrap_or(1006.0) as u16, b.as_string()),
                     _ => (1006, None),
@@ -255,7 +301,7 @@ impl Inner {
                     _ => {}
                 }
             }
-            START => self.session.borrow_mut().connect(t),
+            START | CONNECT => self.session.borrow_mut().connect(t),
             TOKEN | TOKEN_FAILED | TOKEN_REFUSED => {
                 let gen = a.as_f64().unwrap_or(-1.0);
                 if f64::from(self.io.borrow().token_gen) != gen {
@@ -274,23 +320,21 @@ impl Inner {
     }
 
     /// Releases every resource once closed (at the end of the `pump` that delivered `closed`):
-    /// socket handlers, the timer, page listeners and application callbacks.
+    /// socket handlers, the timer, page listeners and the application's records.
     fn shutdown(&self) {
         let mut io = self.io.borrow_mut();
         if let Some(ws) = io.ws.take() {
-            js::wire(&ws, &JsValue::NULL);
-            let _ = ws.close_with(1000, "client closed");
+            js::shut(&ws, 1000, "client closed");
         }
         io.clear_timer();
         let unlisten = core::mem::replace(&mut io.unlisten, JsValue::UNDEFINED);
         js::run(&unlisten);
         io.token_gen = io.token_gen.wrapping_add(1);
+        let (subs, requests) = (core::mem::take(&mut io.subs), core::mem::take(&mut io.requests));
         // The caller holds a strong reference of its own: dropping this one frees nothing yet.
         let alive = io.alive.take();
         drop(io);
-        let taken = core::mem::replace(&mut *self.callbacks.borrow_mut(), Callbacks::new());
-        drop(taken);
-        drop(alive);
+        drop((subs, requests, alive));
     }
 
     fn perform(&self, action: Action) {
@@ -307,27 +351,26 @@ impl Inner {
                     js::token(provider, &h, gen);
                 }
             },
-            Action::Connect => match WebSocket::new(&self.url) {
-                Ok(ws) => {
-                    let mut io = self.io.borrow_mut();
-                    js::wire(&ws, &io.handler);
-                    if let Some(old) = io.ws.replace(ws) {
-                        js::wire(&old, &JsValue::NULL);
-                        let _ = old.close();
+            Action::Connect => {
+                let h = self.io.borrow().handler.clone();
+                match js::open(&h, &self.url, &self.socket) {
+                    Ok(ws) => {
+                        if let Some(old) = self.io.borrow_mut().ws.replace(ws) {
+                            js::shut(&old, 0, "");
+                        }
+                    }
+                    Err(e) => {
+                        let why = js::text(&e).as_string().unwrap_or_default();
+                        self.session.borrow_mut().handle_close(now(), 1006, &why);
                     }
                 }
-                Err(e) => {
-                    let why = js::text(&e).as_string().unwrap_or_default();
-                    self.session.borrow_mut().handle_close(now(), 1006, &why);
-                }
-            },
+            }
             Action::Close { code, reason } => {
                 if let Some(ws) = self.io.borrow_mut().ws.take() {
-                    js::wire(&ws, &JsValue::NULL);
                     // Browsers only accept 1000 and 3000–4999 from scripts.
                     let code =
                         if code == 1000 || (3000..5000).contains(&code) { code } else { 1000 };
-                    let _ = ws.close_with(code, &reason);
+                    js::shut(&ws, code, &reason);
                 }
             }
         }
@@ -335,9 +378,7 @@ impl Inner {
 
     fn send(&self, text: &str) {
         if let Some(ws) = &self.io.borrow().ws {
-            if ws.ready_state() == js::OPEN {
-                let _ = ws.send(text);
-            }
+            js::send(ws, text);
         }
     }
 
@@ -365,94 +406,95 @@ impl Inner {
         io.timer = Some((at, handle));
     }
 
+    /// The member list of `sub`'s channel, as `[{ user, connections }]`.
+    fn members(&self, sub: SubId) -> JsValue {
+        let s = self.session.borrow();
+        let list = js::list();
+        for (user, n) in s.channel_of(sub).and_then(|ch| s.members(ch)).unwrap_or_default() {
+            js::member(&list, user, *n);
+        }
+        list
+    }
+
+    /// Reports one session event to the application.
     fn dispatch(&self, event: Event<JsValue>) {
         // After close() (possibly called from a callback earlier in this batch) only the final
-        // `closed` state is still delivered.
+        // `closed` state is still reported.
         if self.closed.get()
             && !matches!(&event, Event::State { state: ConnectionState::Closed, .. })
         {
             return;
         }
-        let subs = |sub: SubId| self.callbacks.borrow().sub(sub);
+        let no = || JsValue::UNDEFINED;
+        let num = |n: Option<u64>| n.map_or(JsValue::UNDEFINED, |n| JsValue::from_f64(n as f64));
+        let code = |c: Option<ErrorCode>| c.map_or(JsValue::UNDEFINED, |c| c.as_str().into());
+        let record = |sub: SubId, take: bool| Io::find(&mut self.io.borrow_mut().subs, sub, take);
         match event {
             Event::Message { sub, payload, .. } => {
-                if let Some(h) = subs(sub) {
-                    js::event(&h, &payload);
-                }
-            }
-            Event::State { state, reason, code } => {
-                let listeners = self.callbacks.borrow().state.clone();
-                let c = StateChange::new(&state, reason, code);
-                js::state(&listeners, c.state.as_str(), &c.reason, c.code, c.retry_in, c.attempt);
-            }
-            Event::Subscription { sub, channel, state } => {
-                if let Some(h) = subs(sub) {
-                    let s = SubscriptionState::new(channel, state);
-                    let (code, message) = (s.code.map(ErrorCode::as_str), s.message.as_deref());
-                    js::sub(&h, &s.channel, s.state.as_str(), s.recovered, code, message);
-                }
-            }
-            Event::Gap { sub, channel, last_seq, resume_seq, reason } => {
-                if let Some(h) = subs(sub) {
-                    let g = Gap { channel, last_seq, resume_seq, reason: reason.into() };
-                    let seq = |s: Option<u64>| s.map(|s| s as f64);
-                    js::gap(&h, &g.channel, seq(g.last_seq), seq(g.resume_seq), g.reason.as_str());
-                }
-            }
-            Event::Error { code, message } => {
-                let listeners = self.callbacks.borrow().error.clone();
-                let e = ErrorInfo { code, message };
-                js::error(&listeners, e.code.map(ErrorCode::as_str), &e.message);
-            }
-            Event::Authenticated { .. } => {}
-            Event::Presence { sub } => {
-                if let Some(h) = subs(sub) {
-                    let s = self.session.borrow();
-                    let members = s.channel_of(sub).and_then(|ch| s.members(ch));
-                    let list = member_list(members.unwrap_or_default());
-                    drop(s);
-                    js::presence(&h, &list);
-                }
-            }
-            Event::Member { sub, user, joined } => {
-                if let Some(h) = subs(sub) {
-                    js::join(&h, &user, joined);
+                if let Some(r) = record(sub, false) {
+                    self.report(EVENT, &r, payload, no(), no(), no());
                 }
             }
             Event::Signal { sub, payload } => {
-                if let Some(h) = subs(sub) {
-                    js::signal(&h, &payload);
+                if let Some(r) = record(sub, false) {
+                    self.report(SIGNALLED, &r, payload, no(), no(), no());
+                }
+            }
+            Event::State { state, reason, code: close } => {
+                let c = StateChange::new(&state, reason, close);
+                let detail = match (c.retry_in, c.attempt) {
+                    (None, None) => no(),
+                    (retry, attempt) => js::pair(
+                        &retry.map_or(no(), JsValue::from_f64),
+                        &attempt.map_or(no(), JsValue::from),
+                    ),
+                };
+                let close = c.code.map_or(no(), JsValue::from);
+                let (name, reason) = (c.state.as_str(), c.reason.as_str());
+                self.report(STATE, &no(), name.into(), reason.into(), close, detail);
+            }
+            Event::Subscription { sub, state, .. } => {
+                let gone = state == SubState::Unsubscribed;
+                let Some(r) = record(sub, gone) else { return };
+                let s = SubscriptionState::new(String::new(), state);
+                let recovered = s.recovered.map_or(no(), JsValue::from_bool);
+                let message = s.message.as_deref().map_or(no(), JsValue::from_str);
+                self.report(SUB, &r, s.state.as_str().into(), recovered, code(s.code), message);
+            }
+            Event::Gap { sub, last_seq, resume_seq, reason, .. } => {
+                if let Some(r) = record(sub, false) {
+                    let reason = GapReasonName::from(reason).as_str();
+                    self.report(GAP, &r, num(last_seq), num(resume_seq), reason.into(), no());
+                }
+            }
+            Event::Error { code: c, message } => {
+                self.report(FAILURE, &no(), code(c), message.as_str().into(), no(), no());
+            }
+            Event::Presence { sub } => {
+                if let Some(r) = record(sub, false) {
+                    self.report(PRESENCE, &r, self.members(sub), no(), no(), no());
+                }
+            }
+            Event::Member { sub, user, joined } => {
+                if let Some(r) = record(sub, false) {
+                    let list = self.members(sub);
+                    self.report(MEMBER, &r, user.as_str().into(), joined.into(), list, no());
                 }
             }
             Event::Reply { req, result } => {
-                let pr = {
-                    let mut cb = self.callbacks.borrow_mut();
-                    let i = cb.requests.iter().position(|(r, _)| *r == req);
-                    i.map(|i| cb.requests.remove(i).1)
-                };
+                let pr = Io::find(&mut self.io.borrow_mut().requests, SubId(req.0), true);
                 if let Some(pr) = pr {
                     match result {
-                        Ok(frame) => js::settle(&pr, &frame, None, None),
-                        Err(RequestError { code, message }) => js::settle(
-                            &pr,
-                            &JsValue::UNDEFINED,
-                            code.map(ErrorCode::as_str),
-                            Some(&message),
-                        ),
+                        Ok(frame) => self.report(REPLY, &pr, frame, no(), no(), no()),
+                        Err(RequestError { code: c, message }) => {
+                            self.report(REPLY, &pr, no(), code(c), message.as_str().into(), no())
+                        }
                     }
                 }
             }
+            Event::Authenticated { .. } => {}
         }
     }
-}
-
-/// The member list as JS objects `{ user, connections }`.
-fn member_list(members: &[(String, u32)]) -> JsValue {
-    let list = js::list();
-    for (user, n) in members {
-        js::member(&list, user, *n);
-    }
-    list
 }
 
 /// One call of a client's handler (see the module's table).
@@ -460,89 +502,56 @@ fn call(weak: &Weak<Inner>, tag: u32, a: JsValue, b: JsValue) -> Result<JsValue,
     let Some(inner) = weak.upgrade() else {
         // Closed and released.
         return match tag {
-            STATE => Ok("closed".into()),
-            SUB_STATE => Ok("unsubscribed".into()),
             SUBSCRIBE | REQUEST => Err(crate::js_error("client closed")),
             _ => Ok(JsValue::UNDEFINED),
         };
     };
-    let sub = SubId(a.as_f64().unwrap_or(0.0) as u64);
+    if inner.closed.get() && matches!(tag, SUBSCRIBE | REQUEST) {
+        return Err(crate::js_error("client closed"));
+    }
+    let at = |v: &JsValue, i: u32| js::get(v, &JsValue::from(i));
+    let mut result = JsValue::UNDEFINED;
     match tag {
-        SUB_STATE => return Ok(inner.sub_state(sub)),
-        STATE => {
-            let s = inner.session.borrow();
-            return Ok(StateChange::new(s.state(), String::new(), None).state.as_str().into());
-        }
-        UNSUBSCRIBE => {
-            if inner.session.borrow_mut().unsubscribe(sub).is_ok() {
-                pump(&inner);
-            }
-            inner.callbacks.borrow_mut().remove_sub(sub);
-        }
-        MEMBERS => {
-            let s = inner.session.borrow();
-            let members = s.channel_of(sub).and_then(|ch| s.members(ch)).unwrap_or_default();
-            return Ok(member_list(members));
-        }
-        _ if inner.closed.get() => {
-            if tag == SUBSCRIBE || tag == REQUEST {
-                return Err(crate::js_error("client closed"));
-            }
-        }
         SUBSCRIBE => {
             let channel = a.as_string().unwrap_or_default();
-            let presence = js::get(&b, &JsValue::from_str("p")).is_truthy();
+            let presence = at(&b, 1).is_truthy();
             let sub = inner.session.borrow_mut().subscribe_with(&channel, None, presence);
             let sub = sub.map_err(|e| crate::js_error(&e.message()))?;
-            inner.callbacks.borrow_mut().add_sub(sub, b);
-            pump(&inner);
-            return Ok(JsValue::from_f64(sub.0 as f64));
+            inner.io.borrow_mut().subs.push((sub, at(&b, 0)));
+            result = JsValue::from_f64(sub.0 as f64);
         }
-        ON_STATE => {
-            js::add(&inner.callbacks.borrow().state, &a);
+        UNSUBSCRIBE => {
+            let sub = SubId(a.as_f64().unwrap_or(0.0) as u64);
+            let _ = inner.session.borrow_mut().unsubscribe(sub);
         }
-        ON_ERROR => {
-            js::add(&inner.callbacks.borrow().error, &a);
+        SIGNAL => {
+            let sent = inner.session.borrow_mut().signal(
+                &a.as_string().unwrap_or_default(),
+                &at(&b, 0).as_string().unwrap_or_default(),
+                &at(&b, 1).as_string().unwrap_or_default(),
+            );
+            result = sent.is_ok().into();
+        }
+        REQUEST => {
+            let channel = at(&a, 1).as_string().unwrap_or_default();
+            let req = match at(&a, 0).as_f64() {
+                Some(0.0) => inner.session.borrow_mut().presence(now(), &channel),
+                _ => {
+                    let limit = at(&a, 2).as_f64().map(|n| n as u32);
+                    inner.session.borrow_mut().history(now(), &channel, limit)
+                }
+            };
+            let ReqId(req) = req.map_err(|e| crate::js_error(&e.message()))?;
+            inner.io.borrow_mut().requests.push((SubId(req), b));
         }
         CLOSE_CLIENT => {
             inner.closed.set(true);
             inner.session.borrow_mut().close(now());
-            pump(&inner);
         }
-        CONNECT => {
-            inner.session.borrow_mut().connect(now());
-            pump(&inner);
-        }
-        SIGNAL => {
-            let (event, data) = (js::get(&b, &0.into()), js::get(&b, &1.into()));
-            let sent = inner.session.borrow_mut().signal(
-                &a.as_string().unwrap_or_default(),
-                &event.as_string().unwrap_or_default(),
-                &data.as_string().unwrap_or_default(),
-            );
-            pump(&inner);
-            return Ok(sent.is_ok().into());
-        }
-        REQUEST => {
-            let at = |i: u32| js::get(&a, &i.into());
-            let channel = at(1).as_string().unwrap_or_default();
-            let req = match at(0).as_f64() {
-                Some(0.0) => inner.session.borrow_mut().presence(now(), &channel),
-                _ => {
-                    let limit = at(2).as_f64().map(|n| n as u32);
-                    inner.session.borrow_mut().history(now(), &channel, limit)
-                }
-            };
-            let req = req.map_err(|e| crate::js_error(&e.message()))?;
-            inner.callbacks.borrow_mut().requests.push((req, b));
-            pump(&inner);
-        }
-        _ => {
-            inner.on(tag, a, b);
-            pump(&inner);
-        }
+        _ => inner.on(tag, a, b),
     }
-    Ok(JsValue::UNDEFINED)
+    pump(&inner);
+    Ok(result)
 }
 
 /// Runs the session's outputs to quiescence, then arms the timer.

@@ -20,9 +20,9 @@
 //! the application callback receives. No serde_json in the wasm: the bundle stays small.
 //!
 //! The JS API — the `RealtimeClient` class and subscription handles — is defined in the driver's
-//! JS half, `js/bridge.js`: each method is a call of the client's one handler into the wasm
-//! ([`create_client`] makes a client and its handler). The bridge also wires socket, timer and
-//! page events to the handler and builds the objects handed to callbacks.
+//! JS half, `js/bridge.js`: it loads the wasm by itself, keeps the application's listeners, and
+//! calls the wasm through each client's one handler; the wasm reports back through one function
+//! (`emit`). The bridge also wires socket, timer and page events to the handler.
 //!
 //! Modules: [`api`] (options and callback objects, with their generated TypeScript types),
 //! `driver` (the handler and the I/O loop), `decode` (server frames), `js` (bindings).
@@ -41,9 +41,6 @@ mod js;
 #[cfg(feature = "vectors")]
 mod testing;
 
-use api::ClientOptions;
-use driver::Inner;
-use guts_realtime::session::Session;
 use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "vectors")]
@@ -152,23 +149,29 @@ fn js_error(message: &str) -> JsValue {
     JsError::new(message).into()
 }
 
+/// Registers the client factory with `js/bridge.js` when the wasm starts (wasm-bindgen runs it
+/// at the end of `init()`): from then on `RealtimeClient`s connect at once.
+#[wasm_bindgen(start)]
+pub fn start() {
+    if !STARTED.swap(true, core::sync::atomic::Ordering::Relaxed) {
+        driver::factory();
+    }
+}
+
+/// Whether [`start`] ran (a host that initialises the module without running it, as
+/// wasm-bindgen-test does, gets it from the first [`create_client`]).
+static STARTED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// Creates a client: the same as `new RealtimeClient(url, options)`.
 ///
 /// Throws on a URL that is not `ws://` or `wss://` and on a bad option.
-// The class is defined in `js/bridge.js` (its constructor calls this); its methods are calls of
-// the client's handler (`driver`).
 #[wasm_bindgen(js_name = createClient, unchecked_return_type = "RealtimeClient")]
 pub fn create_client(
     #[wasm_bindgen(unchecked_param_type = "string")] url: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "ClientOptions")] options: JsValue,
 ) -> Result<JsValue, JsValue> {
-    let text = url.as_string().unwrap_or_default();
-    if !(text.starts_with("ws://") || text.starts_with("wss://")) {
-        return Err(js_error("url must start with ws:// or wss://"));
+    if !STARTED.swap(true, core::sync::atomic::Ordering::Relaxed) {
+        driver::factory();
     }
-    let (cfg, token) = ClientOptions::from_js(&options)?;
-    let inner = Inner::new(url, Session::new(cfg), token);
-    inner.start();
-    let h = inner.io.borrow().handler.clone();
-    Ok(js::client(&h))
+    js::construct(&url, &options)
 }

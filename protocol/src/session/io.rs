@@ -327,12 +327,11 @@ pub enum Event<P> {
         /// The close code that caused it, if any.
         code: Option<u16>,
     },
-    /// A subscription handle changed state.
+    /// A subscription handle changed state (its channel: [`Session::channel_of`](super::Session::channel_of),
+    /// while the handle is held).
     Subscription {
         /// The handle.
         sub: SubId,
-        /// Its channel (canonical).
-        channel: String,
         /// The new state.
         state: SubState,
     },
@@ -350,8 +349,6 @@ pub enum Event<P> {
     Gap {
         /// The handle.
         sub: SubId,
-        /// Its channel.
-        channel: String,
         /// The last seq delivered before the gap.
         last_seq: Option<u64>,
         /// The stream position live delivery resumes after.

@@ -387,7 +387,7 @@ impl<P: Clone> Session<P> {
             Some(ch) => self.remote_state(ch),
             None => SubState::Subscribing,
         };
-        self.events.push(Event::Subscription { sub, channel: key.clone(), state });
+        self.events.push(Event::Subscription { sub, state });
         if presence {
             self.presence_to_new_watcher(&key, sub);
         }
@@ -408,11 +408,7 @@ impl<P: Clone> Session<P> {
                 ch.members = None;
             }
         }
-        self.events.push(Event::Subscription {
-            sub,
-            channel: key.clone(),
-            state: SubState::Unsubscribed,
-        });
+        self.events.push(Event::Subscription { sub, state: SubState::Unsubscribed });
         self.sync_channel(&key);
         Ok(())
     }
@@ -704,7 +700,7 @@ impl<P: Clone> Session<P> {
         self.refreshing = false;
         self.requests_unsent();
         let events = &mut self.events;
-        self.channels.retain(|key, ch| {
+        self.channels.retain(|_, ch| {
             if ch.handles.is_empty() {
                 return false;
             }
@@ -715,8 +711,7 @@ impl<P: Clone> Session<P> {
             ch.remote = Remote::None;
             if was_live {
                 for &sub in ch.handles.iter() {
-                    let channel = key.clone();
-                    events.push(Event::Subscription { sub, channel, state: SubState::Subscribing });
+                    events.push(Event::Subscription { sub, state: SubState::Subscribing });
                 }
             }
             true
@@ -876,19 +871,9 @@ impl<P: Clone> Session<P> {
         ch.recovered = since.as_ref().map(|_| gap.is_none());
         let state = SubState::Subscribed { recovered: ch.recovered };
         for &sub in ch.handles.iter() {
-            self.events.push(Event::Subscription {
-                sub,
-                channel: key.clone(),
-                state: state.clone(),
-            });
+            self.events.push(Event::Subscription { sub, state: state.clone() });
             if let Some(reason) = gap {
-                self.events.push(Event::Gap {
-                    sub,
-                    channel: key.clone(),
-                    last_seq,
-                    resume_seq: seq,
-                    reason,
-                });
+                self.events.push(Event::Gap { sub, last_seq, resume_seq: seq, reason });
             }
         }
         self.sync_channel(&key);
@@ -922,7 +907,7 @@ impl<P: Clone> Session<P> {
         ch.remote = Remote::Failed;
         for &sub in ch.handles.iter() {
             let state = SubState::Failed { code, message: message.clone() };
-            self.events.push(Event::Subscription { sub, channel: key.to_owned(), state });
+            self.events.push(Event::Subscription { sub, state });
         }
         self.sync_channel(key);
     }

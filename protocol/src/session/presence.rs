@@ -21,30 +21,26 @@ impl<P: Clone> Session<P> {
 
     /// A member list arrived (after a subscribe with presence): the joins and leaves it brings
     /// against the list held (none the first time), then the list, to every watching handle.
-    pub(super) fn on_members(&mut self, channel: &str, listed: Vec<(String, u32)>) {
+    /// The hub lists members by user; the list is kept so.
+    pub(super) fn on_members(&mut self, channel: &str, members: Vec<(String, u32)>) {
         let Some(ch) = self.channels.get_mut(channel) else { return };
-        if !ch.wants_presence() {
+        if ch.watchers.is_empty() {
             return;
         }
-        // Kept by user (the hub lists them so already; an insertion costs the bundle less code
-        // than a sort).
-        let mut members: Vec<(String, u32)> = Vec::with_capacity(listed.len());
-        for m in listed {
-            if let Err(i) = members.binary_search_by(|(u, _)| u.as_str().cmp(&m.0)) {
-                members.insert(i, m);
+        // The first list is news to nobody; a later one (a reconnect) is compared with it.
+        let old = ch.members.replace(members);
+        let first = old.is_none();
+        let old = old.unwrap_or_default();
+        let new = ch.members.as_deref().unwrap_or_default();
+        let has = |list: &[(String, u32)], user: &str| list.iter().any(|(u, _)| u == user);
+        let joined = new.iter().filter(|(u, _)| !first && !has(&old, u));
+        let left = old.iter().filter(|(u, _)| !has(new, u));
+        for (user, j) in joined.map(|(u, _)| (u, true)).chain(left.map(|(u, _)| (u, false))) {
+            for &sub in ch.watchers.iter() {
+                self.events.push(Event::Member { sub, user: user.clone(), joined: j });
             }
         }
-        // The first list is news to nobody; a later one (a reconnect) is compared.
-        let old = ch.members.replace(members.clone());
-        let old = old.as_deref().unwrap_or(&members);
-        let has = |list: &[(String, u32)], user: &str| list.iter().any(|(u, _)| u == user);
         for &sub in ch.watchers.iter() {
-            for (user, _) in members.iter().filter(|(u, _)| !has(old, u)) {
-                self.events.push(Event::Member { sub, user: user.clone(), joined: true });
-            }
-            for (user, _) in old.iter().filter(|(u, _)| !has(&members, u)) {
-                self.events.push(Event::Member { sub, user: user.clone(), joined: false });
-            }
             self.events.push(Event::Presence { sub });
         }
     }
@@ -54,12 +50,9 @@ impl<P: Clone> Session<P> {
     pub(super) fn on_join(&mut self, channel: &str, user: String, joined: bool) {
         let Some(ch) = self.channels.get_mut(channel) else { return };
         let Some(members) = &mut ch.members else { return };
-        let at = members.binary_search_by(|(u, _)| u.as_str().cmp(&user));
-        match (at, joined) {
+        match (members.binary_search_by(|(u, _)| u.as_str().cmp(&user)), joined) {
             (Err(i), true) => members.insert(i, (user.clone(), 1)),
-            (Ok(i), false) => {
-                members.remove(i);
-            }
+            (Ok(i), false) => drop(members.remove(i)),
             _ => return,
         }
         for &sub in ch.watchers.iter() {

@@ -329,7 +329,8 @@ impl Driver {
                 let _ = self.state.send(StateInfo { state, reason, code });
                 terminal
             }
-            Event::Subscription { sub, state, channel } => {
+            Event::Subscription { sub, state } => {
+                let channel = self.session.channel_of(sub).unwrap_or_default().to_owned();
                 if let Some(mb) = mailboxes.get(&sub) {
                     match state {
                         SubState::Subscribed { recovered } => {
@@ -358,7 +359,8 @@ impl Driver {
                 }
                 false
             }
-            Event::Gap { sub, last_seq, resume_seq, reason, channel } => {
+            Event::Gap { sub, last_seq, resume_seq, reason } => {
+                let channel = self.session.channel_of(sub).unwrap_or_default().to_owned();
                 info!(%channel, ?reason, ?last_seq, ?resume_seq, "gap");
                 if let Some(mb) = mailboxes.get(&sub) {
                     let at = self.position_of(&channel);
