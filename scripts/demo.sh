@@ -9,8 +9,7 @@ source scripts/wasm-tools.sh
 if [ ! -f examples/web/pkg/guts_realtime.js ]; then
   echo "== building the browser package (first run)"
   wasm_tools_target
-  wasm_tools_bindgen
-  [ -x sdk-wasm/js/node_modules/.bin/wasm-opt ] || wasm_tools_npm
+  [ -d sdk-wasm/js/node_modules/esbuild ] || wasm_tools_npm
   scripts/build-npm.sh
 fi
 exec cargo run --release -p guts-realtime-examples --bin guts-hub -- --demo "$@"

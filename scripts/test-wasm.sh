@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds and tests the browser SDK (sdk-wasm, npm package @guts/realtime, demo page) on a fresh
-# Debian machine: installs the wasm32 target, wasm-bindgen-cli (pinned to Cargo.lock), Chromium +
-# chromedriver (apt) and the npm tooling (npm ci), then runs
-#   1. clippy for wasm32 and the generated TypeScript types check,
+# Debian machine: installs the wasm32 target, nightly rust-src, Chromium (apt) and the npm
+# tooling (npm ci), then runs
+#   1. clippy for wasm32, the generated TypeScript types check and the ABI constants check,
 #   2. the package build with its size budget (scripts/build-npm.sh),
-#   3. wasm-bindgen tests against a real guts-hub on 127.0.0.1, in Node 20 and headless Chromium,
-#   4. node:test over the `npm pack`ed package (live client; the shared wire vectors against a
-#      test copy of the wasm with feature `vectors`) + tsc --noEmit,
-#   5. Playwright tests of the package and of the demo page in Chromium (screenshots: artifacts/).
+#   3. node:test over the `npm pack`ed package in Node 20 against a real guts-hub on 127.0.0.1
+#      (the live client; the shared wire vectors against a test copy built with feature
+#      `vectors`) + tsc --noEmit,
+#   4. Playwright tests of the package and of the demo page in Chromium (screenshots: artifacts/).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -19,10 +19,10 @@ PORT=${GUTS_WASM_TEST_PORT:-17820}
 SECRET=wasm-test-secret-0123456789abcdef-0
 KEY=wasm-test-publish-key
 
-step "tools: wasm32 target, wasm-bindgen-cli, Chromium, npm packages"
+step "tools: wasm32 target, nightly rust-src, Chromium, npm packages"
 wasm_tools_target
+wasm_tools_nightly
 wasm_tools_chromium
-wasm_tools_bindgen
 wasm_tools_npm
 
 step "clippy (wasm32) and generated TypeScript types"
@@ -31,7 +31,7 @@ cargo clippy --locked -p guts-realtime-wasm --no-default-features --target wasm3
   -- -D warnings
 cargo clippy --locked -p guts-realtime-wasm --no-default-features --features vectors \
   --target wasm32-unknown-unknown -- -D warnings
-cargo test --locked -p guts-realtime-wasm --features ts --test ts_types
+cargo test --locked -p guts-realtime-wasm --features ts --test ts_types --test abi_tags
 
 step "build the npm package (size budget)"
 scripts/build-npm.sh
@@ -54,20 +54,9 @@ export GUTS_TEST_HUB=127.0.0.1:$PORT GUTS_TEST_PUBLISH_KEY=$KEY
 GUTS_TEST_TOKEN=$(node sdk-wasm/js/jwt.mjs "$SECRET" alice)
 GUTS_TEST_TOKEN_BOB=$(node sdk-wasm/js/jwt.mjs "$SECRET" bob)
 export GUTS_TEST_TOKEN GUTS_TEST_TOKEN_BOB
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 
-step "wasm-bindgen-test in Node 20 (--experimental-websocket)"
-NODE_ARGS=--experimental-websocket cargo test --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --test web
-
-step "wasm-bindgen-test in headless Chromium"
-WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=$(command -v chromedriver) \
-  cargo test --locked -p guts-realtime-wasm --target wasm32-unknown-unknown --test web
-
-step "the wire-vector hooks: a test copy of the wasm with feature vectors (not in the package)"
-cargo build --locked -p guts-realtime-wasm --no-default-features --features vectors \
-  --target wasm32-unknown-unknown --profile wasm-release
-wasm-bindgen --target web --out-name guts_realtime --out-dir "$WORK/vectors-pkg" \
-  "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/guts_realtime_wasm.wasm"
+step "the wire-vector hooks: a test copy with feature vectors (not in the package)"
+scripts/build-npm.sh --vectors "$WORK/vectors-pkg"
 export GUTS_VECTORS_PKG=$WORK/vectors-pkg
 
 step "npm pack, install the tarball, node:test + tsc --noEmit over the installed package"

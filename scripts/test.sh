@@ -2,9 +2,9 @@
 # Runs every test of the project: formatting, lints, the Rust tests (protocol, hub server, native
 # SDK, CLIs, conformance suite, fault tests, multi-node tests on a real redis-server, benchmark
 # smoke run), then the browser SDK
-# (scripts/test-wasm.sh: wasm-bindgen tests in Node and headless Chromium, the npm package's tests,
-# Playwright tests of the package and the demo page). Installs what it needs on a fresh Debian
-# machine (rust components and targets, redis-server, wasm-bindgen-cli, Chromium, npm packages).
+# (scripts/test-wasm.sh: the npm package's tests in Node 20, Playwright tests of the package and
+# the demo page in headless Chromium). Installs what it needs on a fresh Debian machine (rust
+# components and targets, redis-server, Chromium, npm packages).
 # Used by .ci/run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -15,25 +15,15 @@ wasm_tools_nightly() {
     rustup component add rust-src --toolchain nightly
 }
 
-# wasm-bindgen-cli of exactly the wasm-bindgen version in Cargo.lock.
-wasm_tools_bindgen() {
-  local want
-  want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")
-  if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $want" ]; then
-    # --locked fails when the registry mirror lags a crate of the CLI's lockfile: retry unlocked.
-    cargo install wasm-bindgen-cli --version "$want" --locked || cargo install wasm-bindgen-cli --version "$want"
-  fi
-}
-
-# npm tooling of the SDK (binaryen's wasm-opt, playwright-core, typescript).
+# npm tooling of the SDK (binaryen's wasm-opt, esbuild, terser, playwright-core, typescript).
 wasm_tools_npm() {
   (cd "$ROOT/sdk-wasm/js" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
-# Debian's Chromium and its matching driver (for wasm-bindgen-test and Playwright).
+# Debian's Chromium (for Playwright).
 wasm_tools_chromium() {
-  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if ! command -v chromium >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 }

@@ -1,6 +1,7 @@
-// Node entry of @guts/realtime: the same wasm and glue as the browser build, initialised
-// synchronously at import, so `await init()` is a no-op. Needs a global WebSocket: Node >= 22,
-// or Node 20 with --experimental-websocket.
+// Node entry of @guts/realtime: the same wasm and JavaScript as the browser build, with the wasm
+// loaded synchronously at import (so `await init()` is a no-op). Node >= 22 has a global
+// WebSocket; in Node 20 pass one (`new RealtimeClient(url, { WebSocket })` with the `ws`
+// package) or run with --experimental-websocket.
 import { readFileSync } from "node:fs";
 import { initSync } from "./guts_realtime.js";
 

@@ -772,7 +772,11 @@ onLeave?: (change: MemberChange) => void,
 /**
  * A signal from another subscriber of the channel (its `user` is set by the hub).
  */
-onSignal?: (signal: Extract<ServerMessage, { type: "signal" }>) => void, };
+onSignal?: (signal: Extract<ServerMessage, { type: "signal" }>) => void, 
+/**
+ * Unsubscribes when this signal aborts (e.g. a component's `AbortController` on unmount).
+ */
+signal?: AbortSignal, };
 
 /**
  * What a subscription's `onState` handler receives.

@@ -142,3 +142,56 @@ test("presence, signals and history in Node", { skip: !(HUB && process.env.GUTS_
   }
   assert.equal(bob.signal(channel, "typing", {}), false, "not connected: not sent");
 });
+
+test("invalid input throws: a URL that is not ws(s), bad options, an invalid channel, a closed client", () => {
+  assert.throws(() => new RealtimeClient("http://x"), /ws:\/\/ or wss:\/\//);
+  assert.throws(() => new RealtimeClient("ws://127.0.0.1:9/ws", { backoff: { base: -1 } }), /milliseconds/);
+  assert.throws(() => new RealtimeClient("ws://127.0.0.1:9/ws", { token: "not a function" }), /function/);
+  const client = new RealtimeClient("ws://127.0.0.1:9/ws");
+  assert.throws(() => client.subscribe("repo:nope", () => {}), /invalid channel/);
+  assert.throws(() => client.subscribe("repo:a/b"), /callback must be a function/);
+  client.close();
+  assert.throws(() => client.subscribe("repo:a/b", () => {}), /client closed/);
+});
+
+test("a valid token authenticates", { skip: !(HUB && process.env.GUTS_TEST_TOKEN) && "GUTS_TEST_HUB or token not set" }, async () => {
+  const client = new RealtimeClient(`ws://${HUB}/ws`, { token: async () => process.env.GUTS_TEST_TOKEN });
+  const states = [];
+  client.onState((s) => states.push(s.state));
+  await client.ready();
+  client.close();
+  assert.deepEqual(states, ["connecting", "authenticating", "connected", "closed"]);
+});
+
+test("a rejected token is terminal: closed with 4001, nothing retries", { skip: !HUB && "GUTS_TEST_HUB not set" }, async () => {
+  const client = new RealtimeClient(`ws://${HUB}/ws`, { token: async () => "not-a-token", backoff: { base: 100, max: 1000 } });
+  const states = [];
+  client.onState((s) => states.push(s));
+  await assert.rejects(client.ready(), (e) => e.code === 4001 && /^unauthenticated/.test(e.message));
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(states.at(-1).state, "closed");
+  assert.equal(states.filter((s) => s.state === "connecting").length, 1);
+  client.close();
+});
+
+test("a provider rejecting with an UnauthorizedError stops at once", async () => {
+  const client = new RealtimeClient("ws://127.0.0.1:9/ws", {
+    token: () => Promise.reject(Object.assign(new Error("signed out"), { name: "UnauthorizedError" })),
+  });
+  const states = [];
+  client.onState((s) => states.push(s));
+  await assert.rejects(client.ready(), /signed out/);
+  assert.deepEqual(states.map((s) => s.state), ["connecting", "closed"]);
+  client.close();
+});
+
+test("a refused connection reconnects with backoff, within the bounds", async () => {
+  // Nothing listens on port 9 of 127.0.0.1: each attempt fails, the session backs off.
+  const client = new RealtimeClient("ws://127.0.0.1:9/ws", { backoff: { base: 100, max: 1000 } });
+  const waits = [];
+  client.onState((s) => s.state === "reconnecting" && waits.push(s.retryIn));
+  await until(() => waits.length >= 2, 5000, "two reconnect waits");
+  client.close();
+  assert.ok(waits.every((w) => w >= 0 && w <= 1000), waits.join(","));
+  assert.equal(client.state, "closed");
+});

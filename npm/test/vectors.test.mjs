@@ -1,9 +1,9 @@
 // The shared wire vectors (protocol/tests/vectors/*.json), checked against the package's code:
-// client frames byte for byte with the client's own encoder (encodeCommand), server frames
-// through JSON.parse (deep-equal to `value`) and through the driver's own field reading
-// (decodeFrame). GUTS_VECTORS points at the vectors directory. The two hooks are not in the
-// published bundle: GUTS_VECTORS_PKG is a wasm-bindgen build of the same crate with feature
-// `vectors` (scripts/test-wasm.sh makes it).
+// client frames byte for byte with the session's own encoder (encodeCommand, in wasm), server
+// frames through JSON.parse (deep-equal to `value`) and through the driver's own reading of the
+// fields the session needs (decodeFrame: sdk-wasm/js/src/frames.js). GUTS_VECTORS points at the
+// vectors directory. The two hooks are not in the published bundle: GUTS_VECTORS_PKG is a test
+// copy built with `scripts/build-npm.sh --vectors DIR` (scripts/test-wasm.sh makes it).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";

@@ -1,5 +1,5 @@
 //! [`Frame`]: one encoded JSON text frame, shared by every recipient, and the tiny JSON writer
-//! used to encode client commands without serde_json.
+//! ([`push_u64`], [`push_json_str`]) used to encode client commands without serde_json.
 
 use crate::prelude::*;
 use bytes::Bytes;
@@ -91,7 +91,7 @@ pub(crate) fn cat(parts: &[&str]) -> String {
 
 /// Appends the decimal digits of `n` (what `n.to_string()` writes, without `core::fmt`: the
 /// browser SDK compiles this crate to wasm, where the formatting machinery costs kilobytes).
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
+pub fn push_u64(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -108,7 +108,7 @@ pub(crate) fn push_u64(out: &mut String, mut n: u64) {
 }
 
 /// Appends `s` as a JSON string literal (quotes and escapes as serde_json writes them).
-pub(crate) fn push_json_str(out: &mut String, s: &str) {
+pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {

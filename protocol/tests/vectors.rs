@@ -205,6 +205,14 @@ fn every_case_round_trips_byte_for_byte() {
             }
             assert_eq!(decode_server_frame(f.encode().as_str()).unwrap(), f, "{at}");
             assert_eq!(c.value["type"], f.message.type_name(), "{at}");
+            if let ServerMessage::Event(e) = &f.message {
+                // The item an event names (routing to `…/prs/N`): the rule the npm package's
+                // test checks its own reading against.
+                let d = &e.data;
+                let first =
+                    ["number", "pr_number", "parent_number"].iter().find_map(|k| d[k].as_u64());
+                assert_eq!(guts_realtime::subscription::item_of(d), first, "{at}: item");
+            }
             // A client frame is never a server frame and vice versa, but for the three types
             // both directions have (`presence`, `history`, `signal`): decoders ignore unknown
             // keys, so a server's frame of these types also reads as the command.

@@ -51,7 +51,7 @@ test("demo page: two tabs as two users see who is viewing the pull request and w
   browser = await launch();
   const alice = await browser.page();
   await alice.goto(`${hub.http}/?user=alice`);
-  const viewers = (p) => p.evaluate(() => (window.__demo.viewers ?? []).join(","));
+  const viewers = (p) => p.evaluate(() => (window.__demo?.viewers ?? []).join(","));
   await until(async () => (await viewers(alice)) === "alice", 10000, "alice sees herself");
   const bob = await browser.newPage();
   await bob.goto(`${hub.http}/?user=bob`);

@@ -1,14 +1,17 @@
 //! The JS-facing shapes: the options read from JavaScript and the objects handed to callbacks.
 //!
 //! Each type's TypeScript declaration is generated from it (feature `ts`, see
-//! `tests/ts_types.rs`). The driver fills the state, subscription-state and gap shapes from the
-//! session's outputs (their names come from here) and reports their fields to `js/bridge.js`,
-//! which lays them out as plain objects; the bridge also reads and checks the options.
+//! `tests/ts_types.rs`). The wasm's outputs name subscription states and gap reasons with the
+//! names here; the driver in JavaScript (`js/`) lays them out as these objects, and reads and
+//! checks the options.
 
 use alloc::string::String;
 use guts_realtime::session::{ConnectionState, GapReason, SubState};
 use guts_realtime::ErrorCode;
-use wasm_bindgen::JsValue;
+
+/// A JavaScript value (a function, a constructor): the driver keeps it in JavaScript; here only
+/// its TypeScript type matters.
+pub type JsValue = ();
 
 /// Options of `new RealtimeClient(url, options)`. Every field is optional.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename_all = "camelCase", optional_fields))]
@@ -292,6 +295,9 @@ pub struct SubscribeHandlers {
         ts(type = "(signal: Extract<ServerMessage, { type: \"signal\" }>) => void", optional)
     )]
     pub on_signal: Option<JsValue>,
+    /// Unsubscribes when this signal aborts (e.g. a component's `AbortController` on unmount).
+    #[cfg_attr(feature = "ts", ts(type = "AbortSignal", optional))]
+    pub signal: Option<JsValue>,
 }
 
 /// What `onPresence` receives.

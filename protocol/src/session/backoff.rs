@@ -16,9 +16,10 @@ impl Rng {
         Rng(seed)
     }
 
-    /// A generator seeded by the operating system (feature `json`): the one source of
-    /// randomness of the native drivers (client jitter, the broker's epochs and reconnects).
-    #[cfg(feature = "json")]
+    /// A generator seeded by the operating system (feature `json`, native targets): the one
+    /// source of randomness of the native drivers (client jitter, the broker's epochs and
+    /// reconnects).
+    #[cfg(all(feature = "json", not(target_arch = "wasm32")))]
     pub fn from_os() -> Rng {
         // The OS source does not fail on the platforms this runs on; the clock is a last resort.
         let seed = getrandom::u64().unwrap_or_else(|_| {
