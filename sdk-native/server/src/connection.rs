@@ -400,9 +400,14 @@ impl Connection {
         }
         pump(&self.conn.state, &self.conn.client, &mut self.rules);
         if let Some(close) = self.rules.poll_close() {
-            if close.code == CloseCode::SERVER_HEARTBEAT_TIMEOUT && stuck {
-                // The socket accepted nothing for the idle timeout: drop it without a close.
-                return true;
+            if close.code == CloseCode::SERVER_HEARTBEAT_TIMEOUT {
+                if stuck {
+                    // The socket accepted nothing for the idle timeout: drop it without a close.
+                    return true;
+                }
+                // Presumed dead: it leaves the hub (subscriptions, presence) now, not after the
+                // close handshake it will probably never answer (up to the close timeout).
+                self.conn.state.hub().disconnect(&self.conn.client.id);
             }
             self.close(close);
         }

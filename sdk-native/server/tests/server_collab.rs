@@ -34,15 +34,19 @@ async fn join(c: &mut Ws, channel: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Reads frames for `quiet` and counts the `join` / `leave` frames per user.
+/// Reads frames until none has come for `quiet` (pings do not count) and lists the `join` /
+/// `leave` frames as (type, user).
 async fn changes(c: &mut Ws, quiet: Duration) -> Vec<(String, String)> {
+    use tokio_tungstenite::tungstenite::Message;
     let mut out = Vec::new();
+    let mut until = tokio::time::Instant::now() + quiet;
     while let Ok(Some(Ok(m))) =
-        tokio::time::timeout(quiet, futures_util::StreamExt::next(&mut c.ws)).await
+        tokio::time::timeout_at(until, futures_util::StreamExt::next(&mut c.ws)).await
     {
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+        if let Message::Text(t) = m {
             let v: Value = serde_json::from_str(&t).unwrap();
             out.push((v["type"].as_str().unwrap().to_owned(), v["user"].as_str().unwrap().into()));
+            until = tokio::time::Instant::now() + quiet;
         }
     }
     out
@@ -97,6 +101,35 @@ async fn three_users_with_several_tabs_join_and_leave_exactly_once() {
         p,
         json!({"type": "presence", "channel": ch, "members": [{"user": "watcher", "connections": 1}], "id": "q"})
     );
+}
+
+#[tokio::test]
+async fn a_dead_connection_leaves_within_its_heartbeat_timeout() {
+    let mut cfg = config();
+    cfg.ping_interval = Duration::from_millis(100);
+    cfg.idle_timeout = Duration::from_millis(500);
+    let s = TestServer::start(Default::default(), cfg).await;
+    let ch = uniq("repo:o/dead") + "/prs/1";
+    let mut watcher = as_user(&s, "watcher").await;
+    join(&mut watcher, &ch).await;
+    // Alice joins, then goes silent: nothing reads her socket, so no pong answers the hub's pings
+    // (as with a frozen tab or a cable pulled: no close frame ever comes).
+    let mut alice = as_user(&s, "alice").await;
+    join(&mut alice, &ch).await;
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        changes(&mut watcher, Duration::from_millis(200)).await,
+        [("join".into(), "alice".into())]
+    );
+    let mut seen = Vec::new();
+    while seen.is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        seen = changes(&mut watcher, Duration::from_millis(100)).await;
+    }
+    let waited = t0.elapsed();
+    assert_eq!(seen, [("leave".to_owned(), "alice".to_owned())]);
+    assert!(waited >= Duration::from_millis(400), "left after {waited:?}: before the timeout");
+    assert!(waited < Duration::from_secs(2), "left after {waited:?}");
+    assert_eq!(alice.closed(WAIT).await.0, 4009, "closed as idle");
 }
 
 #[tokio::test]
