@@ -26,7 +26,7 @@ export async function main(url: string, getToken: () => Promise<string>): Promis
       if (ev.type === "event") {
         const seq: number | undefined = ev.seq;
         if (ev.event === "pr_opened") {
-          const pr = ev.data as unknown as PullRequestEventData;
+          const pr: PullRequestEventData = ev.data; // narrowed by the kind: no cast
           console.log(`#${pr.number} ${pr.title} at seq ${seq ?? "?"}`);
         }
       } else {

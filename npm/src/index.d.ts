@@ -1,14 +1,19 @@
 // The API of @guts/realtime (the classes and functions of sdk-wasm/js/src/). The frames, event
 // kinds, options and callback objects are in types.d.ts, generated from the Rust types.
 export * from "./types.js";
-import type { ClientOptions, ErrorCode, ErrorInfo, PresenceMember, ServerMessage, StateChange, StateName, SubscribeHandlers, SubscriptionStateName } from "./types.js";
+import type { Channel, ClientOptions, ErrorCode, ErrorInfo, EventFrame, PresenceMember, ServerMessage, StateChange, StateName, SubscribeHandlers, SubscriptionStateName } from "./types.js";
 
-/** What a subscription callback receives: the `event` or `notification` frame, as `JSON.parse` made it. */
-export type EventMessage = Extract<ServerMessage, { type: "event" | "notification" }>;
+/**
+ * What a subscription callback receives: the `event` or `notification` frame, as `JSON.parse`
+ * made it. Events are a union discriminated by `event`: after `ev.event === "pr_opened"`,
+ * `ev.data` is a `PullRequestEventData`. (Events of a kind from a newer hub arrive too, typed
+ * `UnknownEventFrame`: reach them from a `default:` branch.)
+ */
+export type EventMessage = EventFrame | Extract<ServerMessage, { type: "notification" }>;
 /** A signal from another subscriber of an item channel, as `onSignal` receives it. */
 export type SignalMessage = Extract<ServerMessage, { type: "signal" }>;
-/** What `client.history()` resolves to: the `history` frame. */
-export type HistoryMessage = Extract<ServerMessage, { type: "history" }>;
+/** What `client.history()` resolves to: the `history` frame, its events typed as a subscription's. */
+export type HistoryMessage = Omit<Extract<ServerMessage, { type: "history" }>, "events"> & { events: EventMessage[] };
 /** What `client.presence()` resolves to: the `presence` frame. */
 export type PresenceMessage = Extract<ServerMessage, { type: "presence" }>;
 
@@ -48,7 +53,7 @@ export class RealtimeClient {
    * sent (again) on every connect. Throws on an invalid channel, past the subscription limit,
    * or after `close()`.
    */
-  subscribe(channel: string, callback: (event: EventMessage) => void, handlers?: SubscribeHandlers): SubscriptionHandle;
+  subscribe(channel: Channel, callback: (event: EventMessage) => void, handlers?: SubscribeHandlers): SubscriptionHandle;
   /**
    * Adds a connection-state listener: `{ state, reason, code?, retryIn?, attempt? }` on every
    * change (`connecting`, `authenticating`, `connected`, `reconnecting`, `closed`). Returns the
@@ -68,15 +73,15 @@ export class RealtimeClient {
    * connected (returns `false` otherwise), never stored or replayed; the hub names the sender. A
    * refusal (`forbidden`, `rate_limited`) reaches `onError`.
    */
-  signal(channel: string, event: string, data?: unknown): boolean;
+  signal(channel: Channel, event: string, data?: unknown): boolean;
   /** Who is on a channel, without joining its presence. Rejects with a {@link RequestError}. */
-  presence(channel: string): Promise<PresenceMessage>;
+  presence(channel: Channel): Promise<PresenceMessage>;
   /**
    * The last `limit` events of a channel (1 to 100, default 20), oldest first, with the position
    * after them (`seq`, `epoch`): render them, then subscribe to continue with nothing missed or
    * repeated. Rejects with a {@link RequestError} when refused or not answered within 10 s.
    */
-  history(channel: string, limit?: number): Promise<HistoryMessage>;
+  history(channel: Channel, limit?: number): Promise<HistoryMessage>;
   /** The current connection state name. */
   readonly state: StateName;
   /**
@@ -94,7 +99,7 @@ export class RealtimeClient {
 /** One subscription made with `RealtimeClient.subscribe`. */
 export interface SubscriptionHandle {
   /** The channel as given. */
-  readonly channel: string;
+  readonly channel: Channel;
   /** The current state (`"unsubscribed"` after `unsubscribe()`). */
   readonly state: SubscriptionStateName;
   /** Who is on the channel, by user (empty unless subscribed with presence). */

@@ -888,3 +888,115 @@ user: string,
  * The user's connections subscribed to the channel with presence.
  */
 connections: number, };
+
+/**
+ * The type of the `data` of each event kind.
+ */
+export type EventDataByKind = {
+  push: PushEventData;
+  branch_created: JsonValue;
+  branch_deleted: JsonValue;
+  tag_created: JsonValue;
+  tag_deleted: JsonValue;
+  pr_opened: PullRequestEventData;
+  pr_closed: PullRequestEventData;
+  pr_merged: PullRequestEventData;
+  pr_updated: PullRequestEventData;
+  pr_reopened: PullRequestEventData;
+  pr_review: ReviewEventData;
+  pr_comment: CommentEventData;
+  issue_opened: IssueEventData;
+  issue_closed: IssueEventData;
+  issue_reopened: IssueEventData;
+  issue_updated: IssueEventData;
+  issue_comment: CommentEventData;
+  label_added: JsonValue;
+  label_removed: JsonValue;
+  repo_created: JsonValue;
+  repo_updated: JsonValue;
+  collaborator_added: JsonValue;
+  collaborator_removed: JsonValue;
+};
+
+/**
+ * An `event` frame of kind `K`, as the client receives it.
+ */
+export type EventFrame<K extends EventKind = EventKind> = { [P in K]: {
+  type: "event";
+  channel: Channel;
+  event: P;
+  data: EventDataByKind[P];
+  timestamp: number;
+  event_id: string;
+  seq?: number;
+} }[K];
+
+/**
+ * An `event` frame of a kind this version does not know (sent by a newer hub): delivered, never
+ * dropped, but outside `EventFrame` so that narrowing on `event` stays exact. Reach it from a
+ * `default:` branch with a cast.
+ */
+export type UnknownEventFrame = {
+  type: "event";
+  channel: Channel;
+  event: string;
+  data: JsonValue;
+  timestamp: number;
+  event_id: string;
+  seq?: number;
+};
+
+/**
+ * A repository's channels: all of it, its pull requests or issues, or one of them.
+ */
+export type RepoChannel =
+  | `repo:${string}/${string}`
+  | `repo:${string}/${string}/prs`
+  | `repo:${string}/${string}/issues`
+  | `repo:${string}/${string}/prs/${number}`
+  | `repo:${string}/${string}/issues/${number}`;
+
+/**
+ * A channel name (`docs/PROTOCOL.md`, "Channels").
+ */
+export type Channel = RepoChannel | `user:${string}` | `org:${string}`;
+
+/**
+ * The close-code registry: what the client does after a close with each code (`terminal`: stays
+ * closed; `reconnect`: with backoff; `hinted`: after `delayMs`, or the close reason's
+ * `retry_after_ms=N`). Codes not listed: 3500–3999 and 4500–4999 are terminal, the rest reconnect.
+ */
+export type CloseCodeRegistry = {
+  1000: { name: "normal"; action: "terminal" };
+  1001: { name: "going_away"; action: "reconnect" };
+  1002: { name: "protocol_error"; action: "terminal" };
+  1003: { name: "unsupported_data"; action: "terminal" };
+  1005: { name: "no_status"; action: "reconnect" };
+  1006: { name: "abnormal"; action: "reconnect" };
+  1007: { name: "invalid_payload"; action: "terminal" };
+  1008: { name: "policy"; action: "terminal" };
+  1009: { name: "message_too_big"; action: "terminal" };
+  1010: { name: "extension_required"; action: "terminal" };
+  1011: { name: "internal_error"; action: "reconnect" };
+  1012: { name: "service_restart"; action: "reconnect" };
+  1013: { name: "try_again_later"; action: "hinted"; delayMs: 5000 };
+  1014: { name: "bad_gateway"; action: "reconnect" };
+  4000: { name: "heartbeat_timeout"; action: "reconnect" };
+  4001: { name: "unauthenticated"; action: "terminal" };
+  4002: { name: "token_expired"; action: "reconnect" };
+  4003: { name: "forbidden"; action: "terminal" };
+  4008: { name: "slow_consumer"; action: "reconnect" };
+  4009: { name: "server_heartbeat_timeout"; action: "reconnect" };
+  4029: { name: "rate_limited"; action: "hinted"; delayMs: 10000 };
+  4503: { name: "connection_limit"; action: "hinted"; delayMs: 5000 };
+};
+
+/**
+ * A close code of the registry.
+ */
+export type CloseCode = keyof CloseCodeRegistry;
+
+/**
+ * The codes after which the client stays closed.
+ */
+export type TerminalCloseCode = { [C in CloseCode]: CloseCodeRegistry[C]["action"] extends "terminal" ? C : never }[CloseCode];

@@ -195,3 +195,51 @@ test("a refused connection reconnects with backoff, within the bounds", async ()
   assert.ok(waits.every((w) => w >= 0 && w <= 1000), waits.join(","));
   assert.equal(client.state, "closed");
 });
+
+/** A scripted hub behind the `WebSocket` option: answers each subscribe with `subscribed`, then sends `frames(channel)`. */
+function scripted(frames) {
+  return class FakeSocket {
+    constructor() {
+      this.readyState = 0;
+      queueMicrotask(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+        this.onmessage?.({ data: JSON.stringify({ type: "welcome", epoch: "ep-1", client_id: "c" }) });
+      });
+    }
+    send(text) {
+      const f = JSON.parse(text);
+      if (f.type !== "subscribe") return;
+      const out = [{ type: "subscribed", channel: f.channel, seq: 0, id: f.id }, ...frames(f.channel)];
+      setTimeout(() => out.forEach((o) => this.onmessage?.({ data: JSON.stringify(o) })), 0);
+    }
+    close() {
+      this.readyState = 3;
+    }
+  };
+}
+
+test("an event of a kind this version does not know is delivered with its kind, in order", async () => {
+  const W = scripted((channel) => [
+    { type: "event", channel, event: "pr_auto_merge_enabled", data: { number: 7 }, timestamp: 1, event_id: "e1", seq: 1 },
+    { type: "event", channel, event: "push", data: {}, timestamp: 2, event_id: "e2", seq: 2 },
+  ]);
+  const client = new RealtimeClient("ws://scripted.invalid/ws", { WebSocket: W });
+  const seen = [];
+  client.subscribe("repo:js/newer", (ev) => seen.push(`${ev.event}@${ev.seq}`));
+  await until(() => seen.length === 2, 5000, "two events");
+  client.close();
+  assert.deepEqual(seen, ["pr_auto_merge_enabled@1", "push@2"]);
+});
+
+test("without any WebSocket the client closes at once with a reason naming the option", async () => {
+  const saved = globalThis.WebSocket;
+  delete globalThis.WebSocket;
+  try {
+    const client = new RealtimeClient("ws://127.0.0.1:9/ws");
+    await assert.rejects(client.ready(), /`WebSocket` option/);
+    assert.equal(client.state, "closed");
+  } finally {
+    globalThis.WebSocket = saved;
+  }
+});

@@ -242,7 +242,7 @@ pub struct ReviewEventData {
 }
 
 #[cfg(feature = "json")]
-pub use self::frame::RealtimeEvent;
+pub use self::frame::{RealtimeEvent, UnknownEvent};
 
 #[cfg(feature = "json")]
 mod frame {
@@ -313,6 +313,39 @@ mod frame {
                 event_id: uuid::Uuid::new_v4().to_string(),
                 seq: None,
             }
+        }
+    }
+
+    /// An event frame of a kind this version does not know (sent by a newer hub), kept with its
+    /// kind string: clients deliver it, never drop it. It is routed as the kinds of no family
+    /// are: to the channel it was published on and to the repository's channel.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct UnknownEvent {
+        /// The channel the event was emitted on.
+        pub channel: String,
+        /// The kind, as the hub named it.
+        pub event: String,
+        /// Free-form payload.
+        #[serde(default)]
+        pub data: serde_json::Value,
+        /// Unix time in seconds.
+        #[serde(default)]
+        pub timestamp: u64,
+        /// The event's id.
+        #[serde(default)]
+        pub event_id: String,
+        /// Position in the channel's stream.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seq: Option<u64>,
+    }
+
+    impl UnknownEvent {
+        /// The payload (`data`) as a `T`.
+        ///
+        /// # Errors
+        /// The serde error when `data` is not a `T`.
+        pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+            T::deserialize(&self.data)
         }
     }
 }

@@ -292,7 +292,7 @@ pub use self::json::*;
 mod json {
     use super::{ClientFrame, RequestId};
     use crate::error::{ErrorCode, RealtimeError};
-    use crate::event::RealtimeEvent;
+    use crate::event::{EventKind, RealtimeEvent, UnknownEvent};
     use crate::frame::Frame;
     use crate::notification::Notification;
     use serde::ser::SerializeMap;
@@ -375,6 +375,10 @@ mod json {
         },
         /// An event frame (see [`RealtimeEvent`]).
         Event(RealtimeEvent),
+        /// An event frame of a kind this version does not know (a newer hub's): decoded, not
+        /// dropped (see [`UnknownEvent`]). Hubs of this version never send one.
+        #[cfg_attr(feature = "ts", ts(skip))]
+        UnknownEvent(UnknownEvent),
         /// `{"type":"notification","channel":"user:U","notification":{…},"seq":N}`.
         Notification {
             /// `user:<user_id>`.
@@ -468,7 +472,7 @@ mod json {
                 ServerMessage::Error { .. } => "error",
                 ServerMessage::Authenticated { .. } => "authenticated",
                 ServerMessage::Published { .. } => "published",
-                ServerMessage::Event(_) => "event",
+                ServerMessage::Event(_) | ServerMessage::UnknownEvent(_) => "event",
                 ServerMessage::Notification { .. } => "notification",
                 ServerMessage::Presence { .. } => "presence",
                 ServerMessage::Join { .. } => "join",
@@ -589,6 +593,16 @@ mod json {
                         m.serialize_entry("seq", &seq)?;
                     }
                 }
+                ServerMessage::UnknownEvent(e) => {
+                    m.serialize_entry("channel", &e.channel)?;
+                    m.serialize_entry("event", &e.event)?;
+                    m.serialize_entry("data", &e.data)?;
+                    m.serialize_entry("timestamp", &e.timestamp)?;
+                    m.serialize_entry("event_id", &e.event_id)?;
+                    if let Some(seq) = e.seq {
+                        m.serialize_entry("seq", &seq)?;
+                    }
+                }
                 ServerMessage::Notification { channel, notification, seq } => {
                     m.serialize_entry("channel", channel)?;
                     m.serialize_entry("notification", notification)?;
@@ -663,7 +677,8 @@ mod json {
             channel: String,
             seq: u64,
         },
-        Event(RealtimeEvent),
+        /// Any kind: [`ServerMessage::Event`] when this version knows it.
+        Event(UnknownEvent),
         Notification {
             channel: String,
             notification: Notification,
@@ -718,7 +733,18 @@ mod json {
                     ServerMessage::Authenticated { user, expires_in }
                 }
                 Tagged::Published { channel, seq } => ServerMessage::Published { channel, seq },
-                Tagged::Event(e) => ServerMessage::Event(e),
+                Tagged::Event(e) => match EventKind::from_wire(&e.event) {
+                    Some(kind) => ServerMessage::Event(RealtimeEvent {
+                        event_type: "event".into(),
+                        channel: e.channel,
+                        event: kind,
+                        data: e.data,
+                        timestamp: e.timestamp,
+                        event_id: e.event_id,
+                        seq: e.seq,
+                    }),
+                    None => ServerMessage::UnknownEvent(e),
+                },
                 Tagged::Notification { channel, notification, seq } => {
                     ServerMessage::Notification { channel, notification, seq }
                 }

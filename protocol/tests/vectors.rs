@@ -205,6 +205,8 @@ fn every_case_round_trips_byte_for_byte() {
             }
             assert_eq!(decode_server_frame(f.encode().as_str()).unwrap(), f, "{at}");
             assert_eq!(c.value["type"], f.message.type_name(), "{at}");
+            let unknown = matches!(f.message, ServerMessage::UnknownEvent(_));
+            assert_eq!(unknown, c.name == "of_a_kind_this_version_does_not_know", "{at}");
             if let ServerMessage::Event(e) = &f.message {
                 // The item an event names (routing to `…/prs/N`): the rule the npm package's
                 // test checks its own reading against.

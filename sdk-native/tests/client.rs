@@ -468,3 +468,52 @@ async fn presence_signals_and_history_through_the_client() {
         "{bad}"
     );
 }
+
+/// An event of a kind this version does not know (a newer hub's) reaches the application with
+/// its kind string, in order with the others. A scripted hub sends it: this version's hub only
+/// publishes the kinds it knows.
+#[tokio::test]
+async fn an_event_of_an_unknown_kind_is_delivered_with_its_kind() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let welcome = json!({"type": "welcome", "epoch": "ep-1", "client_id": "c"});
+        ws.send(Message::text(welcome.to_string())).await.unwrap();
+        while let Some(Ok(Message::Text(t))) = ws.next().await {
+            let f: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if f["type"] != "subscribe" {
+                continue;
+            }
+            let ch = f["channel"].as_str().unwrap();
+            let frames = [
+                json!({"type": "subscribed", "channel": ch, "seq": 0, "id": f["id"]}),
+                json!({"type": "event", "channel": ch, "event": "pr_auto_merge_enabled",
+                       "data": {"number": 7}, "timestamp": 1, "event_id": "e1", "seq": 1}),
+                json!({"type": "event", "channel": ch, "event": "push", "data": {},
+                       "timestamp": 2, "event_id": "e2", "seq": 2}),
+            ];
+            for frame in frames {
+                ws.send(Message::text(frame.to_string())).await.unwrap();
+            }
+        }
+    });
+    let client = Client::builder(url).connect().unwrap();
+    let mut sub = client.subscribe("repo:native/newer").await.unwrap();
+    until_subscribed(&mut sub).await;
+    match next(&mut sub).await {
+        Item::UnknownEvent(e) => {
+            assert_eq!(
+                (e.event.as_str(), e.seq, e.data["number"].as_u64()),
+                ("pr_auto_merge_enabled", Some(1), Some(7))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(next(&mut sub).await, Item::Event(e) if e.seq == Some(2)));
+    assert_eq!(sub.position().map(|p| p.seq), Some(2));
+    client.close().await;
+}

@@ -65,9 +65,96 @@ fn generate() -> String {
     decl::<PresenceList>(&cfg, o);
     decl::<MemberChange>(&cfg, o);
     decl::<PresenceMember>(&cfg, o);
+    events(o);
+    channels(o);
+    close_codes(o);
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+/// The TypeScript type of the `data` of each kind (`JsonValue` where no struct describes it).
+/// Exhaustive: a new kind does not compile until it is given one.
+fn data_type(kind: EventKind) -> &'static str {
+    use EventKind::*;
+    match kind {
+        Push => "PushEventData",
+        PrOpened | PrClosed | PrMerged | PrUpdated | PrReopened => "PullRequestEventData",
+        PrReview => "ReviewEventData",
+        PrComment | IssueComment => "CommentEventData",
+        IssueOpened | IssueClosed | IssueReopened | IssueUpdated => "IssueEventData",
+        BranchCreated | BranchDeleted | TagCreated | TagDeleted | LabelAdded | LabelRemoved
+        | RepoCreated | RepoUpdated | CollaboratorAdded | CollaboratorRemoved => "JsonValue",
+    }
+}
+
+/// Event frames as a union discriminated by `event`: after `ev.event === "pr_opened"`, `ev.data`
+/// is `PullRequestEventData`.
+fn events(o: &mut String) {
+    o.push_str("/**\n * The type of the `data` of each event kind.\n */\nexport type EventDataByKind = {\n");
+    for k in EventKind::all() {
+        o.push_str(&format!("  {}: {};\n", k.wire_name(), data_type(*k)));
+    }
+    o.push_str(
+        "};\n\n\
+         /**\n * An `event` frame of kind `K`, as the client receives it.\n */\n\
+         export type EventFrame<K extends EventKind = EventKind> = { [P in K]: {\n  \
+         type: \"event\";\n  channel: Channel;\n  event: P;\n  data: EventDataByKind[P];\n  \
+         timestamp: number;\n  event_id: string;\n  seq?: number;\n} }[K];\n\n\
+         /**\n * An `event` frame of a kind this version does not know (sent by a newer hub): \
+         delivered, never\n * dropped, but outside `EventFrame` so that narrowing on `event` \
+         stays exact. Reach it from a\n * `default:` branch with a cast.\n */\n\
+         export type UnknownEventFrame = {\n  type: \"event\";\n  channel: Channel;\n  \
+         event: string;\n  data: JsonValue;\n  timestamp: number;\n  event_id: string;\n  \
+         seq?: number;\n};\n\n",
+    );
+}
+
+/// The channel names as template-literal types.
+fn channels(o: &mut String) {
+    o.push_str(
+        "/**\n * A repository's channels: all of it, its pull requests or issues, or one of \
+         them.\n */\n\
+         export type RepoChannel =\n  | `repo:${string}/${string}`\n  \
+         | `repo:${string}/${string}/prs`\n  | `repo:${string}/${string}/issues`\n  \
+         | `repo:${string}/${string}/prs/${number}`\n  \
+         | `repo:${string}/${string}/issues/${number}`;\n\n\
+         /**\n * A channel name (`docs/PROTOCOL.md`, \"Channels\").\n */\n\
+         export type Channel = RepoChannel | `user:${string}` | `org:${string}`;\n\n",
+    );
+}
+
+/// The close-code registry (`guts_realtime::CloseCode::action`): what the client does after
+/// each named code, and the default delay of the hinted ones.
+fn close_codes(o: &mut String) {
+    use guts_realtime::{CloseAction, CloseCode};
+    o.push_str(
+        "/**\n * The close-code registry: what the client does after a close with each code \
+         (`terminal`: stays\n * closed; `reconnect`: with backoff; `hinted`: after `delayMs`, \
+         or the close reason's\n * `retry_after_ms=N`). Codes not listed: 3500–3999 and \
+         4500–4999 are terminal, the rest reconnect.\n */\nexport type CloseCodeRegistry = {\n",
+    );
+    let codes = (1000..=1014).chain([4000, 4001, 4002, 4003, 4008, 4009, 4029, 4503]);
+    for c in codes.map(CloseCode) {
+        if c.name() == "unknown" {
+            continue;
+        }
+        let action = match c.action("") {
+            CloseAction::Terminal => "action: \"terminal\"".to_owned(),
+            CloseAction::Reconnect => "action: \"reconnect\"".to_owned(),
+            CloseAction::ReconnectAfter(d) => {
+                format!("action: \"hinted\"; delayMs: {}", d.as_millis())
+            }
+        };
+        o.push_str(&format!("  {}: {{ name: \"{}\"; {action} }};\n", c.0, c.name()));
+    }
+    o.push_str(
+        "};\n\n/**\n * A close code of the registry.\n */\n\
+         export type CloseCode = keyof CloseCodeRegistry;\n\n\
+         /**\n * The codes after which the client stays closed.\n */\n\
+         export type TerminalCloseCode = { [C in CloseCode]: CloseCodeRegistry[C][\"action\"] \
+         extends \"terminal\" ? C : never }[CloseCode];\n",
+    );
 }
 
 #[test]

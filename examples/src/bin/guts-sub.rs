@@ -136,6 +136,13 @@ async fn main() -> ExitCode {
                         e.event_id.clone(),
                         ServerMessage::Event(e).encode().to_string(),
                     )),
+                    Item::UnknownEvent(e) if data_only => {
+                        Ok(Line::Event(e.event_id.clone(), e.data.to_string()))
+                    }
+                    Item::UnknownEvent(e) => Ok(Line::Event(
+                        e.event_id.clone(),
+                        ServerMessage::UnknownEvent(e).encode().to_string(),
+                    )),
                     Item::Notification { notification, .. } if data_only => {
                         let line = serde_json::to_string(&notification).unwrap_or_default();
                         Ok(Line::Event(notification.id.clone(), line))

@@ -186,6 +186,15 @@ impl Inbound<crate::wire::ServerMessage> {
                 item: crate::subscription::item_of(&e.data),
                 payload: M::Event(e),
             },
+            // A kind this version does not know: an event still, for the channels that take
+            // every kind.
+            M::UnknownEvent(e) => Inbound::Event {
+                channel: e.channel.clone(),
+                kind: None,
+                seq: e.seq,
+                item: crate::subscription::item_of(&e.data),
+                payload: M::UnknownEvent(e),
+            },
             M::Notification { channel, notification, seq } => Inbound::Event {
                 channel: channel.clone(),
                 kind: None,

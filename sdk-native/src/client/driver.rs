@@ -351,6 +351,7 @@ impl Driver {
                     let msg = Arc::try_unwrap(payload).unwrap_or_else(|a| (*a).clone());
                     match msg {
                         ServerMessage::Event(e) => mb.push(Item::Event(e), true),
+                        ServerMessage::UnknownEvent(e) => mb.push(Item::UnknownEvent(e), true),
                         ServerMessage::Notification { notification, seq, .. } => {
                             mb.push(Item::Notification { notification, seq }, true)
                         }

@@ -22,6 +22,9 @@ use tokio::sync::mpsc;
 pub enum Item {
     /// A repository event.
     Event(RealtimeEvent),
+    /// An event of a kind this version does not know (sent by a newer hub), with its kind
+    /// string: delivered, never dropped.
+    UnknownEvent(guts_realtime::UnknownEvent),
     /// A user notification (on `user:` channels).
     Notification {
         /// The notification.
@@ -75,6 +78,7 @@ impl Item {
     pub(crate) fn from_frame(frame: &guts_realtime::ServerMessage) -> Option<Item> {
         match frame {
             guts_realtime::ServerMessage::Event(e) => Some(Item::Event(e.clone())),
+            guts_realtime::ServerMessage::UnknownEvent(e) => Some(Item::UnknownEvent(e.clone())),
             guts_realtime::ServerMessage::Notification { notification, seq, .. } => {
                 Some(Item::Notification { notification: notification.clone(), seq: *seq })
             }
@@ -201,6 +205,7 @@ impl Stream for Subscription {
         if let Some((item, at)) = q.items.pop_front() {
             let seq = match &item {
                 Item::Event(e) => e.seq,
+                Item::UnknownEvent(e) => e.seq,
                 Item::Notification { seq, .. } => *seq,
                 _ => None,
             };
