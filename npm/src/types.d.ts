@@ -678,7 +678,15 @@ connectTimeout?: number,
  * The `WebSocket` constructor to use instead of the global one (e.g. the `ws` package's in
  * Node 20). With neither, the client closes at once with a reason that names this option.
  */
-WebSocket?: new (url: string) => unknown, };
+WebSocket?: new (url: string) => unknown, 
+/**
+ * Share one WebSocket among every tab of the origin that asks for it, through a
+ * `SharedWorker` (each tab keeps its own subscriptions, callbacks, gaps and presence; the
+ * connection outlives the tab that opened it). Where there is no `SharedWorker` the client
+ * opens its own socket. The tabs share the identity of the token the connection was opened
+ * with.
+ */
+shared?: boolean, };
 
 /**
  * Backoff bounds, in milliseconds.

@@ -243,3 +243,20 @@ test("without any WebSocket the client closes at once with a reason naming the o
     globalThis.WebSocket = saved;
   }
 });
+
+test("shared: true without a SharedWorker (Node) falls back to the client's own socket", { skip: !HUB && "GUTS_TEST_HUB not set" }, async () => {
+  assert.equal(typeof SharedWorker, "undefined");
+  const channel = `repo:node/shared-${Date.now()}`;
+  const client = new RealtimeClient(`ws://${HUB}/ws`, { shared: true });
+  const got = [];
+  const sub = client.subscribe(channel, (ev) => got.push(ev.data.n));
+  await sub.ready();
+  const res = await fetch(`http://${HUB}/api/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ channel, event: "push", data: { n: 1 } }),
+  });
+  assert.equal(res.status, 200);
+  await until(() => got.length === 1, 5000, "the event");
+  client.close();
+});

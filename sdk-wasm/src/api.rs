@@ -45,6 +45,12 @@ pub struct ClientOptions {
         ts(rename = "WebSocket", type = "new (url: string) => unknown", optional)
     )]
     pub web_socket: Option<JsValue>,
+    /// Share one WebSocket among every tab of the origin that asks for it, through a
+    /// `SharedWorker` (each tab keeps its own subscriptions, callbacks, gaps and presence; the
+    /// connection outlives the tab that opened it). Where there is no `SharedWorker` the client
+    /// opens its own socket. The tabs share the identity of the token the connection was opened
+    /// with.
+    pub shared: Option<bool>,
 }
 
 /// Backoff bounds, in milliseconds.

@@ -2,7 +2,7 @@
 // wasm by itself (calls made meanwhile wait in a queue), checks the options, keeps the
 // application's listeners and turns the driver's reports into callbacks, states and promises.
 // It decides nothing about the protocol: that is the session's, behind the driver (driver.js).
-import init, { wasm } from "./wasm.js";
+import init, { strings, text, wasm } from "./wasm.js";
 import { Driver, message } from "./driver.js";
 import { CONNECT, HISTORY, PRESENCE_OF, SIGNAL, SUBSCRIBE, UNSUBSCRIBE } from "./abi.js";
 
@@ -80,16 +80,20 @@ export class RealtimeClient {
     const opts = [fn(o, "token"), ms(b, "base"), ms(b, "max"), ms(hb, "interval"), ms(hb, "timeout"), ms(o, "connectTimeout")];
     const W = o?.WebSocket ?? globalThis.WebSocket;
     if (o?.WebSocket != null && typeof o.WebSocket != "function") throw new TypeError("option WebSocket must be a constructor");
-    const start = () => {
+    const report = (out, target) => this.#report(out, target);
+    // `shared`: the tab's side of the shared worker (shared.js), loaded only when asked for.
+    const start = (shared) => {
       if (this.#closed) return;
-      if (typeof W != "function") {
+      if (shared) this.#d = new shared.SharedDriver(url, opts, report, { wasm, strings, text });
+      else if (typeof W != "function") {
         return this.#end("no WebSocket in this runtime: pass one as the `WebSocket` option (in Node 20: `new RealtimeClient(url, { WebSocket })` with the `ws` package)");
-      }
-      this.#d = new Driver(url, opts, W, (out, target) => this.#report(out, target));
+      } else this.#d = new Driver(url, opts, W, report);
       for (const f of this.#q.splice(0)) f();
     };
-    if (wasm) start();
-    else init().then(start, (e) => this.#end(`the wasm could not be loaded (${message(e)}); see "Troubleshooting" in the package's README`));
+    const failed = (e) => this.#end(`the wasm could not be loaded (${message(e)}); see "Troubleshooting" in the package's README`);
+    if (o?.shared && typeof SharedWorker == "function") Promise.all([import("./shared.js"), init()]).then(([m]) => start(m), failed);
+    else if (wasm) start();
+    else init().then(() => start(), failed);
   }
 
   /** Runs `f` now, or once the wasm is loaded. */
