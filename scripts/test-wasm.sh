@@ -7,7 +7,9 @@
 #   3. node:test over the `npm pack`ed package in Node 20 against a real guts-hub on 127.0.0.1
 #      (the live client; the shared wire vectors against a test copy built with feature
 #      `vectors`) + tsc --noEmit,
-#   4. Playwright tests of the package and of the demo page in Chromium (screenshots: artifacts/).
+#   4. Playwright tests in Chromium (screenshots: artifacts/): the package, its React entry, its
+#      shared worker, the demo page, and the packed package in apps built by Vite (dev server and
+#      build) and webpack 5, and run by Node 20 with `ws` (sdk-wasm/js/consumers/).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -66,12 +68,16 @@ echo '{"name":"guts-realtime-pkgtest","private":true,"type":"module"}' >package.
 npm install --no-audit --no-fund --loglevel=error "$WORK"/guts-realtime-*.tgz
 cp -r "$ROOT/npm/test" "$ROOT/npm/example" .
 ln -s "$ROOT/sdk-wasm/js/node_modules/typescript" node_modules/typescript
+mkdir -p node_modules/@types && ln -s "$ROOT/sdk-wasm/js/node_modules/@types/react" node_modules/@types/react
 GUTS_VECTORS=$ROOT/protocol/tests/vectors node --experimental-websocket --test test/
 "$ROOT/sdk-wasm/js/node_modules/.bin/tsc" -p example/tsconfig.json
-echo "tsc --noEmit: example/app.ts type-checks against the packed package"
+echo "tsc --noEmit: the examples (app, narrowing of every kind, React) type-check against the packed package"
 cd "$ROOT"
 
-step "Playwright-core + Chromium: the package and the demo page"
-(cd sdk-wasm/js && node --test --test-concurrency=1 browser.test.mjs demo.test.mjs)
+step "Playwright-core + Chromium: the package, React, the shared worker, the demo page, consumers"
+export GUTS_PACKAGE_TGZ
+GUTS_PACKAGE_TGZ=$(ls "$WORK"/guts-realtime-*.tgz)
+(cd sdk-wasm/js && node --test --test-concurrency=1 browser.test.mjs react.test.mjs shared.test.mjs \
+  demo.test.mjs consumers.test.mjs)
 
 step "done"

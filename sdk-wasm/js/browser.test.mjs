@@ -264,3 +264,43 @@ test("close() removes every listener and timer it added and detaches the socket"
   assert.deepEqual(await page.evaluate(() => ({ l: window.__track.listeners.length, t: window.__track.timers.size })), base);
   await screenshot(page, "sdk-test-page.png");
 });
+
+test("without init(): a client made at once works; one whose wasm cannot be loaded closes and says why", async () => {
+  // A copy of the package whose wasm is missing (as with a bundler that did not emit it).
+  fs.mkdirSync(path.join(webDir, "broken"), { recursive: true });
+  fs.copyFileSync(path.join(DIST, "guts_realtime.js"), path.join(webDir, "broken", "guts_realtime.js"));
+  await page.goto(`${hub.http}/test.html`);
+  const closed = await page.evaluate(async () => {
+    const { RealtimeClient } = await import("./broken/guts_realtime.js");
+    const c = new RealtimeClient("ws://" + location.host + "/ws");
+    const sub = c.subscribe("repo:pw/broken", () => {}); // queued meanwhile
+    const why = await c.ready().then(() => "connected", (e) => e.message);
+    return { why, state: c.state, sub: sub.state };
+  });
+  assert.match(closed.why, /^the wasm could not be loaded \(.*\); see "Troubleshooting"/);
+  assert.equal(closed.state, "closed");
+});
+
+test("listeners come off by their remover or an AbortSignal; ready() promises", async () => {
+  await fresh();
+  const r = await page.evaluate(async (url) => {
+    const c = new window.sdk.RealtimeClient(url);
+    const seen = { a: 0, b: 0, c: 0, events: 0 };
+    const off = c.onState(() => seen.a++);
+    const ac = new AbortController();
+    c.onState(() => seen.b++, { signal: ac.signal });
+    c.onState(() => seen.c++);
+    off();
+    ac.abort();
+    await c.ready();
+    const subAc = new AbortController();
+    const sub = c.subscribe("repo:pw/abort", () => seen.events++, { signal: subAc.signal });
+    await sub.ready();
+    subAc.abort();
+    const state = sub.state;
+    c.close();
+    return { seen, state };
+  }, hub.ws);
+  assert.deepEqual(r.seen, { a: 0, b: 0, c: 3, events: 0 }, "only the listener still on saw connecting, connected, closed");
+  assert.equal(r.state, "unsubscribed");
+});
