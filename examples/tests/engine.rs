@@ -588,6 +588,39 @@ async fn signals(kind: Kind) {
     assert!(page.events.is_empty());
 }
 
+/// A publish with an idempotency key happens once per key and channel while its event is in the
+/// history, on every node: a repeat (on the other node too) answers the first seq with
+/// `duplicate` and delivers nothing; another channel, or the key after its event left the
+/// history, publishes anew.
+async fn idempotent_publish(kind: Kind) {
+    let config = HubConfig::default().history_size(3);
+    let Some(n) = nodes(kind, "engine_idempotent", config).await else { return };
+    let ch = "repo:eng/idem";
+    let (c, mut rx) = n.connect();
+    n.b.subscribe(&c, ch, SubscribeOptions::new(None, false, None)).await.unwrap();
+    assert_eq!(next(&mut rx).await["type"], "subscribed");
+    let ev = |i: u64| RealtimeEvent::new(ch, EventKind::Push, json!({ "i": i }));
+    let first = n.a.publish_with(ev(1), Some("k-1".into())).await.unwrap();
+    assert!(!first.duplicate);
+    for node in [&n.a, &n.b] {
+        let again = node.publish_with(ev(2), Some("k-1".into())).await.unwrap();
+        assert_eq!((again.seq, again.duplicate, again.delivered), (first.seq, true, 0));
+    }
+    assert_eq!(key(&next(&mut rx).await), event(first.seq, 1));
+    quiet(&mut rx).await;
+    // The same key on another channel (of the same stream) is another publish.
+    let pr = RealtimeEvent::new("repo:eng/idem/prs", EventKind::PrOpened, json!({ "i": 7 }));
+    let other = n.a.publish_with(pr, Some("k-1".into())).await.unwrap();
+    assert!(!other.duplicate);
+    assert_eq!(key(&next(&mut rx).await), event(other.seq, 7));
+    // Two more events push the first out of the history (3 entries): the key is free again.
+    for i in 3..=4 {
+        n.a.publish_with(ev(i), None).await.unwrap();
+    }
+    let late = n.a.publish_with(ev(6), Some("k-1".into())).await.unwrap();
+    assert!(!late.duplicate && late.seq > first.seq, "{late:?}");
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -623,4 +656,5 @@ suite!(
     history,
     signals,
     revocation,
+    idempotent_publish,
 );

@@ -116,7 +116,21 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// [`RealtimeError::InvalidChannel`]; [`RealtimeError::RateLimited`] at the stream limit;
     /// [`RealtimeError::Unavailable`] when a shared backend is down.
-    fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>>;
+    fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>> {
+        self.publish_with(event, None)
+    }
+
+    /// [`Engine::publish`], once per `idempotency_key` and channel (on every node) while the
+    /// first event with that key is in the stream's history: a repeat answers that event's seq
+    /// with [`Published::duplicate`] set and publishes nothing.
+    ///
+    /// # Errors
+    /// As [`Engine::publish`].
+    fn publish_with(
+        &self,
+        event: RealtimeEvent,
+        idempotency_key: Option<String>,
+    ) -> EngineFuture<'_, Result<Published, RealtimeError>>;
 
     /// Publishes a notification on `user:<user_id>` unless that user's preferences disable its
     /// type.
@@ -267,8 +281,12 @@ impl Engine for EventHub {
         Box::pin(ready(Ok(())))
     }
 
-    fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>> {
-        Box::pin(ready(self.publish_event(event)))
+    fn publish_with(
+        &self,
+        event: RealtimeEvent,
+        idempotency_key: Option<String>,
+    ) -> EngineFuture<'_, Result<Published, RealtimeError>> {
+        Box::pin(ready(self.publish_once(event, idempotency_key.as_deref())))
     }
 
     fn notify(

@@ -88,6 +88,9 @@ pub enum ClientCommand {
         token: String,
     },
     /// `{"type":"publish","channel":C,"event":K,"data":D}` → `{"type":"published","channel":C,"seq":N}`.
+    /// With `"idempotency_key":K` (1 to [`MAX_IDEMPOTENCY_KEY`] bytes), published once per key
+    /// and channel within the history window: a repeat answers the first one's seq with
+    /// `"duplicate":true` and publishes nothing.
     #[cfg(feature = "json")]
     Publish {
         /// The channel.
@@ -97,6 +100,10 @@ pub enum ClientCommand {
         /// The payload (`null` when absent).
         #[serde(default)]
         data: serde_json::Value,
+        /// Makes a retried publish harmless.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "ts", ts(optional))]
+        idempotency_key: Option<String>,
     },
     /// `{"type":"presence","channel":C}` → the `presence` frame: who is on the channel, without
     /// joining it.
@@ -126,6 +133,22 @@ pub enum ClientCommand {
         #[serde(default)]
         data: serde_json::Value,
     },
+}
+
+/// The longest `idempotency_key` of a publish, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// Checks a publish's idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY`] bytes.
+///
+/// # Errors
+/// [`RealtimeError::InvalidMessage`](crate::RealtimeError::InvalidMessage) naming the bound.
+pub fn idempotency_key(key: Option<&str>) -> Result<Option<&str>, crate::RealtimeError> {
+    match key {
+        Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => Err(
+            crate::RealtimeError::InvalidMessage("idempotency_key must be 1 to 128 bytes".into()),
+        ),
+        k => Ok(k),
+    }
 }
 
 /// Events a `history` command returns when it gives no `limit`.
@@ -241,13 +264,17 @@ impl ClientFrame {
                 push_json_str(&mut out, token);
             }
             #[cfg(feature = "json")]
-            ClientCommand::Publish { channel, event, data } => {
+            ClientCommand::Publish { channel, event, data, idempotency_key } => {
                 out.push_str("\"publish\",\"channel\":");
                 push_json_str(&mut out, channel);
                 out.push_str(",\"event\":");
                 push_json_str(&mut out, event.wire_name());
                 out.push_str(",\"data\":");
                 out.push_str(&data.to_string());
+                if let Some(key) = idempotency_key {
+                    out.push_str(",\"idempotency_key\":");
+                    push_json_str(&mut out, key);
+                }
             }
             ClientCommand::Presence { channel } => {
                 out.push_str("\"presence\",\"channel\":");
@@ -372,6 +399,11 @@ mod json {
             channel: String,
             /// The seq the event got.
             seq: u64,
+            /// The publish repeated an idempotency key: `seq` is the first one's, and nothing
+            /// was published (`"duplicate":true`, absent otherwise).
+            #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+            #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+            duplicate: bool,
         },
         /// An event frame (see [`RealtimeEvent`]).
         Event(RealtimeEvent),
@@ -579,9 +611,12 @@ mod json {
                         m.serialize_entry("expires_in", s)?;
                     }
                 }
-                ServerMessage::Published { channel, seq } => {
+                ServerMessage::Published { channel, seq, duplicate } => {
                     m.serialize_entry("channel", channel)?;
                     m.serialize_entry("seq", seq)?;
+                    if *duplicate {
+                        m.serialize_entry("duplicate", &true)?;
+                    }
                 }
                 ServerMessage::Event(e) => {
                     m.serialize_entry("channel", &e.channel)?;
@@ -676,6 +711,8 @@ mod json {
         Published {
             channel: String,
             seq: u64,
+            #[serde(default)]
+            duplicate: bool,
         },
         /// Any kind: [`ServerMessage::Event`] when this version knows it.
         Event(UnknownEvent),
@@ -732,7 +769,9 @@ mod json {
                 Tagged::Authenticated { user, expires_in } => {
                     ServerMessage::Authenticated { user, expires_in }
                 }
-                Tagged::Published { channel, seq } => ServerMessage::Published { channel, seq },
+                Tagged::Published { channel, seq, duplicate } => {
+                    ServerMessage::Published { channel, seq, duplicate }
+                }
                 Tagged::Event(e) => match EventKind::from_wire(&e.event) {
                     Some(kind) => ServerMessage::Event(RealtimeEvent {
                         event_type: "event".into(),

@@ -153,7 +153,7 @@ fn a_dropped_receiver_is_disconnected_but_not_counted_as_slow() {
     drop(rx);
     assert!(!c.is_open());
     let p = hub.publish_event(ev("repo:o/n", EventKind::Push, 1)).unwrap();
-    assert_eq!(p, Published { seq: 1, delivered: 0 });
+    assert_eq!(p, Published { seq: 1, delivered: 0, duplicate: false });
     assert_eq!(hub.connection_count(), 0);
     let m = hub.metrics();
     assert_eq!((m.slow_consumer_disconnects, m.queue_drops, m.subscriptions), (0, 0, 0));
@@ -956,7 +956,7 @@ fn notifications_follow_preferences() {
 
     // Defaults: mention is delivered, push is not.
     let out = hub.notify(note("alice", NotificationType::Mention, "n-1")).unwrap();
-    assert_eq!(out, NotifyOutcome::Delivered(Published { seq: 1, delivered: 1 }));
+    assert_eq!(out, NotifyOutcome::Delivered(Published { seq: 1, delivered: 1, duplicate: false }));
     assert_eq!(
         drain(&mut rx),
         [
@@ -989,7 +989,7 @@ fn notifications_follow_preferences() {
         });
     assert_eq!(
         hub.notify(n).unwrap(),
-        NotifyOutcome::Delivered(Published { seq: 2, delivered: 1 })
+        NotifyOutcome::Delivered(Published { seq: 2, delivered: 1, duplicate: false })
     );
     assert_eq!(
         drain(&mut rx),
@@ -1007,7 +1007,7 @@ fn notifications_follow_preferences() {
     assert_eq!(drain(&mut other_rx), Vec::<String>::new());
     assert_eq!(
         hub.notify(note("carol", NotificationType::Mention, "n-5")).unwrap(),
-        NotifyOutcome::Delivered(Published { seq: 3, delivered: 0 })
+        NotifyOutcome::Delivered(Published { seq: 3, delivered: 0, duplicate: false })
     );
     // Not a valid user channel.
     assert_eq!(

@@ -297,6 +297,7 @@ fn expected_client(file: &str, name: &str) -> Option<ClientFrame> {
                 channel: "repo:alice/myrepo".into(),
                 event: EventKind::Push,
                 data: json!({"ref": "refs/heads/main", "before": "abc123", "after": "def456"}),
+                idempotency_key: None,
             },
             None,
             None,
@@ -306,6 +307,7 @@ fn expected_client(file: &str, name: &str) -> Option<ClientFrame> {
                 channel: "repo:alice/myrepo".into(),
                 event: EventKind::PrOpened,
                 data: json!({"number": 1, "title": "Fix the build"}),
+                idempotency_key: None,
             },
             None,
             n(3),
@@ -315,6 +317,7 @@ fn expected_client(file: &str, name: &str) -> Option<ClientFrame> {
                 channel: "org:guts".into(),
                 event: EventKind::RepoCreated,
                 data: Value::Null,
+                idempotency_key: None,
             },
             None,
             None,
@@ -465,12 +468,14 @@ fn expected_server(file: &str, name: &str) -> Option<ServerFrame> {
             ),
             None,
         ),
-        ("published", "published") => {
-            sf(M::Published { channel: "repo:alice/myrepo".into(), seq: 58 }, None)
-        }
-        ("published", "number_id") => {
-            sf(M::Published { channel: "repo:alice/myrepo".into(), seq: 59 }, n(3))
-        }
+        ("published", "published") => sf(
+            M::Published { channel: "repo:alice/myrepo".into(), seq: 58, duplicate: false },
+            None,
+        ),
+        ("published", "number_id") => sf(
+            M::Published { channel: "repo:alice/myrepo".into(), seq: 59, duplicate: false },
+            n(3),
+        ),
         ("event", "seed_without_seq") => sf(
             event(
                 "repo:alice/myrepo",

@@ -89,8 +89,6 @@ pub struct HubStats {
     pub current_connections: usize,
     /// Connections ever accepted.
     pub total_connections: u64,
-    /// Subscriptions held now (one per client and channel).
-    pub current_subscriptions: u64,
     /// New subscriptions ever made (a duplicate subscribe does not count).
     pub total_subscriptions: u64,
     /// Events and notifications ever published.

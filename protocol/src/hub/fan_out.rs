@@ -37,16 +37,30 @@ impl EventHub {
     ///
     /// # Errors
     /// As [`EventHub::publish`].
-    pub fn publish_event(&self, mut event: RealtimeEvent) -> Result<Published, RealtimeError> {
+    pub fn publish_event(&self, event: RealtimeEvent) -> Result<Published, RealtimeError> {
+        self.publish_once(event, None)
+    }
+
+    /// Publishes a prepared event, once per `idempotency_key` and channel while the first event
+    /// with that key is in the stream's history: a repeat answers that event's seq with
+    /// `duplicate` set and publishes nothing. Without a key, as [`EventHub::publish_event`].
+    ///
+    /// # Errors
+    /// As [`EventHub::publish`].
+    pub fn publish_once(
+        &self,
+        mut event: RealtimeEvent,
+        idempotency_key: Option<&str>,
+    ) -> Result<Published, RealtimeError> {
         let ch = Channel::parse(&event.channel)?;
         let kind = event.event;
         let item = item_of(&event.data);
         let mut copy = (self.event_tx.receiver_count() > 0).then(|| event.clone());
-        let p = self.fan_out(&ch, Some(kind), item, |seq| {
+        let p = self.fan_out(&ch, Some(kind), item, idempotency_key, |seq| {
             event.seq = Some(seq);
             ServerMessage::Event(event).encode()
         })?;
-        if let Some(mut e) = copy.take() {
+        if let Some(mut e) = copy.take().filter(|_| !p.duplicate) {
             e.seq = Some(p.seq);
             let _ = self.event_tx.send(e);
         }
@@ -79,7 +93,7 @@ impl EventHub {
             return Ok(NotifyOutcome::Suppressed);
         }
         let channel = ch.to_string();
-        let p = self.fan_out(&ch, None, None, move |seq| {
+        let p = self.fan_out(&ch, None, None, None, move |seq| {
             ServerMessage::Notification { channel, notification, seq: Some(seq) }.encode()
         })?;
         Ok(NotifyOutcome::Delivered(p))
@@ -90,27 +104,43 @@ impl EventHub {
         ch: &Channel,
         kind: Option<EventKind>,
         item: Option<u64>,
+        key: Option<&str>,
         encode: impl FnOnce(u64) -> Frame,
     ) -> Result<Published, RealtimeError> {
         let mut out = FanOut::default();
         let mut s = self.lock_stream(&ch.stream(), Maker::Publisher)?;
+        if let Some(key) = key {
+            // (The history is bounded: a scan of at most `history_size` entries.)
+            let first =
+                s.history.iter().find(|e| e.key.as_deref() == Some(key) && e.channel == *ch);
+            if let Some(first) = first {
+                return Ok(Published { seq: first.seq, delivered: 0, duplicate: true });
+            }
+        }
         let stream = Arc::clone(parking_lot::ArcMutexGuard::mutex(&s));
         let seq = self.next_seq.fetch_add(1, Relaxed) + 1;
         let frame = encode(seq);
         let at = Sequenced { seq, channel: ch.clone(), kind, item, frame };
-        self.push_locked(&mut s, at, false, &mut out);
+        self.push_locked(&mut s, at, false, key.map(Box::from), &mut out);
         drop(s); // settle() runs without the stream's lock
         self.counters.events.fetch_add(1, Relaxed);
         let delivered = out.delivered;
         self.settle(&stream, out);
-        Ok(Published { seq, delivered })
+        Ok(Published { seq, delivered, duplicate: false })
     }
 
     /// Queues the event to every subscriber of the stream that receives it and has not had it
     /// yet (one copy per client), records it in the history and advances the stream's head. With
     /// `jump` (events before its seq were lost), a subscriber that has not had the events just
     /// before it is set aside in `out.lagging` instead.
-    pub(super) fn push_locked(&self, s: &mut Stream, ev: Sequenced, jump: bool, out: &mut FanOut) {
+    pub(super) fn push_locked(
+        &self,
+        s: &mut Stream,
+        ev: Sequenced,
+        jump: bool,
+        key: Option<Box<str>>,
+        out: &mut FanOut,
+    ) {
         let Sequenced { seq, channel: ch, kind, item, frame } = ev;
         s.head = seq;
         let now = Instant::now();
@@ -149,7 +179,8 @@ impl EventHub {
             }
         }
         if self.config.history_size > 0 {
-            s.history.push_back(HistoryEntry { seq, at: now, channel: ch, kind, item, frame });
+            let entry = HistoryEntry { seq, at: now, channel: ch, kind, item, frame, key };
+            s.history.push_back(entry);
             self.counters.history.fetch_add(1, Relaxed);
         } else {
             s.floor = seq;
@@ -239,7 +270,7 @@ impl EventHub {
             let mut gone = FanOut::default();
             out.lagging = self.take_all_members(&mut s, &mut gone);
             out.failed = gone.failed;
-            self.push_locked(&mut s, event, false, &mut out);
+            self.push_locked(&mut s, event, false, None, &mut out);
             drop(s);
             let d = Delivered {
                 gap_disconnects: out.lagging.len(),
@@ -250,7 +281,7 @@ impl EventHub {
             return Ok(d);
         }
         let jump = seq > s.head + 1;
-        self.push_locked(&mut s, event, jump, &mut out);
+        self.push_locked(&mut s, event, jump, None, &mut out);
         drop(s); // settle() runs without the stream's lock
         let d = Delivered {
             delivered: out.delivered,

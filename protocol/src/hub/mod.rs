@@ -226,7 +226,6 @@ impl EventHub {
         HubStats {
             current_connections: self.connection_count(),
             total_connections: self.counters.total_connections.load(Relaxed),
-            current_subscriptions: self.counters.subscriptions.load(Relaxed),
             total_subscriptions: self.counters.total_subscriptions.load(Relaxed),
             total_events: self.counters.events.load(Relaxed),
         }

@@ -13,6 +13,10 @@ pub struct Published {
     pub seq: u64,
     /// How many clients it was queued to.
     pub delivered: usize,
+    /// The publish repeated an idempotency key still in the history window: `seq` is the first
+    /// publish's, and nothing was published (`delivered` is 0).
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub duplicate: bool,
 }
 
 /// The outcome of a subscribe.

@@ -29,10 +29,11 @@ impl EventHub {
                 Ok(ServerMessage::Unsubscribed { channel: ch.to_string() })
             }
             ClientCommand::Ping => Ok(ServerMessage::Pong),
-            ClientCommand::Publish { channel, event, data } => {
-                let p = self.publish(&channel, event, data)?;
+            ClientCommand::Publish { channel, event, data, idempotency_key } => {
+                let key = crate::wire::idempotency_key(idempotency_key.as_deref())?;
+                let p = self.publish_once(RealtimeEvent::new(&channel, event, data), key)?;
                 let channel = Channel::parse(&channel)?.to_string();
-                Ok(ServerMessage::Published { channel, seq: p.seq })
+                Ok(ServerMessage::Published { channel, seq: p.seq, duplicate: p.duplicate })
             }
             ClientCommand::Auth { .. } => Err(RealtimeError::Unauthenticated(
                 "this hub has no authenticator; the server layer handles auth".into(),

@@ -22,6 +22,9 @@ pub(super) struct HistoryEntry {
     /// The item the event is about ([`item_of`](crate::subscription::item_of) its data).
     pub(super) item: Option<u64>,
     pub(super) frame: Frame,
+    /// The publish's idempotency key: a repeat on the same channel while this entry is kept is
+    /// answered with this seq.
+    pub(super) key: Option<Box<str>>,
 }
 
 impl HistoryEntry {

@@ -296,6 +296,8 @@ pub enum Request {
         event: EventKind,
         /// The payload.
         data: serde_json::Value,
+        /// Once per key and channel within the history window.
+        idempotency_key: Option<String>,
     },
     /// After a change of identity: drop the held channels the identity may not read.
     Recheck,
@@ -312,8 +314,8 @@ pub enum Outcome {
     Subscribe(Result<usize, RealtimeError>),
     /// Of [`Request::Unsubscribe`]: the canonical channel.
     Unsubscribe(Result<Channel, RealtimeError>),
-    /// Of [`Request::Publish`]: the canonical channel and the event's seq.
-    Publish(Result<(Channel, u64), RealtimeError>),
+    /// Of [`Request::Publish`]: the canonical channel and the outcome.
+    Publish(Result<(Channel, Published), RealtimeError>),
     /// Of [`Request::Recheck`]: the channels dropped.
     Recheck(Vec<Channel>),
     /// Of [`Request::Presence`]: the channel, its members and whether some were left out.
@@ -369,9 +371,10 @@ pub async fn execute(
         Request::Unsubscribe { channel } => {
             Outcome::Unsubscribe(engine.unsubscribe(client, &channel).map(|(ch, _)| ch))
         }
-        Request::Publish { channel, event, data } => {
-            let published = publish(engine, authorizer, identity, &channel, event, data).await;
-            Outcome::Publish(published.map(|(ch, p)| (ch, p.seq)))
+        Request::Publish { channel, event, data, idempotency_key } => {
+            let event = (event, data, idempotency_key);
+            let published = publish(engine, authorizer, identity, &channel, event).await;
+            Outcome::Publish(published)
         }
         Request::Recheck => {
             client.set_user(identity.user());
@@ -413,12 +416,13 @@ pub async fn publish(
     authorizer: &dyn Authorizer,
     identity: &Identity,
     channel: &str,
-    event: EventKind,
-    data: serde_json::Value,
+    (event, data, idempotency_key): (EventKind, serde_json::Value, Option<String>),
 ) -> Result<(Channel, Published), RealtimeError> {
     let ch = Channel::parse(channel)?;
     authorizer.authorize_publish(identity, &ch).await?;
-    let published = engine.publish(RealtimeEvent::new(ch.to_string(), event, data)).await?;
+    crate::wire::idempotency_key(idempotency_key.as_deref())?;
+    let event = RealtimeEvent::new(ch.to_string(), event, data);
+    let published = engine.publish_with(event, idempotency_key).await?;
     Ok((ch, published))
 }
 
@@ -555,8 +559,11 @@ impl ServerConnection {
                 Request::Subscribe { channel, since: frame.since, presence: frame.presence }
             }
             ClientCommand::Unsubscribe { channel } => Request::Unsubscribe { channel },
-            ClientCommand::Publish { channel, event, data } => {
-                Request::Publish { channel, event, data }
+            ClientCommand::Publish { channel, event, data, idempotency_key } => {
+                if let Err(e) = crate::wire::idempotency_key(idempotency_key.as_deref()) {
+                    return self.invalid(id.as_ref(), &e);
+                }
+                Request::Publish { channel, event, data, idempotency_key }
             }
             ClientCommand::Ping => return self.reply(&ServerMessage::Pong, id.as_ref()),
             ClientCommand::Presence { channel } => Request::Presence { channel },
@@ -740,8 +747,12 @@ impl ServerConnection {
                 self.reply(&ServerMessage::Unsubscribed { channel: ch.to_string() }, id);
             }
             Outcome::Unsubscribe(Err(e)) => self.error(id, &e),
-            Outcome::Publish(Ok((ch, seq))) => {
-                self.reply(&ServerMessage::Published { channel: ch.to_string(), seq }, id);
+            Outcome::Publish(Ok((ch, p))) => {
+                let (seq, duplicate) = (p.seq, p.duplicate);
+                self.reply(
+                    &ServerMessage::Published { channel: ch.to_string(), seq, duplicate },
+                    id,
+                );
             }
             Outcome::Recheck(dropped) => {
                 for ch in dropped {

@@ -26,9 +26,20 @@ pub(crate) async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
     }
 }
 
-/// `GET /api/stats`.
-pub(crate) async fn stats(State(state): State<Arc<ServerState>>) -> Json<HubStats> {
-    Json(state.engine.stats())
+/// `GET /api/stats`: the hub's [`HubStats`] (the seed's four counters) and the subscriptions
+/// held now.
+pub(crate) async fn stats(State(state): State<Arc<ServerState>>) -> Json<Stats> {
+    let current_subscriptions = state.engine.metrics().subscriptions;
+    Json(Stats { hub: state.engine.stats(), current_subscriptions })
+}
+
+/// The body of `GET /api/stats`.
+#[derive(serde::Serialize)]
+pub(crate) struct Stats {
+    #[serde(flatten)]
+    hub: HubStats,
+    /// Subscriptions held now (one per connection and channel).
+    current_subscriptions: u64,
 }
 
 /// `GET /metrics`.
@@ -206,6 +217,9 @@ struct PublishBody {
     event: EventKind,
     #[serde(default)]
     data: serde_json::Value,
+    /// Published once per key and channel within the history window.
+    #[serde(default)]
+    idempotency_key: Option<String>,
 }
 
 /// The body of a request with the publish key, read only after the key was checked (a client
@@ -295,7 +309,8 @@ pub(crate) async fn publish(
     keyed_json(state, &headers, &extensions, body, move |req: PublishBody| async move {
         let (engine, authorizer) = (&*state.engine, &*state.config.authorizer);
         let who = &Identity::PublishKey;
-        let (_, p) = publish_as(engine, authorizer, who, &req.channel, req.event, req.data).await?;
+        let event = (req.event, req.data, req.idempotency_key);
+        let (_, p) = publish_as(engine, authorizer, who, &req.channel, event).await?;
         state.counters.http_published.fetch_add(1, Relaxed);
         Ok(p)
     })

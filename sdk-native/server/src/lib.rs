@@ -11,7 +11,7 @@
 //! | `GET /ws` | the WebSocket: `welcome` first, then commands and events (`docs/PROTOCOL.md`) |
 //! | `GET /healthz` | `200 ok`; `503 broker unavailable` while the engine cannot do its work ([`Engine::is_up`]: a `RedisBroker` that cannot reach Redis; the node still serves its connections) |
 //! | `GET /metrics` | Prometheus text: connections, subscriptions, events in/out, queue drops, slow-consumer disconnects, history size, rate-limit and auth failures |
-//! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON |
+//! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON, with `current_subscriptions` |
 //! | `POST /api/publish` | `Authorization: Bearer <publish key>`, body `{"channel","event","data"}` → `200 {"seq":N,"delivered":M}` |
 //! | `POST /api/notify` | same auth, body a [`Notification`](guts_realtime::Notification) → `200 {"seq":N,"delivered":M}`, or `200 {"suppressed":true,"delivered":0}` when the user's preferences disable its type |
 //! | `POST /api/unsubscribe` | same auth, body `{"user","channel"}`: ends the user's subscriptions to the channel (a repository's base channel: all of the repository's) on every node, each told `{"type":"unsubscribed","channel":C,"reason":"revoked"}` → `200 {"revoked":true}` |

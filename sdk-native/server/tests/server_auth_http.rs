@@ -547,3 +547,41 @@ async fn publish_true_covers_the_repositories_the_token_may_read() {
         .await;
     assert_eq!(e["code"], "forbidden", "{e}");
 }
+
+/// An idempotency key makes a retried publish harmless, over HTTP and over the socket: the
+/// repeat answers the first seq with `"duplicate":true` and nothing is delivered twice. A key
+/// of more than 128 bytes is refused.
+#[tokio::test]
+async fn a_publish_repeated_with_its_idempotency_key_is_published_once() {
+    let s = TestServer::default().await;
+    let ch = uniq("repo:o/idem");
+    let mut sub = s.ws().await;
+    sub.subscribe(&ch).await;
+    let body = serde_json::json!({"channel": ch, "event": "push", "data": {"n": 1}, "idempotency_key": "deploy-1"}).to_string();
+    let (status, first) = http(s.addr, "POST", "/api/publish", Some(KEY), Some(&body)).await;
+    assert_eq!(status, 200, "{first}");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(first.get("duplicate").is_none(), "{first}");
+    let (status, again) = http(s.addr, "POST", "/api/publish", Some(KEY), Some(&body)).await;
+    assert_eq!(status, 200);
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again, serde_json::json!({"seq": first["seq"], "delivered": 0, "duplicate": true}));
+    // Over the socket, with the publish key as the token: the same key is the same publish.
+    let mut publisher = s.ws().await;
+    publisher.auth(KEY).await;
+    let frame = serde_json::json!({"type": "publish", "channel": ch, "event": "push", "data": {"n": 1}, "idempotency_key": "deploy-1", "id": 5});
+    let reply = publisher.request(frame).await;
+    assert_eq!(
+        reply,
+        serde_json::json!({"type": "published", "channel": ch, "seq": first["seq"], "duplicate": true, "id": 5})
+    );
+    assert_eq!(sub.recv().await["seq"], first["seq"]);
+    sub.still_open().await;
+    // Too long a key.
+    let long = "k".repeat(129);
+    let body =
+        serde_json::json!({"channel": ch, "event": "push", "idempotency_key": long}).to_string();
+    let (status, text) = http(s.addr, "POST", "/api/publish", Some(KEY), Some(&body)).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("idempotency_key must be 1 to 128 bytes"), "{text}");
+}

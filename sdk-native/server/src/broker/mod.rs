@@ -260,6 +260,14 @@ impl Keys {
     fn history(&self, stream: &str) -> String {
         format!("{}:{{{stream}}}:h", self.prefix)
     }
+    /// Idempotency keys of the stream's publishes still in its history: field → seq.
+    fn idempotency(&self, stream: &str) -> String {
+        format!("{}:{{{stream}}}:k", self.prefix)
+    }
+    /// The same fields by seq, to drop them as the history moves on.
+    fn idempotency_order(&self, stream: &str) -> String {
+        format!("{}:{{{stream}}}:kz", self.prefix)
+    }
     fn topic(&self, stream: &str) -> String {
         format!("{}:{{{stream}}}", self.prefix)
     }
@@ -282,23 +290,44 @@ enum Control {
     Disconnect { user: String },
 }
 
-/// KEYS: epoch, seq, history. ARGV: epoch, maxlen, ttl ms, topic, channel, kind, body, sharded,
-/// item.
+/// KEYS: epoch, seq, history, idempotency keys (hash: field → seq), their order (zset: field by
+/// seq). ARGV: epoch, maxlen, ttl ms, topic, channel, kind, body, sharded, item, idempotency field
+/// (`channel NL key`, '' for none). Returns {seq, nodes, duplicate}: a field still in the
+/// history window answers its first seq and publishes nothing; the fields of events that left
+/// the history are dropped as the history moves on.
 const PUBLISH_LUA: &str = r"
 local e = redis.call('GET', KEYS[1])
 if e ~= ARGV[1] then return redis.error_reply('GUTSEPOCH ' .. (e or '-')) end
+local maxlen = tonumber(ARGV[2])
+local keyed = ARGV[10] ~= '' and maxlen > 0 and tonumber(ARGV[3]) > 0
+if keyed then
+  local first = redis.call('HGET', KEYS[4], ARGV[10])
+  local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if first and tonumber(first) > head - maxlen then return {tonumber(first), 0, 1} end
+end
 local seq = redis.call('INCR', KEYS[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 local frame = ARGV[7] .. seq .. '}'
-if tonumber(ARGV[2]) > 0 and tonumber(ARGV[3]) > 0 then
+if maxlen > 0 and tonumber(ARGV[3]) > 0 then
   local t = redis.call('TIME')
   redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[2], '0-' .. seq, 'f', frame, 'c', ARGV[5], 'k', ARGV[6], 't', t[1], 'i', ARGV[9])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
+if keyed then
+  redis.call('HSET', KEYS[4], ARGV[10], seq)
+  redis.call('ZADD', KEYS[5], seq, ARGV[10])
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', seq - maxlen)
+  if #gone > 0 then
+    redis.call('HDEL', KEYS[4], unpack(gone))
+    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', seq - maxlen)
+  end
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
+  redis.call('PEXPIRE', KEYS[5], ARGV[3])
+end
 local msg = frame .. '\n' .. seq .. '\n' .. ARGV[5] .. '\n' .. ARGV[6] .. '\n' .. ARGV[9]
 local n
 if ARGV[8] == '1' then n = redis.call('SPUBLISH', ARGV[4], msg) else n = redis.call('PUBLISH', ARGV[4], msg) end
-return {seq, n}
+return {seq, n, 0}
 ";
 
 /// KEYS: epoch, seq, history. ARGV: since ('' for none), count.
@@ -664,14 +693,29 @@ impl RedisBroker {
     /// # Errors
     /// [`RealtimeError::InvalidChannel`]; [`RealtimeError::Unavailable`] ("broker unavailable")
     /// when Redis cannot be reached or the epoch just changed.
-    pub async fn publish(&self, mut event: RealtimeEvent) -> Result<Published, RealtimeError> {
+    pub async fn publish(&self, event: RealtimeEvent) -> Result<Published, RealtimeError> {
+        self.publish_once(event, None).await
+    }
+
+    /// [`RedisBroker::publish`], once per `idempotency_key` and channel on every node while the
+    /// first event with that key is in the stream's history (kept in Redis with it): a repeat
+    /// answers that event's seq with [`Published::duplicate`] set and publishes nothing.
+    ///
+    /// # Errors
+    /// As [`RedisBroker::publish`].
+    pub async fn publish_once(
+        &self,
+        mut event: RealtimeEvent,
+        idempotency_key: Option<&str>,
+    ) -> Result<Published, RealtimeError> {
         let ch = Channel::parse(&event.channel)?;
         event.channel = ch.to_string();
         event.seq = None;
         let kind = event.event;
         let item = item_of(&event.data);
+        let field = idempotency_key.map(|k| format!("{ch}\n{k}"));
         let body = body_of(&ServerMessage::Event(event));
-        self.inner.publish_body(&ch, Some(kind), item, body).await
+        self.inner.publish_body(&ch, Some(kind), item, body, field.as_deref()).await
     }
 
     /// Publishes a notification on `user:<user_id>` if that user's preferences (shared by every
@@ -690,7 +734,7 @@ impl RedisBroker {
             notification,
             seq: None,
         });
-        self.inner.publish_body(&ch, None, None, body).await.map(NotifyOutcome::Delivered)
+        self.inner.publish_body(&ch, None, None, body, None).await.map(NotifyOutcome::Delivered)
     }
 
     /// Stores a user's notification preferences in Redis, for every node.
@@ -833,8 +877,12 @@ impl Engine for RedisBroker {
         Box::pin(RedisBroker::signal(self, sender, channel, frame))
     }
 
-    fn publish(&self, event: RealtimeEvent) -> EngineFuture<'_, Result<Published, RealtimeError>> {
-        Box::pin(RedisBroker::publish(self, event))
+    fn publish_with(
+        &self,
+        event: RealtimeEvent,
+        idempotency_key: Option<String>,
+    ) -> EngineFuture<'_, Result<Published, RealtimeError>> {
+        Box::pin(async move { self.publish_once(event, idempotency_key.as_deref()).await })
     }
 
     fn notify(
@@ -1016,8 +1064,9 @@ impl Inner {
         kind: Option<EventKind>,
         item: Option<u64>,
         body: String,
+        idempotency: Option<&str>,
     ) -> Result<Published, RealtimeError> {
-        let result = self.try_publish(ch, kind, item, body).await;
+        let result = self.try_publish(ch, kind, item, body, idempotency).await;
         match &result {
             Ok(_) => self.counters.published.fetch_add(1, Relaxed),
             Err(_) => self.counters.publish_errors.fetch_add(1, Relaxed),
@@ -1031,6 +1080,7 @@ impl Inner {
         kind: Option<EventKind>,
         item: Option<u64>,
         body: String,
+        idempotency: Option<&str>,
     ) -> Result<Published, RealtimeError> {
         let Some(mut con) = self.cmd().filter(|_| self.up.load(Relaxed)) else {
             return Err(unavailable("Redis is not reachable"));
@@ -1042,6 +1092,8 @@ impl Inner {
         call.key(self.keys.epoch())
             .key(self.keys.seq(&stream))
             .key(self.keys.history(&stream))
+            .key(self.keys.idempotency(&stream))
+            .key(self.keys.idempotency_order(&stream))
             .arg(self.hub.epoch())
             .arg(config.history_size)
             .arg(ttl_ms)
@@ -1050,14 +1102,16 @@ impl Inner {
             .arg(kind.map_or("-", EventKind::wire_name))
             .arg(body)
             .arg(if self.sharded.load(Relaxed) { "1" } else { "0" })
-            .arg(item.map_or_else(|| "-".to_owned(), |i| i.to_string()));
+            .arg(item.map_or_else(|| "-".to_owned(), |i| i.to_string()))
+            .arg(idempotency.unwrap_or(""));
         let reply =
             tokio::time::timeout(self.cfg.command_timeout, call.invoke_async::<Vec<u64>>(&mut con))
                 .await;
         match reply {
-            Ok(Ok(v)) if v.len() == 2 => {
+            Ok(Ok(v)) if v.len() == 3 => {
                 self.replied();
-                Ok(Published { seq: v[0], delivered: usize::try_from(v[1]).unwrap_or(0) })
+                let delivered = usize::try_from(v[1]).unwrap_or(0);
+                Ok(Published { seq: v[0], delivered, duplicate: v[2] == 1 })
             }
             Ok(Ok(v)) => Err(unavailable(format!("unexpected reply {v:?}"))),
             Ok(Err(e)) => {
