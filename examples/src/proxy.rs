@@ -1,5 +1,6 @@
 //! A loopback TCP proxy that tests control: cut every connection, stall them (bytes stop both
-//! ways, sockets stay open), or refuse new ones. Used by the fault tests and the benchmarks;
+//! ways, sockets stay open), refuse new ones, or lose the replies of the next ones (the request
+//! goes through, the answer never comes back). Used by the fault tests and the benchmarks;
 //! binds 127.0.0.1 only.
 
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ struct Conn {
 struct Ctl {
     upstream: Mutex<SocketAddr>,
     refuse: AtomicBool,
+    /// How many of the next connections lose their replies.
+    lose_replies: AtomicUsize,
     accepted: AtomicUsize,
     conns: Mutex<Vec<Conn>>,
 }
@@ -43,6 +46,7 @@ impl Proxy {
         let ctl = Arc::new(Ctl {
             upstream: Mutex::new(upstream),
             refuse: AtomicBool::new(false),
+            lose_replies: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
             conns: Mutex::new(Vec::new()),
         });
@@ -60,8 +64,20 @@ impl Proxy {
                 let (stall, rx) = watch::channel(false);
                 let (dr, dw) = down.into_split();
                 let (ur, uw) = up.into_split();
-                let tasks =
-                    vec![tokio::spawn(pump(dr, uw, rx.clone())), tokio::spawn(pump(ur, dw, rx))];
+                let lose = c
+                    .lose_replies
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                let back = if lose {
+                    // The upstream's first bytes end the connection unsent.
+                    tokio::spawn(async move {
+                        let (mut ur, _dw) = (ur, dw);
+                        let _ = ur.read(&mut [0u8; 1]).await;
+                    })
+                } else {
+                    tokio::spawn(pump(ur, dw, rx.clone()))
+                };
+                let tasks = vec![tokio::spawn(pump(dr, uw, rx)), back];
                 c.conns.lock().expect("lock").push(Conn { tasks, stall });
             }
         });
@@ -96,6 +112,13 @@ impl Proxy {
     /// Refuses (closes at once) new connections while `on`.
     pub fn refuse(&self, on: bool) {
         self.ctl.refuse.store(on, Ordering::SeqCst);
+    }
+
+    /// The next `n` connections lose their replies: what the client sends reaches the upstream,
+    /// and the connection closes when the upstream starts to answer, before the client gets a
+    /// byte of it (a reply lost on the way back).
+    pub fn lose_replies(&self, n: usize) {
+        self.ctl.lose_replies.store(n, Ordering::SeqCst);
     }
 
     /// Points new connections at another upstream.

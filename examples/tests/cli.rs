@@ -50,6 +50,21 @@ async fn guts_pub_prints_the_seq_and_clear_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guts_pub_with_an_idempotency_key_publishes_once() {
+    let hub = hub().await;
+    let key = hub.publish_key.clone();
+    let args = ["--json", "--idempotency-key", "release-1", "repo:cli/idem", "push"];
+    let (ok, first, _) = guts_pub(&hub, &key, &args).await;
+    assert!(ok);
+    let first: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
+    assert!(first.get("duplicate").is_none(), "{first}");
+    let (ok, again, _) = guts_pub(&hub, &key, &args).await;
+    assert!(ok);
+    let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(again, serde_json::json!({"seq": first["seq"], "delivered": 0, "duplicate": true}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guts_sub_prints_frames_and_exits_0_on_ctrl_c() {
     let hub = hub().await;
     let mut child = Command::new(SUB)

@@ -179,3 +179,64 @@ async fn a_thousand_subscribers_in_one_process_stay_within_memory() {
         c.close().await;
     }
 }
+
+/// A publisher whose first reply is lost on the way back retries with the same idempotency key:
+/// the event is published once (the retry is answered as a duplicate of it), and a subscriber
+/// gets it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_retried_after_a_lost_reply_publishes_once() {
+    use guts_realtime::EventKind;
+    let hub = hub().await;
+    let c = client(hub.ws_url());
+    let mut sub = c.subscribe("repo:fault/retry").await.unwrap();
+    subscribed(&mut sub).await;
+    let proxy = Proxy::start(hub.addr()).await.unwrap();
+    proxy.lose_replies(1);
+    let publisher = guts_realtime_native::Publisher::builder(
+        format!("http://{}", proxy.addr()),
+        "conformance-publish-key",
+    )
+    .backoff(Duration::from_millis(20), Duration::from_millis(100))
+    .timeout(Duration::from_secs(5))
+    .build()
+    .unwrap();
+    let p = publisher
+        .publish("repo:fault/retry", EventKind::Push, serde_json::json!({"i": 1}))
+        .await
+        .unwrap();
+    assert!(p.duplicate, "the retry was answered as a duplicate: {p:?}");
+    assert_eq!(proxy.accepted(), 2, "one lost reply, one retry");
+    let (seqs, gaps) = events(&mut sub, 1).await;
+    assert_eq!((seqs, gaps), (vec![p.seq], vec![]));
+    // Nothing more: the retry published nothing.
+    assert!(timeout(Duration::from_millis(300), sub.next()).await.is_err(), "no second event");
+    // Over the socket too: Client::publish with a token holding publish rights (the key).
+    let publisher_client =
+        Client::builder(hub.ws_url()).static_token("conformance-publish-key").connect().unwrap();
+    let q = publisher_client
+        .publish("repo:fault/retry", EventKind::Push, serde_json::json!({"i": 2}))
+        .await
+        .unwrap();
+    assert!(!q.duplicate && q.seq > p.seq, "{q:?}");
+    let again = publisher_client
+        .publish_with_key(
+            "repo:fault/retry",
+            EventKind::Push,
+            serde_json::json!({"i": 3}),
+            Some("k".into()),
+        )
+        .await
+        .unwrap();
+    let dup = publisher_client
+        .publish_with_key(
+            "repo:fault/retry",
+            EventKind::Push,
+            serde_json::json!({"i": 3}),
+            Some("k".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!((dup.seq, dup.duplicate), (again.seq, true));
+    let (seqs, _) = events(&mut sub, 2).await;
+    assert_eq!(seqs, vec![q.seq, again.seq]);
+}

@@ -37,6 +37,8 @@ export async function main(url: string, getToken: () => Promise<string>): Promis
   );
   const state: "idle" | "connecting" | "authenticating" | "connected" | "reconnecting" | "closed" = client.state;
   console.log(state, sub.channel, sub.state);
+  const saved = sub.position; // { seq, epoch } | null: continue from it later
+  if (saved) client.subscribe("repo:alice/app/prs", () => {}, { since: saved });
   return () => {
     sub.unsubscribe();
     client.close();

@@ -1,7 +1,7 @@
 // The API of @guts/realtime (the classes and functions of sdk-wasm/js/src/). The frames, event
 // kinds, options and callback objects are in types.d.ts, generated from the Rust types.
 export * from "./types.js";
-import type { Channel, ClientOptions, ErrorCode, ErrorInfo, EventFrame, PresenceMember, ServerMessage, StateChange, StateName, SubscribeHandlers, SubscriptionStateName } from "./types.js";
+import type { Channel, Since, ClientOptions, ErrorCode, ErrorInfo, EventFrame, PresenceMember, ServerMessage, StateChange, StateName, SubscribeHandlers, SubscriptionStateName } from "./types.js";
 
 /**
  * What a subscription callback receives: the `event` or `notification` frame, as `JSON.parse`
@@ -104,6 +104,12 @@ export interface SubscriptionHandle {
   readonly state: SubscriptionStateName;
   /** Who is on the channel, by user (empty unless subscribed with presence). */
   readonly members: PresenceMember[];
+  /**
+   * Where the subscription is in its channel's stream (`null` before its first event or
+   * position): save it, and pass it as `since` to a later `subscribe` — in another client,
+   * after a restart — to continue with nothing missed or repeated (or an `onGap`).
+   */
+  readonly position: Since | null;
   /** Resolves when subscribed; rejects when the subscription fails or is unsubscribed first. */
   ready(): Promise<void>;
   /**

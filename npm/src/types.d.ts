@@ -64,7 +64,12 @@ channel: string,
 /**
  * The seq the event got.
  */
-seq: number, } | { "type": "event" } & RealtimeEvent | { "type": "notification", 
+seq: number, 
+/**
+ * The publish repeated an idempotency key: `seq` is the first one's, and nothing
+ * was published (`"duplicate":true`, absent otherwise).
+ */
+duplicate?: boolean, } | { "type": "event" } & RealtimeEvent | { "type": "notification", 
 /**
  * `user:<user_id>`.
  */
@@ -204,7 +209,12 @@ channel: string,
 /**
  * The seq the event got.
  */
-seq: number, } | { "type": "event" } & RealtimeEvent | { "type": "notification", 
+seq: number, 
+/**
+ * The publish repeated an idempotency key: `seq` is the first one's, and nothing
+ * was published (`"duplicate":true`, absent otherwise).
+ */
+duplicate?: boolean, } | { "type": "event" } & RealtimeEvent | { "type": "notification", 
 /**
  * `user:<user_id>`.
  */
@@ -550,7 +560,11 @@ event: EventKind,
 /**
  * The payload (`null` when absent).
  */
-data: JsonValue, } | { "type": "presence", 
+data: JsonValue, 
+/**
+ * Makes a retried publish harmless.
+ */
+idempotency_key?: string, } | { "type": "presence", 
 /**
  * The channel.
  */
@@ -603,7 +617,11 @@ event: EventKind,
 /**
  * The payload (`null` when absent).
  */
-data: JsonValue, } | { "type": "presence", 
+data: JsonValue, 
+/**
+ * Makes a retried publish harmless.
+ */
+idempotency_key?: string, } | { "type": "presence", 
 /**
  * The channel.
  */
@@ -781,6 +799,12 @@ onLeave?: (change: MemberChange) => void,
  * A signal from another subscriber of the channel (its `user` is set by the hub).
  */
 onSignal?: (signal: Extract<ServerMessage, { type: "signal" }>) => void, 
+/**
+ * Continue from this position (a `sub.position` saved earlier, or a history's `seq` and
+ * `epoch`): the events after it are replayed — or `onGap` says they cannot be — and none
+ * is delivered twice.
+ */
+since?: Since, 
 /**
  * Unsubscribes when this signal aborts (e.g. a component's `AbortController` on unmount).
  */

@@ -260,3 +260,38 @@ test("shared: true without a SharedWorker (Node) falls back to the client's own 
   await until(() => got.length === 1, 5000, "the event");
   client.close();
 });
+
+test("sub.position, then subscribe({ since }) in a new client: the missed events, none twice", { skip: !HUB && "GUTS_TEST_HUB not set" }, async () => {
+  const channel = `repo:node/resume-${Date.now()}`;
+  const post = async (n) => {
+    const res = await fetch(`http://${HUB}/api/publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ channel, event: "push", data: { n } }),
+    });
+    return (await res.json()).seq;
+  };
+  const first = new RealtimeClient(`ws://${HUB}/ws`);
+  const got = [];
+  const sub = first.subscribe(channel, (ev) => got.push(ev.data.n));
+  await sub.ready();
+  const seq1 = await post(1);
+  await until(() => got.length === 1, 5000, "the first event");
+  const saved = sub.position;
+  assert.equal(saved.seq, seq1);
+  assert.equal(typeof saved.epoch, "string");
+  first.close();
+  // While no one listens:
+  await post(2);
+  await post(3);
+  const second = new RealtimeClient(`ws://${HUB}/ws`);
+  const later = [];
+  let recovered;
+  const resumed = second.subscribe(channel, (ev) => later.push(ev.data.n), { since: saved, onState: (s) => s.state === "subscribed" && (recovered = s.recovered) });
+  await until(() => later.length === 2, 5000, "the missed events");
+  assert.deepEqual(later, [2, 3]);
+  assert.equal(recovered, true);
+  assert.equal(resumed.position.seq, seq1 + 2);
+  assert.throws(() => second.subscribe(channel, () => {}, { since: { seq: -1, epoch: "x" } }), /since must be/);
+  second.close();
+});

@@ -242,7 +242,7 @@ pub struct ReviewEventData {
 }
 
 #[cfg(feature = "json")]
-pub use self::frame::{RealtimeEvent, UnknownEvent};
+pub use self::frame::{EventPayload, RealtimeEvent, UnknownEvent};
 
 #[cfg(feature = "json")]
 mod frame {
@@ -297,6 +297,51 @@ mod frame {
             T::deserialize(&self.data)
         }
 
+        /// The payload typed by the event's kind (a [`EventPayload`] variant per kind).
+        ///
+        /// ```
+        /// use guts_realtime::{EventPayload, RealtimeEvent};
+        /// # let json = r#"{"type":"event","channel":"repo:a/b","event":"pr_merged","data":{"number":7,"title":"Fix","author":"alice","source_branch":"fix","target_branch":"main","state":"merged"},"timestamp":1,"event_id":"e"}"#;
+        /// let ev: RealtimeEvent = serde_json::from_str(json).unwrap();
+        /// match ev.typed().unwrap() {
+        ///     EventPayload::PrMerged(pr) => assert_eq!(pr.number, 7),
+        ///     other => panic!("{other:?}"),
+        /// }
+        /// ```
+        ///
+        /// # Errors
+        /// The serde error when `data` is not what the kind's payload type says.
+        pub fn typed(&self) -> Result<EventPayload, serde_json::Error> {
+            use EventKind as K;
+            use EventPayload as P;
+            let d = || self.data.clone();
+            Ok(match self.event {
+                K::Push => P::Push(self.payload()?),
+                K::BranchCreated => P::BranchCreated(d()),
+                K::BranchDeleted => P::BranchDeleted(d()),
+                K::TagCreated => P::TagCreated(d()),
+                K::TagDeleted => P::TagDeleted(d()),
+                K::PrOpened => P::PrOpened(self.payload()?),
+                K::PrClosed => P::PrClosed(self.payload()?),
+                K::PrMerged => P::PrMerged(self.payload()?),
+                K::PrUpdated => P::PrUpdated(self.payload()?),
+                K::PrReopened => P::PrReopened(self.payload()?),
+                K::PrReview => P::PrReview(self.payload()?),
+                K::PrComment => P::PrComment(self.payload()?),
+                K::IssueOpened => P::IssueOpened(self.payload()?),
+                K::IssueClosed => P::IssueClosed(self.payload()?),
+                K::IssueReopened => P::IssueReopened(self.payload()?),
+                K::IssueUpdated => P::IssueUpdated(self.payload()?),
+                K::IssueComment => P::IssueComment(self.payload()?),
+                K::LabelAdded => P::LabelAdded(d()),
+                K::LabelRemoved => P::LabelRemoved(d()),
+                K::RepoCreated => P::RepoCreated(d()),
+                K::RepoUpdated => P::RepoUpdated(d()),
+                K::CollaboratorAdded => P::CollaboratorAdded(d()),
+                K::CollaboratorRemoved => P::CollaboratorRemoved(d()),
+            })
+        }
+
         /// A new event stamped with the current time and a fresh UUID v4 (needs feature `hub`).
         #[cfg(feature = "hub")]
         pub fn new(channel: impl Into<String>, kind: EventKind, data: serde_json::Value) -> Self {
@@ -347,5 +392,36 @@ mod frame {
         pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
             T::deserialize(&self.data)
         }
+    }
+
+    /// An event's payload typed by its kind ([`RealtimeEvent::typed`]): the kinds with a payload
+    /// struct carry it, the others their JSON as it came. The same mapping as the TypeScript
+    /// `EventDataByKind` of the npm package.
+    #[derive(Debug, Clone, PartialEq)]
+    #[allow(missing_docs)] // one variant per kind, named as the kind
+    pub enum EventPayload {
+        Push(super::PushEventData),
+        BranchCreated(serde_json::Value),
+        BranchDeleted(serde_json::Value),
+        TagCreated(serde_json::Value),
+        TagDeleted(serde_json::Value),
+        PrOpened(super::PullRequestEventData),
+        PrClosed(super::PullRequestEventData),
+        PrMerged(super::PullRequestEventData),
+        PrUpdated(super::PullRequestEventData),
+        PrReopened(super::PullRequestEventData),
+        PrReview(super::ReviewEventData),
+        PrComment(super::CommentEventData),
+        IssueOpened(super::IssueEventData),
+        IssueClosed(super::IssueEventData),
+        IssueReopened(super::IssueEventData),
+        IssueUpdated(super::IssueEventData),
+        IssueComment(super::CommentEventData),
+        LabelAdded(serde_json::Value),
+        LabelRemoved(serde_json::Value),
+        RepoCreated(serde_json::Value),
+        RepoUpdated(serde_json::Value),
+        CollaboratorAdded(serde_json::Value),
+        CollaboratorRemoved(serde_json::Value),
     }
 }

@@ -120,7 +120,7 @@ pub use subscription::{
 pub use wire::{ClientCommand, ClientFrame, RequestId, Since};
 
 #[cfg(feature = "json")]
-pub use event::{RealtimeEvent, UnknownEvent};
+pub use event::{EventPayload, RealtimeEvent, UnknownEvent};
 #[cfg(feature = "json")]
 pub use wire::{
     decode_client_frame, decode_server_frame, DecodeError, PresenceMember, ServerFrame,

@@ -12,6 +12,7 @@
 //! | `member(c, p, n, connections)` | one member of the next [`PRESENCE`] frame's list |
 //! | `frame(c, now, kind, id, a, b, p1, n1, p2, n2, payload)` | a server frame's fields ([`WELCOME`] … [`OTHER`]) |
 //! | `poll(c)` | the next output, as text at `out(c)`: its length, 0 when there is none |
+//! | `position(c, sub)` | a subscription's position, `[seq, "epoch"]` at `out(c)`: its length, 0 when none |
 //! | `out(c)` | where that text is |
 //! | `timeout(c)` | when to call `input(TIMER)` next, in ms (−1: no timer) |
 //!
@@ -32,7 +33,7 @@ use guts_realtime::session::{
     Action, ConnectionState, Event, Inbound, Session, SessionConfig, SessionError, SubId,
     TokenError,
 };
-use guts_realtime::{ErrorCode, EventKind};
+use guts_realtime::{ErrorCode, EventKind, Since};
 
 /// Input: the socket opened.
 pub(crate) const OPEN: u32 = 0;
@@ -49,7 +50,8 @@ pub(crate) const TOKEN: u32 = 4;
 pub(crate) const CONNECT: u32 = 5;
 /// Command: `close()`.
 pub(crate) const CLOSE_CLIENT: u32 = 6;
-/// Command: subscribe to `s1`, with presence when `a` is 1. Returns the subscription id.
+/// Command: subscribe to `s1`, with presence when `a` is 1, from the position `s2` (`SEQ EPOCH`;
+/// empty: none). Returns the subscription id.
 pub(crate) const SUBSCRIBE: u32 = 7;
 /// Command: unsubscribe the subscription `a`.
 pub(crate) const UNSUBSCRIBE: u32 = 8;
@@ -107,6 +109,16 @@ fn ms(ms: f64) -> Option<Duration> {
 /// A non-negative number (negative: absent).
 fn num(v: f64) -> Option<u64> {
     (v >= 0.0).then_some(v as u64)
+}
+
+/// A position written `SEQ EPOCH` (`None` for anything else).
+fn since(text: &str) -> Option<Since> {
+    let (seq, epoch) = text.split_once(' ')?;
+    let mut n: u64 = 0;
+    for b in seq.bytes() {
+        n = n.checked_mul(10)?.checked_add(u64::from(b.checked_sub(b'0').filter(|d| *d < 10)?))?;
+    }
+    (!seq.is_empty()).then(|| Since { seq: n, epoch: epoch.to_owned() })
 }
 
 /// The string of `n` bytes at `p` (the driver wrote UTF-8 there).
@@ -204,7 +216,7 @@ pub unsafe extern "C" fn input(
     let t = ms(now).unwrap_or_default();
     let s = &mut c.session;
     let done: Result<f64, SessionError> = match tag {
-        SUBSCRIBE => s.subscribe_with(s1, None, a == 1.0).map(|id| id.0 as f64),
+        SUBSCRIBE => s.subscribe_with(s1, since(s2), a == 1.0).map(|id| id.0 as f64),
         UNSUBSCRIBE => s.unsubscribe(SubId(a as u64)).map(|()| 1.0),
         SIGNAL => {
             let (event, data) = s2.split_once('\0').unwrap_or((s2, "null"));
@@ -356,6 +368,27 @@ pub unsafe extern "C" fn poll(c: *mut Client) -> usize {
 pub unsafe extern "C" fn out(c: *mut Client) -> *const u8 {
     // SAFETY: the caller's promise.
     unsafe { (*c).out.as_ptr() }
+}
+
+/// The position of subscription `sub` (`[seq, "epoch"]` at `out(c)`): its length, 0 when it has
+/// none yet (no event and no position given).
+///
+/// # Safety
+/// `c` is from [`new_client`].
+#[no_mangle]
+pub unsafe extern "C" fn position(c: *mut Client, sub: f64) -> usize {
+    // SAFETY: the caller's promise.
+    let c = unsafe { &mut *c };
+    let s = &c.session;
+    let Some((seq, epoch)) = s.channel_of(SubId(sub as u64)).and_then(|ch| s.position(ch)) else {
+        return 0;
+    };
+    c.out.clear();
+    c.out.push('[');
+    guts_realtime::frame::push_u64(&mut c.out, seq);
+    string(&mut c.out, epoch);
+    c.out.push(']');
+    c.out.len()
 }
 
 /// When to call `input(TIMER)` next, in ms on the inputs' clock (−1: no timer).

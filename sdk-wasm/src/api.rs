@@ -301,6 +301,11 @@ pub struct SubscribeHandlers {
         ts(type = "(signal: Extract<ServerMessage, { type: \"signal\" }>) => void", optional)
     )]
     pub on_signal: Option<JsValue>,
+    /// Continue from this position (a `sub.position` saved earlier, or a history's `seq` and
+    /// `epoch`): the events after it are replayed — or `onGap` says they cannot be — and none
+    /// is delivered twice.
+    #[cfg_attr(feature = "ts", ts(type = "Since", optional))]
+    pub since: Option<JsValue>,
     /// Unsubscribes when this signal aborts (e.g. a component's `AbortController` on unmount).
     #[cfg_attr(feature = "ts", ts(type = "AbortSignal", optional))]
     pub signal: Option<JsValue>,

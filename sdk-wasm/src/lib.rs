@@ -16,12 +16,12 @@
 //! client.close();
 //! ```
 //!
-//! The wasm imports nothing and exports a few plain functions (module [`abi`]); frames are
+//! The wasm imports nothing and exports a few plain functions (module `abi`, built for wasm32 only); frames are
 //! decoded by the browser's `JSON.parse` in the driver, which passes the session the fields it
 //! needs and hands the application the object `JSON.parse` made. No wasm-bindgen and no
 //! serde_json in the bundle: it stays small.
 //!
-//! Modules: [`abi`] (the exports), [`api`] (the options and callback objects, with their
+//! Modules: `abi` (the exports; wasm32 only), [`api`] (the options and callback objects, with their
 //! generated TypeScript types).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]

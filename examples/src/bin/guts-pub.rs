@@ -24,6 +24,10 @@ struct Args {
     /// Print the hub's reply as JSON (instead of the seq).
     #[arg(long, global = true)]
     json: bool,
+    /// Publish once per key and channel: a repeat (a retry of this command) is answered with
+    /// the first publish's seq and `"duplicate":true` (1 to 128 bytes).
+    #[arg(long)]
+    idempotency_key: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     /// Channel, e.g. repo:alice/app.
@@ -81,7 +85,11 @@ fn main() -> ExitCode {
                 }
             };
             let (channel, event) = (args.channel.clone(), args.event.clone());
-            ("publish", serde_json::json!({"channel": channel, "event": event, "data": data}))
+            let mut body = serde_json::json!({"channel": channel, "event": event, "data": data});
+            if let Some(key) = &args.idempotency_key {
+                body["idempotency_key"] = key.clone().into();
+            }
+            ("publish", body)
         }
     };
     let timeout = Duration::try_from_secs_f64(args.timeout_secs).unwrap_or(Duration::from_secs(10));

@@ -118,7 +118,14 @@ pub enum Inbound<P> {
         /// What the application receives.
         payload: P,
     },
-    /// Any other frame (e.g. `published`): counts as liveness, otherwise ignored.
+    /// `published`, answering the publish request `id`.
+    Published {
+        /// Echoed id.
+        id: Option<u64>,
+        /// What the application receives.
+        payload: P,
+    },
+    /// Any other frame: counts as liveness, otherwise ignored.
     Other,
 }
 
@@ -150,6 +157,7 @@ impl<P> Inbound<P> {
                 Inbound::Signal { channel, payload: f(payload) }
             }
             Inbound::History { id, payload } => Inbound::History { id, payload: f(payload) },
+            Inbound::Published { id, payload } => Inbound::Published { id, payload: f(payload) },
             Inbound::Other => Inbound::Other,
         }
     }
@@ -215,7 +223,7 @@ impl Inbound<crate::wire::ServerMessage> {
                 Inbound::Signal { channel: channel.clone(), payload: m }
             }
             m @ M::History { .. } => Inbound::History { id, payload: m },
-            _ => Inbound::Other,
+            m @ M::Published { .. } => Inbound::Published { id, payload: m },
         }
     }
 }

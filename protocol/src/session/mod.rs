@@ -599,7 +599,7 @@ impl<P: Clone> Session<P> {
                     }
                 }
             }
-            Inbound::History { id, payload } => {
+            Inbound::History { id, payload } | Inbound::Published { id, payload } => {
                 self.answer(id, payload);
             }
         }

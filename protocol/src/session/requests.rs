@@ -1,7 +1,9 @@
-//! Requests of the session: `presence` and `history` commands answered by id, and `signal`s.
+//! Requests of the session: `presence`, `history` and `publish` commands answered by id, and
+//! `signal`s.
 //!
 //! A request is sent at once when a socket is open, else when the next one opens; one sent on a
-//! socket that drops is sent again on the next (both are reads). It waits at most
+//! socket that drops is sent again on the next (the reads are harmless to repeat; a publish
+//! carries an idempotency key, so the hub publishes it once). It waits at most
 //! [`SessionConfig::request_timeout`](super::SessionConfig::request_timeout), and fails at once
 //! when the session closes for good. At most
 //! [`SessionConfig::max_requests`](super::SessionConfig::max_requests) wait at a time.
@@ -42,6 +44,43 @@ impl<P: Clone> Session<P> {
     ) -> Result<ReqId, SessionError> {
         Channel::try_parse(channel).map_err(SessionError::InvalidChannel)?;
         self.request(now, ClientCommand::History { channel: channel.to_owned(), limit })
+    }
+
+    /// Publishes an event on `channel` (the connection's identity needs publish rights: the
+    /// hub's publish key, or a token whose `publish` claim covers the channel): the answer is an
+    /// [`Event::Reply`] whose payload is the `published` frame (or the hub's refusal). The
+    /// publish always carries an idempotency key — `idempotency_key`, else one the session makes
+    /// — so one sent again on the next socket after its socket dropped is published once.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidChannel`], [`SessionError::TooManyRequests`].
+    #[cfg(feature = "json")]
+    pub fn publish(
+        &mut self,
+        now: Duration,
+        channel: &str,
+        event: crate::EventKind,
+        data: serde_json::Value,
+        idempotency_key: Option<String>,
+    ) -> Result<ReqId, SessionError> {
+        Channel::try_parse(channel).map_err(SessionError::InvalidChannel)?;
+        let key = idempotency_key.unwrap_or_else(|| {
+            let (a, b) = (self.rng.next_u64(), self.rng.next_u64());
+            let mut k = String::from("s-");
+            for part in [a, b] {
+                for i in (0..16).rev() {
+                    k.push(char::from(b"0123456789abcdef"[((part >> (i * 4)) & 15) as usize]));
+                }
+            }
+            k
+        });
+        let command = ClientCommand::Publish {
+            channel: channel.to_owned(),
+            event,
+            data,
+            idempotency_key: Some(key),
+        };
+        self.request(now, command)
     }
 
     /// Sends a signal (`event`, with `data` as JSON text) to the other subscribers of the item

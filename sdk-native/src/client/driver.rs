@@ -50,6 +50,8 @@ pub(crate) enum Command {
 pub(crate) enum Request {
     Presence(String),
     History(String, Option<u32>),
+    /// Channel, kind, data, idempotency key.
+    Publish(String, guts_realtime::EventKind, serde_json::Value, Option<String>),
 }
 
 pub(crate) struct Driver {
@@ -224,6 +226,9 @@ impl Driver {
                             Request::Presence(channel) => self.session.presence(now(), &channel),
                             Request::History(channel, limit) => {
                                 self.session.history(now(), &channel, limit)
+                            }
+                            Request::Publish(channel, kind, data, key) => {
+                                self.session.publish(now(), &channel, kind, data, key)
                             }
                         };
                         match req {

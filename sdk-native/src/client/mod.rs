@@ -478,6 +478,57 @@ impl Client {
         }
     }
 
+    /// Publishes an event over this client's connection; its identity needs publish rights
+    /// (a token whose `publish` claim covers the channel, or the hub's publish key as the
+    /// token). Waits for a connection if there is none, and is sent again on the next one if
+    /// its socket drops before the answer: every publish carries an idempotency key (one the
+    /// client makes), so it is published once. Backend services without a socket use
+    /// [`Publisher`](crate::Publisher) (HTTP).
+    ///
+    /// ```no_run
+    /// # async fn run(client: guts_realtime_native::Client) -> Result<(), guts_realtime_native::Error> {
+    /// use guts_realtime::EventKind;
+    /// let p = client.publish("repo:acme/app", EventKind::Push, serde_json::json!({"ref": "main"})).await?;
+    /// println!("seq {}", p.seq);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Request`] when the hub refuses (`forbidden` without publish rights,
+    /// `rate_limited`) or does not answer within the request timeout; [`Error::Session`] for an
+    /// invalid channel; [`Error::Closed`] once the client is closed.
+    pub async fn publish(
+        &self,
+        channel: &str,
+        event: guts_realtime::EventKind,
+        data: serde_json::Value,
+    ) -> Result<crate::Published, Error> {
+        self.publish_with_key(channel, event, data, None).await
+    }
+
+    /// [`Client::publish`] with the caller's idempotency key (1 to 128 bytes): a publish
+    /// repeated with it while the first event is in the stream's history is answered with the
+    /// first one's seq and [`Published::duplicate`](crate::Published::duplicate) set.
+    ///
+    /// # Errors
+    /// As [`Client::publish`]; `invalid_message` for a key out of bounds.
+    pub async fn publish_with_key(
+        &self,
+        channel: &str,
+        event: guts_realtime::EventKind,
+        data: serde_json::Value,
+        idempotency_key: Option<String>,
+    ) -> Result<crate::Published, Error> {
+        let request = driver::Request::Publish(channel.to_owned(), event, data, idempotency_key);
+        let reply = self.request(request).await?;
+        match &*reply {
+            ServerMessage::Published { seq, duplicate, .. } => {
+                Ok(crate::Published { seq: *seq, delivered: None, duplicate: *duplicate })
+            }
+            other => Err(Error::Request { code: None, message: format!("unexpected {other:?}") }),
+        }
+    }
+
     /// Who is on a channel now, without joining its presence.
     ///
     /// # Errors

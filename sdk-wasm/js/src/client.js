@@ -152,12 +152,15 @@ export class RealtimeClient {
     const h = { e, s: fn(o, "onState"), g: fn(o, "onGap"), m: fn(o, "onPresence"), j: fn(o, "onJoin"), l: fn(o, "onLeave"), x: fn(o, "onSignal") };
     if (this.#closed) throw new Error("client closed");
     const presence = o?.presence || h.m || h.j || h.l ? 1 : 0;
+    const p = o?.since;
+    if (p != null && !(Number.isSafeInteger(p.seq) && p.seq >= 0 && typeof p.epoch == "string")) throw new TypeError("since must be { seq, epoch }");
+    const since = p ? `${p.seq} ${p.epoch}` : "";
     const r = { c: channel, h, st: "subscribing", m: [], w: [], id: 0 };
     const go = (d) => {
       if (r.st == "unsubscribed") return;
       try {
         // Registered before the pump: the session may report to it at once.
-        d.subs.set((r.id = d.call(SUBSCRIBE, presence, channel)), r);
+        d.subs.set((r.id = d.call(SUBSCRIBE, presence, channel, since)), r);
       } finally {
         d.pump();
       }
@@ -172,6 +175,7 @@ export class RealtimeClient {
         }
       });
     }
+    const driver = () => this.#d;
     const handle = {
       channel,
       get state() {
@@ -179,6 +183,9 @@ export class RealtimeClient {
       },
       get members() {
         return r.m;
+      },
+      get position() {
+        return (r.id && driver()?.position(r.id)) || null;
       },
       unsubscribe: () => {
         if (r.st == "unsubscribed") return;

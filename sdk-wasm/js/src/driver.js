@@ -81,6 +81,14 @@ export class Driver {
     }
   }
 
+  /** Subscription `id`'s position, `{ seq, epoch }` (null before it has one). */
+  position(id) {
+    const n = this.#c && wasm.position(this.#c, id);
+    if (!n) return null;
+    const [seq, epoch] = JSON.parse(text(wasm.out(this.#c), n));
+    return { seq, epoch };
+  }
+
   /** A message from the socket. */
   #frame(data) {
     if (!this.#c) return;

@@ -25,6 +25,8 @@ export class SharedDriver {
   #queue = [];
   #state = "idle";
   #reqId = 0;
+  /** Each subscription's position, as the worker's session last told it. */
+  #pos = new Map();
   #release;
   #closed = false;
 
@@ -71,7 +73,7 @@ export class SharedDriver {
       const refused = r < 0 && text(wasm.out(this.#c), -1 - r);
       while (wasm.poll(this.#c)); // the local session's own outputs: not needed
       if (refused !== false) throw new Error(refused);
-      this.#send(tag == SUBSCRIBE ? ["sub", r, s1, a] : ["unsub", a]);
+      this.#send(tag == SUBSCRIBE ? ["sub", r, s1, a, s2] : ["unsub", a]);
       return r;
     }
     if (tag == SIGNAL) {
@@ -90,6 +92,10 @@ export class SharedDriver {
 
   pump() {}
 
+  position(id) {
+    return this.#pos.get(id) ?? null;
+  }
+
   /** One output of the worker's session for this tab (the list in sdk-wasm/src/abi.rs). */
   #on(o) {
     const k = o[0];
@@ -103,6 +109,10 @@ export class SharedDriver {
     } else if (k != "E") {
       target = this.subs.get(o[1]);
       if (!target) return;
+      if (o[0] == "M" || o[0] == "U") {
+        const p = o.pop(); // the worker adds the subscription's position
+        if (p) this.#pos.set(o[1], p);
+      }
       if (o[2] == "unsubscribed") this.subs.delete(o[1]);
     }
     this.#report(o, target);

@@ -38,15 +38,15 @@ function on(tab, m) {
   const d = tab.s?.d;
   if (!d) return;
   if (k == "sub" || k == "req") {
-    const [, local, a, b, c] = m;
+    const [, local, a, b, c, since] = m;
     try {
       if (k == "sub") {
-        const id = d.call(SUBSCRIBE, b, a);
+        const id = d.call(SUBSCRIBE, b, a, since);
         d.subs.set(id, { tab, local });
         tab.subs.set(local, id);
       } else d.reqs.set(d.call(a, c, b), { tab, local });
     } catch (err) {
-      port(tab, k == "sub" ? ["U", local, "failed", null, null, message(err)] : ["R", local, null, null, message(err)]);
+      port(tab, k == "sub" ? ["U", local, "failed", null, null, message(err), null] : ["R", local, null, null, message(err)]);
     }
     return d.pump();
   }
@@ -115,6 +115,8 @@ function askToken(s) {
 function report(s, o, target) {
   if (target) {
     if (o[0] == "U" && o[2] == "unsubscribed") target.tab.subs.delete(target.local);
+    // The subscription's position, which only the session knows, goes with its events.
+    if (o[0] == "M" || o[0] == "U") o.push(s.d.position(o[1]));
     o[1] = target.local;
     return port(target.tab, o);
   }
