@@ -316,3 +316,60 @@ async fn guts_sub_presence_prints_who_is_there_and_the_signals_it_receives() {
         serde_json::json!({"type": "leave", "channel": ch, "user": "bob"})
     );
 }
+
+/// A worker (guts-sub) killed with SIGKILL and started again from the last position it saved
+/// receives exactly what it missed; from a position of a hub that has since restarted, it is
+/// told of the gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_and_restarted_from_its_position_misses_nothing_or_is_told_of_the_gap() {
+    let hub = hub().await;
+    let ch = "repo:cli/worker";
+    let publish = |i: u64| {
+        let (url, key) = (hub.http_url(), hub.publish_key.clone());
+        async move {
+            let body = format!(r#"{{"channel":"{ch}","event":"push","data":{{"i":{i}}}}}"#);
+            let r = guts_realtime_examples::hub_process::post_publish(&url, &key, &body).unwrap();
+            serde_json::from_str::<serde_json::Value>(&r.1).unwrap()["seq"].as_u64().unwrap()
+        }
+    };
+    let mut worker = guts_sub(&hub, &[ch]);
+    let start = subscribed(&mut worker).await["position"].as_str().unwrap().to_owned();
+    let epoch = start.split_once(':').unwrap().1.to_owned();
+    let mut out = BufReader::new(worker.stdout.take().unwrap()).lines();
+    let mut saved = 0;
+    for i in 1..=2 {
+        publish(i).await;
+        let line =
+            timeout(Duration::from_secs(10), out.next_line()).await.unwrap().unwrap().unwrap();
+        saved = serde_json::from_str::<serde_json::Value>(&line).unwrap()["seq"].as_u64().unwrap();
+    }
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+    let missed = [publish(3).await, publish(4).await];
+    let position = format!("{saved}:{epoch}");
+    let again = guts_sub(&hub, &["--since", &position, "--count", "2", ch]);
+    let out = timeout(Duration::from_secs(20), again.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success());
+    let seqs: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, missed);
+    // The hub restarted meanwhile (another process, another epoch): the gap is reported.
+    let restarted = self::hub().await;
+    let mut late = guts_sub(&restarted, &["--since", &position, ch]);
+    let mut err = BufReader::new(late.stderr.take().unwrap()).lines();
+    let gap = timeout(Duration::from_secs(20), async {
+        loop {
+            let l = err.next_line().await.unwrap().expect("a status line");
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            if v["type"] == "gap" {
+                return v;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(gap["reason"], "epoch_changed", "{gap}");
+    late.start_kill().unwrap();
+}

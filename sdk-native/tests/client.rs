@@ -517,3 +517,42 @@ async fn an_event_of_an_unknown_kind_is_delivered_with_its_kind() {
     assert_eq!(sub.position().map(|p| p.seq), Some(2));
     client.close().await;
 }
+
+/// The Publisher over HTTP: a publish reaches a subscriber; a repeat with the same key is a
+/// duplicate; a notification is delivered; a wrong key is refused at once (not retried).
+#[tokio::test]
+async fn the_publisher_publishes_notifies_and_reports_refusals() {
+    use guts_realtime::{EventKind, Notification, NotificationMetadata, NotificationType};
+    use guts_realtime_native::{Notified, PublishError, Publisher};
+    let server = TestServer::default().await;
+    let client = Client::builder(server.ws_url()).connect().unwrap();
+    let mut sub = client.subscribe("repo:pub/app").await.unwrap();
+    until_subscribed(&mut sub).await;
+    let publisher = Publisher::builder(format!("http://{}", server.addr), KEY).build().unwrap();
+    let data = json!({"number": 3});
+    let p = publisher
+        .publish_with_key("repo:pub/app", EventKind::PrOpened, data.clone(), "k1")
+        .await
+        .unwrap();
+    assert!(!p.duplicate && p.delivered == Some(1), "{p:?}");
+    let again =
+        publisher.publish_with_key("repo:pub/app", EventKind::PrOpened, data, "k1").await.unwrap();
+    assert_eq!((again.seq, again.duplicate), (p.seq, true));
+    assert!(matches!(next(&mut sub).await, Item::Event(e) if e.seq == Some(p.seq)));
+    let note = Notification {
+        id: "n1".into(),
+        user_id: "alice".into(),
+        notification_type: NotificationType::Mention,
+        title: "t".into(),
+        body: "b".into(),
+        url: None,
+        created_at: 1,
+        read: false,
+        metadata: NotificationMetadata::default(),
+    };
+    assert!(matches!(publisher.notify(&note).await.unwrap(), Notified::Delivered(_)));
+    let wrong = Publisher::builder(format!("http://{}", server.addr), "wrong").build().unwrap();
+    let e = wrong.publish("repo:pub/app", EventKind::Push, json!({})).await.unwrap_err();
+    assert!(matches!(e, PublishError::Refused { status: 401, .. }), "{e:?}");
+    assert!(Publisher::builder("ftp://x", KEY).build().is_err());
+}

@@ -176,7 +176,7 @@ async fn main() -> ExitCode {
                     }
                     Item::Gap { last_seq, resume_seq, reason } => {
                         status(json!({"type": "gap", "channel": channel, "last_seq": last_seq,
-                            "resume_seq": resume_seq, "reason": format!("{reason:?}")}));
+                            "resume_seq": resume_seq, "reason": reason.as_str()}));
                         continue;
                     }
                     Item::Lagged(n) => {

@@ -332,6 +332,17 @@ pub enum GapReason {
     NoPosition,
 }
 
+impl GapReason {
+    /// The name SDKs and tools show (`"epoch_changed"`, `"not_recovered"`, `"no_position"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::EpochChanged => "epoch_changed",
+            GapReason::NotRecovered => "not_recovered",
+            GapReason::NoPosition => "no_position",
+        }
+    }
+}
+
 /// Something the application should see.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event<P> {
