@@ -207,12 +207,18 @@ fn guts_sub(hub: &HubProcess, args: &[&str]) -> tokio::process::Child {
 
 /// Waits for a `subscribed` status line on the child's stderr; returns it.
 async fn subscribed(child: &mut tokio::process::Child) -> serde_json::Value {
+    status_line(child, "subscribed").await
+}
+
+/// Waits for a status line of type `kind` on the child's stderr (then drains the rest); returns
+/// it.
+async fn status_line(child: &mut tokio::process::Child, kind: &str) -> serde_json::Value {
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     let line = timeout(Duration::from_secs(20), async {
         loop {
             let l = err.next_line().await.unwrap().expect("a status line");
             let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-            if v["type"] == "subscribed" {
+            if v["type"] == kind {
                 return v;
             }
         }
@@ -358,18 +364,7 @@ async fn a_worker_killed_and_restarted_from_its_position_misses_nothing_or_is_to
     // The hub restarted meanwhile (another process, another epoch): the gap is reported.
     let restarted = self::hub().await;
     let mut late = guts_sub(&restarted, &["--since", &position, ch]);
-    let mut err = BufReader::new(late.stderr.take().unwrap()).lines();
-    let gap = timeout(Duration::from_secs(20), async {
-        loop {
-            let l = err.next_line().await.unwrap().expect("a status line");
-            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-            if v["type"] == "gap" {
-                return v;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let gap = status_line(&mut late, "gap").await;
     assert_eq!(gap["reason"], "epoch_changed", "{gap}");
     late.start_kill().unwrap();
 }

@@ -218,24 +218,18 @@ async fn a_publisher_retried_after_a_lost_reply_publishes_once() {
         .await
         .unwrap();
     assert!(!q.duplicate && q.seq > p.seq, "{q:?}");
-    let again = publisher_client
-        .publish_with_key(
-            "repo:fault/retry",
-            EventKind::Push,
-            serde_json::json!({"i": 3}),
-            Some("k".into()),
-        )
-        .await
-        .unwrap();
-    let dup = publisher_client
-        .publish_with_key(
-            "repo:fault/retry",
-            EventKind::Push,
-            serde_json::json!({"i": 3}),
-            Some("k".into()),
-        )
-        .await
-        .unwrap();
+    let mut keyed = Vec::new();
+    for _ in 0..2 {
+        let data = serde_json::json!({"i": 3});
+        let key = Some("k".to_owned());
+        keyed.push(
+            publisher_client
+                .publish_with_key("repo:fault/retry", EventKind::Push, data, key)
+                .await
+                .unwrap(),
+        );
+    }
+    let (again, dup) = (keyed[0], keyed[1]);
     assert_eq!((dup.seq, dup.duplicate), (again.seq, true));
     let (seqs, _) = events(&mut sub, 2).await;
     assert_eq!(seqs, vec![q.seq, again.seq]);
