@@ -8,7 +8,8 @@
 //! [`HubConfig::history_ttl`](guts_realtime::HubConfig) without publishes) and publishes it with
 //! `SPUBLISH` (sharded pub/sub, Redis ≥ 7; `PUBLISH` before) on the stream's topic. Because one
 //! script does all of it, every node receives a stream's events in seq order, and a stream's seqs
-//! are consecutive.
+//! are consecutive. A publish with an idempotency key is checked there too, against the keys of
+//! the events still in the stream's history (a hash and a zset next to it, trimmed with it).
 //!
 //! **Fan-out.** A node subscribes to a stream's topic only while it has local subscribers
 //! (refcounted: subscribes in flight plus the hub's subscribers of the stream), and unsubscribes
