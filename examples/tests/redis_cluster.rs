@@ -462,9 +462,10 @@ async fn a_killed_node_s_presence_members_leave_on_the_other_nodes_and_signals_c
     let mut bob = user_conn(&b, "bob").await;
     join_presence(&mut alice1, ch).await;
     join_presence(&mut alice2, ch).await;
-    assert_eq!(join_presence(&mut bob, ch).await, ["alice", "bob", "watcher"]);
     let join = |u: &str| json!({"type": "join", "channel": ch, "user": u});
+    // Node B learns of alice through Redis: once its watcher saw her join, B's list has her.
     assert_eq!(watcher.recv().await.unwrap(), join("alice"));
+    assert_eq!(join_presence(&mut bob, ch).await, ["alice", "bob", "watcher"]);
     assert_eq!(watcher.recv().await.unwrap(), join("bob"));
     // A signal from node A reaches node B's subscribers, named by the hub, not the sender.
     let forged = json!({"type": "signal", "channel": ch, "event": "typing", "data": {"l": 1}, "user": "mallory"});
