@@ -262,7 +262,7 @@ async fn health_stats_and_metrics() {
     assert_eq!(
         v,
         json!({"current_connections": 1, "total_connections": 1, "total_subscriptions": 1,
-               "total_events": 1})
+               "total_events": 1, "current_subscriptions": 1})
     );
     let (status, head, body) = http_full(s.addr, "GET", "/metrics", None, None).await;
     assert_eq!(status, 200);
