@@ -263,9 +263,12 @@ impl Publisher {
         let mut last = String::new();
         for attempt in 0..i.attempts {
             if attempt > 0 {
-                let ceiling =
-                    i.backoff.0.saturating_mul(1 << (attempt - 1).min(16)).min(i.backoff.1);
-                let delay = i.rng.lock().unwrap_or_else(|e| e.into_inner()).duration_up_to(ceiling);
+                let (base, max) = i.backoff;
+                // The session's full-jitter backoff, the same as the clients'.
+                let delay = {
+                    let mut rng = i.rng.lock().unwrap_or_else(|e| e.into_inner());
+                    guts_realtime::session::backoff_delay(base, max, attempt - 1, &mut rng)
+                };
                 tokio::time::sleep(delay).await;
             }
             let once = self.once(path, &body, after_send);

@@ -26,7 +26,7 @@
 //! `["R", req, payload]` or `["R", req, null, code, message]` a request's answer.
 //! Absent values are `null`.
 
-use crate::api::{GapReasonName, SubscriptionState};
+use crate::api::SubscriptionState;
 use crate::prelude::*;
 use core::time::Duration;
 use guts_realtime::session::{
@@ -487,7 +487,7 @@ fn event_text(o: &mut String, s: &Session<u32>, event: Event<u32>) {
             tag(o, "[\"P\"", sub);
             number(o, last_seq);
             number(o, resume_seq);
-            string(o, GapReasonName::from(reason).as_str());
+            string(o, reason.as_str());
         }
         Event::Error { code: c, message } => {
             o.push_str("[\"E\"");

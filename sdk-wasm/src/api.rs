@@ -6,7 +6,7 @@
 //! checks the options.
 
 use alloc::string::String;
-use guts_realtime::session::{ConnectionState, GapReason, SubState};
+use guts_realtime::session::{ConnectionState, SubState};
 use guts_realtime::ErrorCode;
 
 /// A JavaScript value (a function, a constructor): the driver keeps it in JavaScript; here only
@@ -220,27 +220,6 @@ pub enum GapReasonName {
     NotRecovered,
     /// There was no position to resume from.
     NoPosition,
-}
-
-impl GapReasonName {
-    /// The JS string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GapReasonName::EpochChanged => "epoch_changed",
-            GapReasonName::NotRecovered => "not_recovered",
-            GapReasonName::NoPosition => "no_position",
-        }
-    }
-}
-
-impl From<GapReason> for GapReasonName {
-    fn from(r: GapReason) -> Self {
-        match r {
-            GapReason::EpochChanged => GapReasonName::EpochChanged,
-            GapReason::NotRecovered => GapReasonName::NotRecovered,
-            GapReason::NoPosition => GapReasonName::NoPosition,
-        }
-    }
 }
 
 /// What a subscription's `onGap` handler receives: events may have been missed — refetch what

@@ -181,7 +181,7 @@ fn runtime_names_match_the_declarations() {
             assert!(decl.contains(&format!("\"{n}\"")), "{n} missing from {decl}");
         }
     };
-    use GapReasonName as G;
+    use guts_realtime::session::GapReason as G;
     use StateName as S;
     use SubscriptionStateName as U;
     let states =
