@@ -1,7 +1,7 @@
 //! The real `guts-hub` binary as a process on 127.0.0.1: start-up output (secrets required, or
 //! generated with `--dev`; the listening line with the real port), flags from the environment,
 //! the endpoints, the repository access modes, the internal listener, allowed origins, the demo
-//! events, tokens kept out of the logs, and SIGTERM → every client closed with 1001, exit 0.
+//! events, tokens kept out of the logs, and SIGTERM → every client closed with 1012 and a spread reconnect hint, exit 0.
 //! Bounded in time.
 
 use futures_util::{SinkExt, StreamExt};
@@ -171,21 +171,24 @@ async fn starts_with_generated_secrets_serves_and_stops_on_sigterm() {
     let e = recv(&mut a).await;
     assert_eq!(e["seq"], published["seq"]);
     let (mut b, _) = hub.ws().await;
-    // SIGTERM: both clients get 1001, the process exits 0.
+    // SIGTERM: both clients get 1012 with a reconnect hint within the spread (10 s by default),
+    // the process exits 0.
     hub.sigterm();
     for ws in [&mut a, &mut b] {
         let close = timeout(WAIT, async {
             loop {
                 match ws.next().await {
-                    Some(Ok(Message::Close(Some(f)))) => return u16::from(f.code),
+                    Some(Ok(Message::Close(Some(f)))) => return (u16::from(f.code), f.reason),
                     Some(Ok(_)) => continue,
-                    other => panic!("expected close 1001, got {other:?}"),
+                    other => panic!("expected close 1012, got {other:?}"),
                 }
             }
         })
         .await
         .expect("close in time");
-        assert_eq!(close, 1001);
+        assert_eq!(close.0, 1012, "{close:?}");
+        let hint = guts_realtime::close::retry_after_hint(&close.1).expect("a hint");
+        assert!(hint <= Duration::from_secs(10), "{close:?}");
     }
     let (status, stderr) = hub.wait().await;
     assert!(status.success(), "exit status {status:?}; stderr:\n{stderr}");
@@ -452,4 +455,207 @@ async fn a_token_secret_shorter_than_32_bytes_is_refused_unless_dev() {
     let mut dev = short.to_vec();
     dev.push("--dev");
     start(&dev, &[]).await;
+}
+
+/// Writes `text` to a fresh file under the temp dir; its path.
+fn config_file(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("guts-hub-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// `guts-hub ARGS --print-config` with `env`: its stdout.
+async fn print_config(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(HUB);
+    cmd.args(args).arg("--print-config").env_remove("GUTS_HUB_MAX_CONNECTIONS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = timeout(WAIT, cmd.output()).await.expect("exits in time").unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_config_file_sets_everything_and_flags_then_env_override_it() {
+    let file = config_file(
+        "hub.toml",
+        &format!(
+            "listen = \"127.0.0.1:0\"\ntoken_secret = \"{SECRET}\"\npublish-key = \"file-key\"\n\
+             max_connections = 500\nmax_queue_bytes = 700000\nclose_timeout_secs = 2.5\n\
+             shutdown_timeout_secs = 3\nallowed_origins = [\"http://a.test\", \"http://b.test\"]\n"
+        ),
+    );
+    // The file alone: the hub runs with its settings (the key authenticates a publish).
+    let hub = start(&["--config", &file], &[]).await;
+    let body = r#"{"channel":"repo:a/b","event":"push","data":{}}"#;
+    assert_eq!(http(hub.addr, "POST", "/api/publish", "file-key", body).await.0, 200);
+    // Also from the environment variable.
+    let hub = start(&[], &[("GUTS_HUB_CONFIG", &file)]).await;
+    assert_eq!(http(hub.addr, "POST", "/api/publish", "file-key", body).await.0, 200);
+
+    let printed = print_config(&["--config", &file], &[]).await;
+    for line in [
+        "max_connections = 500  # file",
+        "max_queue_bytes = 700000  # file",
+        "close_timeout_secs = 2.5  # file",
+        "shutdown_timeout_secs = 3  # file",
+        "allowed_origins = [\"http://a.test\", \"http://b.test\"]  # file",
+        "queue_capacity = 4096  # default",
+        "drain_secs = 0  # default",
+        "reconnect_spread_secs = 10  # default",
+        "log_format = \"text\"  # default",
+    ] {
+        assert!(printed.lines().any(|l| l == line), "{line:?} not in:\n{printed}");
+    }
+    // Secrets are masked (and commented out, so the printed file sets none).
+    assert!(!printed.contains(SECRET) && !printed.contains("file-key"), "{printed}");
+    assert!(printed.contains("# token_secret = \"********\"  # file, masked"), "{printed}");
+    // Environment over file, flag over environment.
+    let env = [("GUTS_HUB_MAX_CONNECTIONS", "600")];
+    let printed = print_config(&["--config", &file], &env).await;
+    assert!(printed.contains("\nmax_connections = 600  # env\n"), "{printed}");
+    let printed = print_config(&["--config", &file, "--max-connections", "700"], &env).await;
+    assert!(printed.contains("\nmax_connections = 700  # flag\n"), "{printed}");
+    // Every setting of the file is a flag: the printed file is a valid config file.
+    let again = config_file("printed.toml", &printed);
+    let printed_again = print_config(&["--config", &again], &[]).await;
+    assert!(printed_again.contains("\nmax_connections = 700  # file\n"), "{printed_again}");
+}
+
+#[tokio::test]
+async fn a_bad_config_file_exits_2_naming_the_key() {
+    for (text, named) in [
+        ("max_conections = 5", "unknown key `max_conections`"),
+        ("max_connections = \"many\"", "`max_connections`: invalid value \"many\""),
+        ("max_connections = -1", "`max_connections`: invalid value \"-1\""),
+        ("drain_secs = -2", "`drain_secs`: invalid value \"-2\""),
+        ("log_format = \"xml\"", "`log_format`: invalid value \"xml\": expected one of text, json"),
+        ("dev = \"yes\"", "`dev`: expected true or false"),
+        ("listen = [\"a\", \"b\"]", "`listen`: expected one value, not a list"),
+        ("config = \"other.toml\"", "unknown key `config`"),
+        ("this is not toml", "--config"),
+    ] {
+        let file = config_file("bad.toml", text);
+        let (code, stderr) = exits(&["--config", &file]).await;
+        assert_eq!(code, Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(named), "{text}: expected {named:?} in {stderr}");
+        assert!(stderr.contains(&file), "{text}: the file is named: {stderr}");
+    }
+    // A value the hub's own checks refuse, from a file, is named like a flag's.
+    let file = config_file(
+        "bounds.toml",
+        &format!("token_secret = \"{SECRET}\"\npublish_key = \"k\"\nqueue_capacity = 0\n"),
+    );
+    let (code, stderr) = exits(&["--config", &file, "--listen", "127.0.0.1:0"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("HubConfig.queue_capacity"), "{stderr}");
+}
+
+/// Stderr of a hub run with `args` and `RUST_LOG=info` through `run`, after SIGTERM.
+async fn logs_of(args: &[&str], run: impl AsyncFnOnce(&Hub)) -> String {
+    let hub = start(args, &[("RUST_LOG", "info")]).await;
+    run(&hub).await;
+    hub.sigterm();
+    let (status, stderr) = hub.wait().await;
+    assert!(status.success(), "{stderr}");
+    stderr
+}
+
+/// Connects, sends a forged token, and closes normally with 1000 from a second connection.
+async fn log_worthy_traffic(hub: &Hub) {
+    let (mut a, _) = hub.ws().await;
+    send(&mut a, json!({"type": "auth", "token": "forged.token.value"})).await;
+    assert_eq!(recv(&mut a).await["code"], "unauthenticated");
+    let (mut b, _) = hub.ws().await;
+    let normal = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+        reason: "done".into(),
+    };
+    b.close(Some(normal)).await.unwrap();
+    while let Some(Ok(_)) = timeout(WAIT, b.next()).await.unwrap() {}
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_connection_ids_and_close_codes() {
+    let args = ["--listen", "127.0.0.1:0", "--dev", "--log-format", "json"];
+    let stderr = logs_of(&args, log_worthy_traffic).await;
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let with = |msg: &str| -> Vec<&Value> {
+        lines.iter().filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with(msg))).collect()
+    };
+    let connected = with("connected");
+    assert_eq!(connected.len(), 2, "{stderr}");
+    assert!(connected.iter().all(|l| l["level"] == "INFO" && l["client"].is_string()), "{stderr}");
+    let refused = with("auth refused");
+    assert_eq!(refused.len(), 1, "{stderr}");
+    assert_eq!(refused[0]["client"], connected[0]["client"], "the same connection id");
+    let codes: Vec<u64> = with("disconnected").iter().filter_map(|l| l["code"].as_u64()).collect();
+    assert!(codes.contains(&4001) && codes.contains(&1000), "close codes {codes:?}: {stderr}");
+    assert!(!stderr.contains("forged.token.value"), "the token was logged");
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escapes");
+}
+
+#[tokio::test]
+async fn text_logs_to_a_pipe_have_no_colours_and_the_format_comes_from_the_environment() {
+    let args = ["--listen", "127.0.0.1:0", "--dev"];
+    let stderr = logs_of(&args, log_worthy_traffic).await;
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escapes on a pipe:\n{stderr:?}");
+    assert!(
+        stderr.lines().any(|l| l.contains("disconnected") && l.contains("code=1000")),
+        "{stderr}"
+    );
+    let hub = start(&args, &[("RUST_LOG", "info"), ("GUTS_HUB_LOG_FORMAT", "json")]).await;
+    hub.sigterm();
+    let (_, stderr) = hub.wait().await;
+    assert!(stderr.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_readyz_then_closes_with_spread_hints() {
+    let hub = start(
+        &["--listen", "127.0.0.1:0", "--dev", "--drain-secs", "1", "--reconnect-spread-secs", "4"],
+        &[],
+    )
+    .await;
+    assert_eq!(http(hub.addr, "GET", "/readyz", "", "").await, (200, "ready\n".to_owned()));
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(hub.ws().await.0);
+    }
+    let started = tokio::time::Instant::now();
+    hub.sigterm();
+    let mut status = 200;
+    while status == 200 && started.elapsed() < WAIT {
+        status = http(hub.addr, "GET", "/readyz", "", "").await.0;
+    }
+    assert_eq!(status, 503, "/readyz while draining");
+    assert_eq!(http(hub.addr, "GET", "/healthz", "", "").await.0, 200, "alive while draining");
+    let mut hints = Vec::new();
+    for ws in &mut clients {
+        let (code, reason) = timeout(WAIT, async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(Some(f)))) => return (u16::from(f.code), f.reason),
+                    Some(Ok(_)) => continue,
+                    other => panic!("expected a close, got {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("closed in time");
+        assert_eq!(code, 1012, "{reason}");
+        hints.push(guts_realtime::close::retry_after_hint(&reason).expect("a hint"));
+    }
+    assert!(started.elapsed() >= Duration::from_secs(1), "closed after the drain");
+    assert!(hints.iter().all(|h| *h <= Duration::from_secs(4)), "{hints:?}");
+    let distinct: std::collections::HashSet<_> = hints.iter().collect();
+    assert!(distinct.len() >= 15, "spread, not one value: {hints:?}");
+    let (status, _) = hub.wait().await;
+    assert!(status.success());
 }

@@ -247,6 +247,8 @@ async fn redis_restart_with_persistence_keeps_the_epoch_and_nothing_is_lost() {
     r.stop().await;
     assert_eq!(health(&a, 503).await, "broker unavailable\n");
     health(&b, 503).await;
+    let ready = get(format!("{}/readyz", a.http_url())).await;
+    assert_eq!(ready, (503, "broker unavailable\n".to_owned()), "not ready without Redis");
     assert_eq!(metric(&a, "broker_up").await, 0);
     let err = a.publish(ch, "push", json!({})).await.unwrap_err();
     assert!(err.starts_with("503") && err.contains("broker unavailable"), "{err}");
@@ -259,6 +261,7 @@ async fn redis_restart_with_persistence_keeps_the_epoch_and_nothing_is_lost() {
 
     r.restart().await.unwrap();
     health(&a, 200).await;
+    assert_eq!(get(format!("{}/readyz", a.http_url())).await.0, 200, "ready again");
     health(&b, 200).await;
     assert_eq!(Conn::open(&b.ws_url()).await.unwrap().epoch(), epoch, "history kept: same epoch");
     for i in 3..6 {

@@ -94,6 +94,8 @@ pub mod client;
 #[cfg(feature = "hub")]
 pub mod engine;
 #[cfg(feature = "hub")]
+pub mod histogram;
+#[cfg(feature = "hub")]
 pub mod hub;
 #[cfg(feature = "hub")]
 mod queue;
@@ -133,6 +135,6 @@ pub use client::{Client, ClientId, ClientReceiver, HubClient};
 pub use engine::Engine;
 #[cfg(feature = "hub")]
 pub use hub::{
-    Delivered, EventHub, HistoryPage, HubConfig, HubMetrics, HubStats, NotifyOutcome, Published,
-    Recovery, Sequenced, SubscribeOptions, Subscription,
+    ChannelActivity, Delivered, EventHub, HistoryPage, HubConfig, HubMetrics, HubStats,
+    NotifyOutcome, Published, Recovery, Sequenced, SubscribeOptions, Subscription,
 };

@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 /// Why a client's queue was closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +33,17 @@ pub enum CloseReason {
     Revoked,
 }
 
+/// A queued frame, with the instant of its event's fan-out (events only: for the delivery
+/// latency metric).
+#[derive(Debug)]
+struct Queued {
+    frame: Frame,
+    at: Option<Instant>,
+}
+
 #[derive(Debug)]
 struct Inner {
-    frames: VecDeque<Frame>,
+    frames: VecDeque<Queued>,
     /// The bytes of `frames`.
     bytes: usize,
     waker: Option<Waker>,
@@ -81,6 +90,11 @@ impl Queue {
 
     /// Queues one frame, or closes the queue as a slow consumer when it is full.
     pub(crate) fn push(&self, frame: Frame) -> Result<(), PushError> {
+        self.push_at(frame, None)
+    }
+
+    /// As [`Queue::push`], for an event frame fanned out at `at`.
+    pub(crate) fn push_at(&self, frame: Frame, at: Option<Instant>) -> Result<(), PushError> {
         let waker = {
             let mut q = self.inner.lock();
             if q.closed.is_some() || !q.receiver_alive {
@@ -99,7 +113,7 @@ impl Queue {
                 return Err(PushError::Full);
             }
             q.bytes += frame.len();
-            q.frames.push_back(frame);
+            q.frames.push_back(Queued { frame, at });
             q.waker.take()
         };
         if let Some(w) = waker {
@@ -122,7 +136,7 @@ impl Queue {
                 return Ok(false);
             }
             q.bytes += bytes;
-            q.frames.extend(frames.iter().cloned());
+            q.frames.extend(frames.iter().map(|f| Queued { frame: f.clone(), at: None }));
             q.waker.take()
         };
         if let Some(w) = waker {
@@ -198,9 +212,9 @@ impl ClientReceiver {
             return Poll::Ready(None);
         }
         match q.frames.pop_front() {
-            Some(f) => {
-                q.bytes -= f.len();
-                Poll::Ready(Some(f))
+            Some(Queued { frame, .. }) => {
+                q.bytes -= frame.len();
+                Poll::Ready(Some(frame))
             }
             None => {
                 q.waker = Some(cx.waker().clone());
@@ -217,19 +231,38 @@ impl ClientReceiver {
         buf: &mut Vec<Frame>,
         max: usize,
     ) -> Poll<usize> {
+        self.poll_recv_many_timed(cx, buf, max).map(|(n, _)| n)
+    }
+
+    /// As [`ClientReceiver::poll_recv_many`], with the fan-out instant of the oldest event frame
+    /// taken (for the publish → write latency).
+    pub fn poll_recv_many_timed(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<Frame>,
+        max: usize,
+    ) -> Poll<(usize, Option<Instant>)> {
         let mut q = self.queue.inner.lock();
         if q.closed.is_some() {
-            return Poll::Ready(0);
+            return Poll::Ready((0, None));
         }
         if q.frames.is_empty() {
             q.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
         let n = q.frames.len().min(max.max(1));
-        let taken: usize = q.frames.iter().take(n).map(Frame::len).sum();
+        let mut taken = 0;
+        let mut oldest: Option<Instant> = None;
+        buf.extend(q.frames.drain(..n).map(|Queued { frame, at }| {
+            taken += frame.len();
+            oldest = match (oldest, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            frame
+        }));
         q.bytes -= taken;
-        buf.extend(q.frames.drain(..n));
-        Poll::Ready(n)
+        Poll::Ready((n, oldest))
     }
 
     /// Async form of [`ClientReceiver::poll_recv_many`].
@@ -247,8 +280,8 @@ impl ClientReceiver {
             return Err(TryRecvError::Closed);
         }
         let f = q.frames.pop_front().ok_or(TryRecvError::Empty)?;
-        q.bytes -= f.len();
-        Ok(f)
+        q.bytes -= f.frame.len();
+        Ok(f.frame)
     }
 
     /// Gives the queue's storage back when nothing is queued (an idle connection then holds

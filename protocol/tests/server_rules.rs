@@ -11,6 +11,7 @@ use guts_realtime::{EventHub, EventKind};
 use serde_json::Value;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 use support::{Pair, MS, S};
 
 fn server(f: impl FnOnce(&mut ConnectionConfig)) -> ConnectionConfig {
@@ -111,6 +112,27 @@ fn commands_over_the_rate_limit_are_refused_and_refill_and_publishers_have_their
     let pongs = kinds.iter().filter(|k| *k == "pong").count();
     assert!((35..=40).contains(&pongs), "{kinds:?}");
     assert_eq!(kinds.len(), 45);
+}
+
+#[test]
+fn a_restart_closes_1012_with_its_hint_and_the_session_waits_that_long() {
+    let mut p = Pair::new(SessionConfig::default());
+    let sub = p.s.subscribe("repo:o/n").unwrap();
+    p.s.connect(p.now);
+    p.settle();
+    let first = p.publish("repo:o/n", EventKind::Push);
+    p.restart(Some(Duration::from_millis(3000)));
+    assert_eq!(p.server_closes.len(), 1);
+    assert_eq!(p.server_closes[0].1, 1012);
+    assert_eq!(p.close_reasons[0], "server restarting; retry_after_ms=3000");
+    assert_eq!(p.messages(sub), [first], "the queued event, then the close");
+    let closed = p.server_closes[0].0;
+    // The hint, plus the session's first backoff (at most `backoff_base`, 500 ms).
+    p.advance(closed + Duration::from_millis(2990) - p.now);
+    assert_eq!(p.connects, 1, "not before the hint");
+    p.advance(Duration::from_millis(600));
+    assert_eq!(p.connects, 2, "right after the hint");
+    assert_eq!(p.s.sub_state(sub), Some(SubState::Subscribed { recovered: Some(true) }));
 }
 
 #[test]

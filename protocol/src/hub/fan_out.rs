@@ -149,6 +149,7 @@ impl EventHub {
             s.published = true;
             self.subscriber_streams.fetch_sub(1, Relaxed);
         }
+        s.events += 1;
         if s.subscriber_count() == 0 {
             // Published to: the most recently used of the idle streams.
             self.mark_idle(ch.stream().to_string(), s);
@@ -172,12 +173,13 @@ impl EventHub {
                     out.lagging.push(member.client.clone());
                     continue;
                 }
-                match member.client.queue().push(frame.clone()) {
+                match member.client.queue().push_at(frame.clone(), Some(now)) {
                     Ok(()) => out.delivered += 1,
                     Err(e) => out.failed.push((member.client.clone(), e)),
                 }
             }
         }
+        self.fan_out_time.observe(now.elapsed());
         if self.config.history_size > 0 {
             let entry = HistoryEntry { seq, at: now, channel: ch, kind, item, frame, key };
             s.history.push_back(entry);

@@ -53,6 +53,7 @@ use crate::client::{
 use crate::error::RealtimeError;
 use crate::event::{EventKind, RealtimeEvent};
 use crate::frame::Frame;
+use crate::histogram::Histogram;
 use crate::notification::{Notification, NotificationPreferences};
 use crate::queue::PushError;
 use crate::subscription::{Channel, RepoFilter};
@@ -120,6 +121,20 @@ pub struct EventHub {
     revoke_hook: std::sync::OnceLock<revoke::RevokeHook>,
     /// Told of every change of this node's presence counts ([`EventHub::on_presence`]).
     presence_hook: std::sync::OnceLock<presence::PresenceHook>,
+    /// How long queueing one event to its local subscribers took.
+    fan_out_time: Histogram,
+}
+
+/// A stream's activity on this node ([`EventHub::channel_activity`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ChannelActivity {
+    /// The stream's channel (a repository, user or org channel without filter).
+    pub channel: String,
+    /// Subscriptions to its channels here.
+    pub subscribers: usize,
+    /// Events fanned out on it here.
+    pub events: u64,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -171,6 +186,7 @@ impl EventHub {
             event_tx,
             revoke_hook: std::sync::OnceLock::new(),
             presence_hook: std::sync::OnceLock::new(),
+            fan_out_time: Histogram::new(crate::histogram::LATENCY_BUCKETS),
             idle: Mutex::new(VecDeque::new()),
             subscriber_streams: AtomicUsize::new(0),
             tombstones: Mutex::new(Tombstones::default()),
@@ -229,6 +245,12 @@ impl EventHub {
             total_subscriptions: self.counters.total_subscriptions.load(Relaxed),
             total_events: self.counters.events.load(Relaxed),
         }
+    }
+
+    /// How long fanning one event out to this node's subscribers took (queueing its frame to
+    /// each; the sockets are written later), per event.
+    pub fn fan_out_time(&self) -> &Histogram {
+        &self.fan_out_time
     }
 
     /// Every counter.

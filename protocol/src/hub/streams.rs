@@ -55,6 +55,8 @@ pub(super) struct Stream {
     pub(super) published: bool,
     /// Bumped whenever the stream enters the idle queue: only its latest entry there counts.
     pub(super) idle_gen: u64,
+    /// Events fanned out on this node (for the admin page's events/s per channel).
+    pub(super) events: u64,
 }
 
 /// The heads of streams that were freed or evicted (most `max_streams`, the oldest forgotten
@@ -208,6 +210,7 @@ impl EventHub {
             evicted: false,
             published: !by_subscriber,
             idle_gen: 0,
+            events: 0,
         }));
         streams.insert(name.clone(), s.clone());
         // Nobody reads it yet (a subscriber that made it joins next, which makes this entry
@@ -317,6 +320,23 @@ impl EventHub {
     /// stream while this is above zero.
     pub fn stream_subscribers(&self, channel: &Channel) -> usize {
         self.existing(&channel.stream()).map_or(0, |s| s.lock().subscriber_count())
+    }
+
+    /// Every stream on this node with its subscribers here and the events fanned out on it here
+    /// (since the stream was made; a stream freed or evicted starts over).
+    pub fn channel_activity(&self) -> Vec<ChannelActivity> {
+        let streams: Vec<Arc<Mutex<Stream>>> = self.streams.read().values().cloned().collect();
+        streams
+            .iter()
+            .map(|stream| {
+                let s = stream.lock();
+                ChannelActivity {
+                    channel: s.channel.to_string(),
+                    subscribers: s.subscriber_count(),
+                    events: s.events,
+                }
+            })
+            .collect()
     }
 
     /// The last seq of `channel`'s stream on this hub (`None` if it holds no such stream).

@@ -24,7 +24,7 @@ use super::{Authorizer, Identity, RateLimit, TokenBucket, TokenVerifier, Verifie
 use crate::client::{CloseReason, HubClient};
 use crate::close::CloseCode;
 use crate::engine::Engine;
-use crate::error::RealtimeError;
+use crate::error::{ErrorCode, RealtimeError};
 use crate::event::{EventKind, RealtimeEvent};
 use crate::frame::Frame;
 use crate::hub::{HistoryPage, Published, SubscribeOptions};
@@ -142,6 +142,16 @@ pub struct ConnectionCounters {
     /// Connections closed because their socket accepted nothing for the write-stall timeout
     /// (4008).
     pub write_stalls: AtomicU64,
+    /// `error` frames sent, per code (in the order of [`ErrorCode::ALL`]).
+    pub errors: [AtomicU64; ErrorCode::ALL.len()],
+}
+
+impl ConnectionCounters {
+    /// `error` frames sent with `code`.
+    pub fn errors(&self, code: ErrorCode) -> u64 {
+        let i = ErrorCode::ALL.iter().position(|c| *c == code).unwrap_or(0);
+        self.errors[i].load(Relaxed)
+    }
 }
 
 /// What a server's connections share: the config, the counters and who holds how many
@@ -219,6 +229,7 @@ impl Close {
     pub fn reason(&self) -> String {
         let what = match self.code.0 {
             1001 => "server shutting down",
+            1012 => "server restarting",
             1009 => "message too big",
             4001 => "unauthenticated",
             4002 => "token expired",
@@ -693,6 +704,14 @@ impl ServerConnection {
         self.begin_close(now, Close::new(CloseCode::GOING_AWAY, true));
     }
 
+    /// The server is restarting (a deploy): close with 1012 after what is queued, telling the
+    /// client to come back after `retry_after` (spread over the clients by the server, so that
+    /// they do not all reconnect at once).
+    pub fn restart(&mut self, now: Duration, retry_after: Option<Duration>) {
+        let close = Close { code: CloseCode::SERVICE_RESTART, drain: true, retry_after };
+        self.begin_close(now, close);
+    }
+
     /// The result of the request in flight.
     pub fn handle_outcome(&mut self, now: Duration, outcome: Outcome) {
         let id = self.pending.take().and_then(|p| p.id);
@@ -948,6 +967,10 @@ impl ServerConnection {
     }
 
     fn reply(&mut self, msg: &ServerMessage, id: Option<&RequestId>) {
+        if let ServerMessage::Error { code: Some(code), .. } = msg {
+            let i = ErrorCode::ALL.iter().position(|c| c == code).unwrap_or(0);
+            self.shared.counters.errors[i].fetch_add(1, Relaxed);
+        }
         self.out.push(msg.encode_with_id(id));
     }
 }

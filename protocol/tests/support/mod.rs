@@ -384,6 +384,15 @@ impl Pair {
         }
     }
 
+    /// The server restarts: 1012 with a `retry_after_ms` hint after the frames already queued.
+    pub fn restart(&mut self, hint: Option<Duration>) {
+        if let Some(c) = &mut self.conn {
+            c.rules.restart(self.now, hint);
+            self.serve();
+            self.settle();
+        }
+    }
+
     pub fn publish(&self, ch: &str, kind: EventKind) -> u64 {
         self.hub.publish(ch, kind, serde_json::json!({})).unwrap().seq
     }

@@ -89,6 +89,15 @@ pub struct ServerConfig {
     /// client to receive its 1001 close and every HTTP request in flight to finish, before it
     /// drops what remains and returns. The default value is 10 s.
     pub shutdown_timeout: Duration,
+    /// After the shutdown signal, how long the server goes on serving while `/readyz` answers
+    /// 503, so that a load balancer stops sending new clients before the present ones are
+    /// closed. The default value is zero.
+    pub drain_timeout: Duration,
+    /// At shutdown every WebSocket client is closed with 1012 (service restart) and a
+    /// `retry_after_ms` hint drawn uniformly from zero to this, so that the clients of a
+    /// restarted node come back spread over this time instead of all in the same second. Zero:
+    /// 1012 without a hint (each client's own backoff). The default value is 10 s.
+    pub reconnect_spread: Duration,
     /// Directory served at `/` (the demo page). The default value is `None`: no static files.
     pub static_dir: Option<PathBuf>,
     /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame; at least 256).
@@ -151,6 +160,8 @@ impl Default for ServerConfig {
             max_http_connections: 10_000,
             max_connections_per_user: rules.max_connections_per_user,
             shutdown_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::ZERO,
+            reconnect_spread: Duration::from_secs(10),
             static_dir: None,
             read_buffer_size: 256,
             write_buffer_size: 4096,
@@ -187,6 +198,8 @@ impl fmt::Debug for ServerConfig {
             .field("max_http_connections", &self.max_http_connections)
             .field("max_connections_per_user", &self.max_connections_per_user)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("reconnect_spread", &self.reconnect_spread)
             .field("static_dir", &self.static_dir)
             .field("read_buffer_size", &self.read_buffer_size)
             .field("write_buffer_size", &self.write_buffer_size)
@@ -275,6 +288,8 @@ guts_realtime::config_setters!(ServerConfig {
     request_head_timeout: Duration,
     max_request_head_bytes: usize,
     request_body_timeout: Duration,
+    drain_timeout: Duration,
+    reconnect_spread: Duration,
     max_connections_per_ip: usize,
     max_connections_per_user: usize,
     max_http_connections: usize,

@@ -196,8 +196,10 @@ fn run(
     rules: ServerConnection,
 ) -> impl Future<Output = ()> {
     let state = conn.state.clone();
-    tracing::debug!(client = %conn.client.id, "connected");
-    let mut c = Connection::new(socket, conn, rx, rules, Instant::now());
+    let ip = conn.client.metadata.ip_address.as_deref().unwrap_or("-");
+    tracing::info!(client = %conn.client.id, ip, "connected");
+    let opened = Instant::now();
+    let mut c = Connection::new(socket, conn, rx, rules, opened);
     async move {
         let mut timer = pin!(tokio::time::sleep_until(c.wake_at()));
         let mut shutdown = pin!(phase(state.shutdown.subscribe(), GRACEFUL));
@@ -208,15 +210,37 @@ fn run(
                     return Poll::Ready(());
                 }
                 graceful = true;
-                c.rules.shutdown(clock(Instant::now()));
+                let hint = spread(state.config.reconnect_spread, &c.conn.client.id);
+                c.rules.restart(clock(Instant::now()), hint);
                 c.take_close();
                 shutdown.set(phase(state.shutdown.subscribe(), FORCED));
             }
             c.poll(cx, timer.as_mut())
         })
         .await;
-        tracing::debug!(client = %c.conn.client.id, "disconnected");
+        let lifetime = opened.elapsed();
+        state.metrics.connection_lifetime.observe(lifetime);
+        state.metrics.closed(c.close_code);
+        let user = c.rules.identity().name().to_owned();
+        tracing::info!(
+            client = %c.conn.client.id,
+            code = c.close_code,
+            user,
+            secs = lifetime.as_secs_f64(),
+            "disconnected"
+        );
     }
+}
+
+/// A `retry_after_ms` hint drawn uniformly from `[0, spread]` (none when `spread` is zero).
+fn spread(spread: Duration, client: &str) -> Option<Duration> {
+    use std::hash::BuildHasher;
+    if spread.is_zero() {
+        return None;
+    }
+    // A fresh random key per call: uniform enough for spreading reconnects.
+    let r = std::collections::hash_map::RandomState::new().hash_one(client);
+    Some(spread.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64))
 }
 
 /// A request of the rules being carried out.
@@ -253,6 +277,10 @@ struct Connection {
     /// When the last flush ended (kept only with a write interval).
     last_write: Instant,
     closing: Closing,
+    /// The close code sent or received (1006 until there is one).
+    close_code: u16,
+    /// The fan-out instant of the oldest event frame written since the last flush.
+    oldest_event: Option<Instant>,
     /// Frames still taken from the queue before a draining close: those queued when it was asked.
     drain_left: usize,
     /// After the close is written to a stream that cannot be read: dropped then at the latest.
@@ -309,6 +337,8 @@ impl Connection {
             // As if the last write were an interval ago: the welcome is not held.
             last_write: now.checked_sub(conn.state.config.write_interval).unwrap_or(now),
             closing: Closing::Open,
+            close_code: 1006,
+            oldest_event: None,
             drain_left: 0,
             linger: None,
             readable: true,
@@ -442,7 +472,7 @@ impl Connection {
                         tracing::debug!(%client, user = who.identity.name(), "authenticated");
                     }
                     // The error says what kind of failure it was; it never contains the token.
-                    Outcome::Auth(Err(e)) => tracing::debug!(%client, "auth refused: {e}"),
+                    Outcome::Auth(Err(e)) => tracing::info!(%client, "auth refused: {e}"),
                     _ => {}
                 }
                 self.rules.handle_outcome(clock(Instant::now()), outcome);
@@ -477,7 +507,10 @@ impl Connection {
             let now = clock(Instant::now());
             match msg {
                 _ if self.closing == Closing::Sent => self.rules.handle_control(now),
-                Message::Close(_) => {
+                Message::Close(frame) => {
+                    if self.close_code == 1006 {
+                        self.close_code = frame.map_or(1005, |f| f.code);
+                    }
                     // tungstenite queued the reply: flush it, write nothing after it.
                     self.rules.handle_peer_close(now);
                     self.closing = Closing::Sent;
@@ -512,7 +545,11 @@ impl Connection {
             {
                 // A held batch, released: what was queued meanwhile joins it (a closed queue is
                 // seen below). Not while draining: that counts what it takes.
-                let _ = self.rx.poll_recv_many(cx, &mut self.batch, room);
+                if let Poll::Ready((_, at)) =
+                    self.rx.poll_recv_many_timed(cx, &mut self.batch, room)
+                {
+                    self.saw_event(at);
+                }
             }
             while self.fed < self.batch.len() {
                 if !ready!(self.poll_ready(cx)) {
@@ -541,6 +578,9 @@ impl Connection {
                 }
                 self.unflushed = false;
                 self.rules.handle_write_progress();
+                if let Some(at) = self.oldest_event.take() {
+                    self.conn.state.metrics.delivery_latency.observe(at.elapsed());
+                }
                 if !interval.is_zero() {
                     self.last_write = Instant::now();
                 }
@@ -557,6 +597,7 @@ impl Connection {
                     }
                     tracing::debug!(code = close.code.0, "closing");
                     self.closing = Closing::Sent;
+                    self.close_code = close.code.0;
                     let reason = Utf8Bytes::from(close.reason());
                     let frame = CloseFrame { code: close.code.0, reason };
                     if !self.start_send(Message::Close(Some(frame))) {
@@ -567,14 +608,15 @@ impl Connection {
                 Closing::Pending(_) => limit.min(self.drain_left),
                 Closing::Open => limit,
             };
-            match self.rx.poll_recv_many(cx, &mut self.batch, max) {
-                Poll::Ready(0) => {
+            match self.rx.poll_recv_many_timed(cx, &mut self.batch, max) {
+                Poll::Ready((0, _)) => {
                     let reason = self.rx.close_reason();
                     self.rules.handle_queue_closed(clock(Instant::now()), reason);
                     self.take_close();
                     self.drain_left = 0;
                 }
-                Poll::Ready(n) => {
+                Poll::Ready((n, at)) => {
+                    self.saw_event(at);
                     self.drain_left = self.drain_left.saturating_sub(n);
                     // Too soon after the last write: hold these (and, with no waker left in the
                     // queue, take what comes meanwhile at the same time, in the same write).
@@ -600,6 +642,14 @@ impl Connection {
                     return Poll::Pending;
                 }
             }
+        }
+    }
+
+    /// Frames fanned out at `at` (the oldest event frame of a batch) are on their way.
+    fn saw_event(&mut self, at: Option<std::time::Instant>) {
+        if let Some(at) = at {
+            let at = Instant::from_std(at);
+            self.oldest_event = Some(self.oldest_event.map_or(at, |o| o.min(at)));
         }
     }
 

@@ -1,5 +1,5 @@
-//! The HTTP endpoints: `/healthz`, `/metrics` (Prometheus text), `/api/stats`, `/api/publish` and
-//! `/api/notify`. Errors are JSON `{"error":"…","code":"…"}` with the protocol's error codes.
+//! The HTTP endpoints: `/healthz`, `/readyz`, `/api/stats`, `/api/publish`, `/api/notify`,
+//! `/api/unsubscribe` and `/api/disconnect`. Errors are JSON `{"error":"…","code":"…"}` with the protocol's error codes.
 
 use super::ServerState;
 use axum::body::{Body, Bytes};
@@ -11,7 +11,6 @@ use axum::Json;
 use guts_realtime::server::{publish as publish_as, Identity};
 use guts_realtime::{Channel, EventKind, HubStats, Notification, NotifyOutcome, RealtimeError};
 use serde::Deserialize;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -23,6 +22,18 @@ pub(crate) async fn healthz(State(state): State<Arc<ServerState>>) -> Response {
         "ok".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable\n").into_response()
+    }
+}
+
+/// `GET /readyz`: `200 ready` while the server accepts work (its engine is up and it is not
+/// draining), else `503` with the reason.
+pub(crate) async fn readyz(State(state): State<Arc<ServerState>>) -> Response {
+    if state.draining.load(Relaxed) || state.phase() != super::RUNNING {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else if !state.engine.is_up() {
+        (StatusCode::SERVICE_UNAVAILABLE, "broker unavailable\n").into_response()
+    } else {
+        "ready\n".into_response()
     }
 }
 
@@ -40,130 +51,6 @@ pub(crate) struct Stats {
     hub: HubStats,
     /// Subscriptions held now (one per connection and channel).
     current_subscriptions: u64,
-}
-
-/// `GET /metrics`.
-pub(crate) async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
-    let m = state.engine.metrics();
-    let c = &state.counters;
-    let k = &state.connections.counters;
-    let mut out = String::with_capacity(4096);
-    let mut put = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = write!(
-            out,
-            "# HELP guts_hub_{name} {help}\n# TYPE guts_hub_{name} {kind}\nguts_hub_{name} {value}\n"
-        );
-    };
-    put("connections", "gauge", "WebSocket connections now.", m.connections as u64);
-    put("connections_total", "counter", "Connections ever accepted.", m.total_connections);
-    put(
-        "connections_rejected_total",
-        "counter",
-        "Upgrades refused at the connection cap or during shutdown.",
-        c.upgrades_refused.load(Relaxed),
-    );
-    put("subscriptions", "gauge", "Subscriptions held now.", m.subscriptions);
-    put("subscriptions_total", "counter", "New subscriptions ever made.", m.total_subscriptions);
-    put(
-        "events_published_total",
-        "counter",
-        "Events and notifications published (events in).",
-        m.events_published,
-    );
-    put(
-        "http_published_total",
-        "counter",
-        "Events and notifications published over HTTP.",
-        c.http_published.load(Relaxed),
-    );
-    put(
-        "frames_delivered_total",
-        "counter",
-        "Event frames queued to clients by fan-out (events out).",
-        m.frames_delivered,
-    );
-    put("frames_replayed_total", "counter", "Frames replayed by recovery.", m.frames_replayed);
-    put("queue_drops_total", "counter", "Frames refused because a queue was full.", m.queue_drops);
-    put(
-        "slow_consumer_disconnects_total",
-        "counter",
-        "Clients closed as slow consumers (4008).",
-        m.slow_consumer_disconnects,
-    );
-    put("streams", "gauge", "Streams (repositories, users, orgs) held now.", m.streams as u64);
-    put("history_size", "gauge", "Events held in history now, over all streams.", m.history_size);
-    put("commands_total", "counter", "WebSocket text frames received.", k.commands.load(Relaxed));
-    put(
-        "invalid_messages_total",
-        "counter",
-        "Frames answered with invalid_message.",
-        k.invalid_messages.load(Relaxed),
-    );
-    put(
-        "rate_limited_total",
-        "counter",
-        "Commands refused by the rate limit.",
-        k.rate_limited.load(Relaxed),
-    );
-    put("forbidden_total", "counter", "Commands refused as forbidden.", k.forbidden.load(Relaxed));
-    put(
-        "auth_failures_total",
-        "counter",
-        "Refused tokens (each closed with 4001).",
-        k.auth_failures.load(Relaxed),
-    );
-    put(
-        "oversized_closes_total",
-        "counter",
-        "Connections closed with 1009 for an oversized frame.",
-        k.oversized_closes.load(Relaxed),
-    );
-    put(
-        "idle_closes_total",
-        "counter",
-        "Connections closed for silence past the idle timeout (4009).",
-        k.idle_closes.load(Relaxed),
-    );
-    put(
-        "write_stall_closes_total",
-        "counter",
-        "Connections closed (4008) because their socket accepted nothing for the write-stall timeout.",
-        k.write_stalls.load(Relaxed),
-    );
-    put(
-        "token_expired_closes_total",
-        "counter",
-        "Connections closed (4002) because their token expired.",
-        k.token_expired.load(Relaxed),
-    );
-    put(
-        "gap_disconnects_total",
-        "counter",
-        "Clients disconnected because events of their streams were lost on the way here.",
-        m.gap_disconnects,
-    );
-    put(
-        "http_connections_refused_total",
-        "counter",
-        "TCP connections answered 503 at the cap on connections still speaking HTTP.",
-        c.http_refused.load(Relaxed),
-    );
-    put(
-        "http_key_failures_total",
-        "counter",
-        "HTTP requests with a missing or wrong publish key (401).",
-        c.key_failures.load(Relaxed),
-    );
-    put(
-        "http_key_throttled_total",
-        "counter",
-        "HTTP requests refused (429) after too many wrong keys from their address.",
-        c.key_throttled.load(Relaxed),
-    );
-    for x in state.engine.extra_metrics() {
-        put(x.name, x.kind.as_str(), x.help, x.value);
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
 /// An error answer: `{"error": message, "code": code}`.

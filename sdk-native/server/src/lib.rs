@@ -75,12 +75,14 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod accept;
+mod admin;
 mod auth;
 #[cfg(feature = "redis")]
 mod broker;
 mod config;
 mod connection;
 mod http;
+mod metrics;
 mod proxy;
 mod throttle;
 
@@ -101,7 +103,7 @@ use guts_realtime::server::ConnectionShared;
 use guts_realtime::{EventHub, InvalidConfig};
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -140,6 +142,11 @@ pub(crate) struct ServerState {
     pub(crate) connections: Arc<ConnectionShared>,
     pub(crate) key_throttle: throttle::KeyThrottle,
     pub(crate) per_address: throttle::PerAddress,
+    /// What the server measures itself (latency, lifetimes, closes by code).
+    pub(crate) metrics: metrics::ServerMetrics,
+    /// The shutdown signal came: `/readyz` answers 503 while clients are still served.
+    pub(crate) draining: AtomicBool,
+    pub(crate) started: Instant,
 }
 
 impl ServerState {
@@ -162,7 +169,15 @@ impl ServerState {
             active: AtomicUsize::new(0),
             http_open: AtomicUsize::new(0),
             counters: ServerCounters::default(),
+            metrics: metrics::ServerMetrics::default(),
+            draining: AtomicBool::new(false),
+            started: Instant::now(),
         }
+    }
+
+    /// Whether `/readyz` answers 200: the engine is up and the server is not draining.
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.draining.load(Relaxed) && self.phase() == RUNNING && self.engine.is_up()
     }
 
     /// This node's connections.
@@ -201,7 +216,8 @@ enum Surface {
 }
 
 fn routes(state: &Arc<ServerState>, surface: Surface) -> Router {
-    let mut router = Router::new().route("/healthz", get(http::healthz));
+    let mut router =
+        Router::new().route("/healthz", get(http::healthz)).route("/readyz", get(http::readyz));
     if surface != Surface::Internal {
         router = router.route("/ws", get(connection::upgrade));
     }
@@ -210,11 +226,15 @@ fn routes(state: &Arc<ServerState>, surface: Surface) -> Router {
         let not_found = || async { axum::http::StatusCode::NOT_FOUND };
         router = router
             .route("/metrics", any(not_found))
+            .route("/admin", any(not_found))
+            .route("/admin/{*rest}", any(not_found))
             .route("/api", any(not_found))
             .route("/api/{*rest}", any(not_found));
     } else {
         router = router
-            .route("/metrics", get(http::metrics))
+            .route("/metrics", get(metrics::metrics))
+            .route("/admin", get(admin::page))
+            .route("/admin/api/snapshot", get(admin::snapshot))
             .route("/api/stats", get(http::stats))
             .route("/api/publish", post(http::publish))
             .route("/api/notify", post(http::notify))
@@ -298,8 +318,15 @@ async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let drain = state.config.drain_timeout;
+    let draining = state.clone();
     let trigger = async move {
         shutdown.await;
+        draining.draining.store(true, Relaxed);
+        if !drain.is_zero() {
+            tracing::info!(secs = drain.as_secs_f64(), "draining: /readyz answers 503");
+            tokio::time::sleep(drain).await;
+        }
         stop_tx.send_replace(true);
     };
     let public_surface = if internal.is_some() { Surface::Public } else { Surface::All };
@@ -315,7 +342,11 @@ async fn run(
         },
     );
     drop((public, internal));
-    tracing::info!("shutting down: closing every WebSocket with 1001");
+    tracing::info!(
+        connections = state.active.load(Relaxed),
+        spread_secs = state.config.reconnect_spread.as_secs_f64(),
+        "shutting down: closing every WebSocket with 1012"
+    );
     state.shutdown.send_replace(GRACEFUL);
     if !state.wait_connections(state.config.shutdown_timeout).await {
         tracing::warn!(

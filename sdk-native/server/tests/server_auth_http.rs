@@ -267,27 +267,73 @@ async fn health_stats_and_metrics() {
     let (status, head, body) = http_full(s.addr, "GET", "/metrics", None, None).await;
     assert_eq!(status, 200);
     assert!(
-        head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"),
+        head.to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
         "{head}"
     );
-    for name in [
-        "connections",
-        "subscriptions",
-        "events_published_total",
-        "frames_delivered_total",
-        "queue_drops_total",
-        "slow_consumer_disconnects_total",
-        "history_size",
-        "rate_limited_total",
-        "auth_failures_total",
+    for (name, kind) in [
+        ("connections", "gauge"),
+        ("subscriptions", "gauge"),
+        ("connections_accepted", "counter"),
+        ("subscriptions_made", "counter"),
+        ("events_published", "counter"),
+        ("frames_delivered", "counter"),
+        ("queue_drops", "counter"),
+        ("slow_consumer_disconnects", "counter"),
+        ("history_size", "gauge"),
+        ("rate_limited", "counter"),
+        ("auth_failures", "counter"),
+        ("closes", "counter"),
+        ("errors", "counter"),
+        ("build", "info"),
+        ("delivery_latency_seconds", "histogram"),
+        ("fan_out_duration_seconds", "histogram"),
+        ("connection_lifetime_seconds", "histogram"),
     ] {
-        assert!(body.contains(&format!("# TYPE guts_hub_{name} ")), "{name} missing:\n{body}");
+        let line = format!("# TYPE guts_hub_{name} {kind}\n");
+        assert!(body.contains(&line), "{name} missing:\n{body}");
     }
+    assert!(body.contains("guts_hub_build_info{version=\""), "{body}");
+    assert!(body.contains("guts_hub_fan_out_duration_seconds_count 1\n"), "one event fanned out");
+    assert!(body.contains("guts_hub_delivery_latency_seconds_count 1\n"), "one frame written");
+    assert!(body.contains("guts_hub_errors_total{code=\"invalid_channel\"} 0\n"), "{body}");
+    assert_openmetrics(&body);
     assert_eq!(metric(s.addr, "connections").await, 1);
     assert_eq!(metric(s.addr, "frames_delivered_total").await, 1);
     assert_eq!(metric(s.addr, "history_size").await, 1);
     let (status, _) = http(s.addr, "GET", "/nope", None, None).await;
     assert_eq!(status, 404, "no static dir configured");
+}
+
+/// OpenMetrics rules a scraper enforces: every family declared once, no family named like
+/// another's sample (a gauge `x` beside a counter `x` whose sample is `x_total`), every sample
+/// belonging to a declared family with its type's suffixes, and `# EOF` at the end.
+fn assert_openmetrics(body: &str) {
+    assert!(body.ends_with("# EOF\n"), "no # EOF");
+    let mut families = std::collections::HashMap::new();
+    for line in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').unwrap();
+        assert!(families.insert(name.to_owned(), kind.to_owned()).is_none(), "{name} twice");
+    }
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let sample = line.split(['{', ' ']).next().unwrap();
+        let owner = families.iter().find(|(f, kind)| {
+            let suffixes: &[&str] = match kind.as_str() {
+                "counter" => &["_total", "_created"],
+                "histogram" => &["_bucket", "_sum", "_count", "_created"],
+                "info" => &["_info"],
+                _ => &[""],
+            };
+            suffixes.iter().any(|s| sample.strip_suffix(s) == Some(f.as_str()))
+        });
+        assert!(owner.is_some(), "sample {sample} has no family");
+    }
+    for name in families.keys() {
+        for suffix in ["_total", "_info", "_count", "_sum", "_bucket"] {
+            let clash = format!("{name}{suffix}");
+            assert!(!families.contains_key(&clash), "family {clash} clashes with {name}");
+        }
+    }
 }
 
 #[tokio::test]

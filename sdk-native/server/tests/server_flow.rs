@@ -5,6 +5,7 @@
 mod server_support;
 
 use futures_util::{SinkExt, StreamExt};
+use guts_realtime::close::retry_after_hint;
 use guts_realtime::{EventKind, HubConfig};
 use serde_json::{json, Value};
 use server_support::*;
@@ -340,7 +341,7 @@ async fn silent_clients_are_closed_4009_and_answering_ones_stay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_shutdown_closes_every_client_with_1001_and_returns() {
+async fn graceful_shutdown_closes_every_client_with_1012_and_returns() {
     let cfg = config().close_timeout(Duration::from_millis(300));
     let mut s = TestServer::start(HubConfig::default(), cfg).await;
     let ch = uniq("repo:bye/r");
@@ -361,13 +362,77 @@ async fn graceful_shutdown_closes_every_client_with_1001_and_returns() {
         // The event queued before the shutdown is delivered before the close.
         let e: Value = c.recv().await;
         assert_eq!(e["seq"], seq);
-        assert_eq!(c.closed(WAIT).await, (1001, "server shutting down".into()));
+        let (code, reason) = c.closed(WAIT).await;
+        assert_eq!(code, 1012, "{reason}");
+        let hint = retry_after_hint(&reason).expect("a retry_after_ms hint");
+        assert!(hint <= Duration::from_secs(10), "{reason}: within the default spread");
     }
     assert_eq!(s.hub.connection_count(), 0, "every client was removed from the hub");
     assert!(Ws::connect(&format!("ws://{addr}/ws")).await.is_err(), "no longer accepting");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconnect_hints_of_a_shutdown_are_spread_uniformly() {
+    let spread = Duration::from_secs(8);
+    let cfg = config().reconnect_spread(spread).rate_limit(None);
+    let mut s = TestServer::start(HubConfig::default(), cfg).await;
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        clients.push(s.ws().await);
+    }
+    s.stop().await.expect("serve returns Ok");
+    let mut quarters = [0usize; 4];
+    for c in &mut clients {
+        let (code, reason) = c.closed(WAIT).await;
+        assert_eq!(code, 1012);
+        let hint = retry_after_hint(&reason).expect("a hint");
+        assert!(hint <= spread, "{reason}");
+        quarters[(hint.as_secs_f64() / 2.0).min(3.0) as usize] += 1;
+    }
+    // Uniform over 8 s: each 2 s quarter holds 50 of 200 on average (≥ 25 fails once in ~10⁶).
+    assert!(quarters.iter().all(|&n| n >= 25), "hints per 2 s: {quarters:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_spread_the_shutdown_close_carries_no_hint() {
+    let cfg = config().reconnect_spread(Duration::ZERO);
+    let mut s = TestServer::start(HubConfig::default(), cfg).await;
+    let mut c = s.ws().await;
+    s.stop().await.expect("serve returns Ok");
+    assert_eq!(c.closed(WAIT).await, (1012, "server restarting".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_turns_readyz_503_while_clients_are_still_served() {
+    let drain = Duration::from_millis(800);
+    let cfg = config().drain_timeout(drain);
+    let mut s = TestServer::start(HubConfig::default(), cfg).await;
+    let ch = uniq("repo:drain/r");
+    let mut c = s.ws().await;
+    c.subscribe(&ch).await;
+    assert_eq!(http(s.addr, "GET", "/readyz", None, None).await, (200, "ready\n".into()));
+    let started = Instant::now();
+    s.signal_stop();
+    let mut status = 200;
+    while status == 200 && started.elapsed() < WAIT {
+        status = http(s.addr, "GET", "/readyz", None, None).await.0;
+    }
+    assert_eq!(status, 503, "/readyz during the drain");
+    assert_eq!(http(s.addr, "GET", "/readyz", None, None).await.1, "draining\n");
+    assert_eq!(http(s.addr, "GET", "/healthz", None, None).await.0, 200, "still alive");
+    // Still served: a publish reaches the client, and a new client can connect.
+    let seq = s.publish(&ch, "push", json!({})).await;
+    let e: Value = c.recv().await;
+    assert_eq!(e["seq"], seq);
+    let mut late = s.ws().await;
+    late.subscribe(&ch).await;
+    let (code, _) = c.closed(WAIT).await;
+    assert_eq!(code, 1012);
+    assert!(started.elapsed() >= drain, "closed after the drain, not {:?}", started.elapsed());
+    assert_eq!(late.closed(WAIT).await.0, 1012);
+    s.stop().await.expect("serve returns Ok");
+}
 /// Whether the server closes `tcp` within `limit` (whatever it sends first is read and dropped).
 async fn closed_within(tcp: &mut tokio::net::TcpStream, limit: Duration) -> bool {
     use tokio::io::AsyncReadExt;
@@ -409,7 +474,7 @@ async fn shutdown_is_not_held_by_a_half_sent_request() {
         .expect("serve returns within the shutdown timeout, half-sent request or not")
         .expect("serve returns Ok");
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
-    assert_eq!(c.closed(WAIT).await, (1001, "server shutting down".into()));
+    assert_eq!(c.closed(WAIT).await.0, 1012);
     assert!(closed_within(&mut half, Duration::from_secs(5)).await);
 }
 

@@ -59,6 +59,13 @@ impl TestServer {
         TestServer { addr, hub, stop: Some(tx), task: Some(task) }
     }
 
+    /// Sends the shutdown signal without waiting for `serve` to return.
+    pub fn signal_stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// Starts a server with the default hub and [`config`].
     pub async fn default() -> TestServer {
         TestServer::start(HubConfig::default(), config()).await
@@ -75,9 +82,7 @@ impl TestServer {
 
     /// Signals shutdown and waits (bounded) for `serve` to return.
     pub async fn stop(&mut self) -> std::io::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+        self.signal_stop();
         match self.task.take() {
             Some(t) => timeout(Duration::from_secs(20), t)
                 .await

@@ -11,14 +11,17 @@
 //! With `--broker redis://HOST:PORT` several `guts-hub` processes behind a load balancer share
 //! fan-out and history through Redis (see `docs/DEPLOY.md`).
 
-use clap::Parser;
+mod config_file;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
 use guts_realtime::{EventHub, EventKind, HubConfig};
 use guts_realtime_server::{
     serve, serve_split, DefaultAuthorizer, Engine, ProxyAuthorizer, RateLimit, RedisBroker,
     RedisConfig, RepoAccess, ServerConfig,
 };
 use serde_json::json;
-use std::io::Write as _;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,8 +29,19 @@ use std::time::Duration;
 
 /// The Guts real-time hub: WebSocket at /ws, HTTP publish at /api/publish, demo page at /.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, args_override_self = true)]
 struct Args {
+    /// TOML file of settings: keys are the flags' names (`max_connections = 5000`). Flags and
+    /// environment variables override it.
+    #[arg(long, env = "GUTS_HUB_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (as a file for --config; secrets masked) and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Log format on stderr: `text` (colours only on a terminal) or `json` (one object per
+    /// line). Levels from `RUST_LOG` (default `info`).
+    #[arg(long, env = "GUTS_HUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Address to listen on (port 0 picks a free port; the real one is printed).
     #[arg(long, env = "GUTS_HUB_LISTEN", default_value = "127.0.0.1:7800")]
     listen: String,
@@ -65,8 +79,8 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_AUTHORIZE_TIMEOUT_MS", default_value_t = 2000)]
     authorize_timeout_ms: u64,
     /// Seconds a decision of the authorize endpoint is reused per (user, repository); 0: never.
-    #[arg(long, env = "GUTS_HUB_AUTHORIZE_CACHE_SECS", default_value_t = 30)]
-    authorize_cache_secs: u64,
+    #[arg(long, env = "GUTS_HUB_AUTHORIZE_CACHE_SECS", value_parser = seconds, default_value_t = 30.0)]
+    authorize_cache_secs: f64,
     /// Browser origins allowed to open a WebSocket, comma-separated `scheme://host[:port]`, or
     /// `*`; others get HTTP 403. Requests without `Origin` are allowed. Default: any.
     #[arg(long, env = "GUTS_HUB_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -106,8 +120,8 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_MAX_REPLAY_BYTES", default_value_t = HubConfig::default().max_replay_bytes)]
     max_replay_bytes: usize,
     /// Seconds an event stays recoverable.
-    #[arg(long, env = "GUTS_HUB_HISTORY_TTL_SECS", default_value_t = HubConfig::default().history_ttl.as_secs())]
-    history_ttl_secs: u64,
+    #[arg(long, env = "GUTS_HUB_HISTORY_TTL_SECS", value_parser = seconds, default_value_t = HubConfig::default().history_ttl.as_secs_f64())]
+    history_ttl_secs: f64,
     /// Frames a client's outbound queue holds before it is closed as a slow consumer (4008).
     #[arg(long, env = "GUTS_HUB_QUEUE_CAPACITY", default_value_t = HubConfig::default().queue_capacity)]
     queue_capacity: usize,
@@ -119,7 +133,7 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_MAX_QUEUE_BYTES", default_value_t = HubConfig::default().max_queue_bytes)]
     max_queue_bytes: usize,
     /// Seconds a socket may accept nothing while frames wait for it (then: close 4008).
-    #[arg(long, env = "GUTS_HUB_WRITE_STALL_SECS", default_value_t = ServerConfig::default().write_stall_timeout.as_secs_f64())]
+    #[arg(long, env = "GUTS_HUB_WRITE_STALL_SECS", value_parser = seconds, default_value_t = ServerConfig::default().write_stall_timeout.as_secs_f64())]
     write_stall_secs: f64,
     /// Largest inbound WebSocket message and HTTP body in bytes (bigger: close 1009 / 413).
     #[arg(long, env = "GUTS_HUB_MAX_FRAME_BYTES", default_value_t = ServerConfig::default().max_frame_bytes)]
@@ -128,6 +142,12 @@ struct Args {
     /// connection pays it).
     #[arg(long, env = "GUTS_HUB_READ_BUFFER_BYTES", default_value_t = ServerConfig::default().read_buffer_size)]
     read_buffer_bytes: usize,
+    /// Bytes the WebSocket writer buffers before it writes to the socket.
+    #[arg(long, env = "GUTS_HUB_WRITE_BUFFER_BYTES", default_value_t = ServerConfig::default().write_buffer_size)]
+    write_buffer_bytes: usize,
+    /// Most queued frames one write (one flush) takes.
+    #[arg(long, env = "GUTS_HUB_WRITE_BATCH", default_value_t = ServerConfig::default().write_batch)]
+    write_batch: usize,
     /// Commands per second per connection (0 disables the limit; publishers have their own).
     #[arg(long, env = "GUTS_HUB_COMMANDS_PER_SEC", default_value_t = ServerConfig::default().rate_limit.map_or(0.0, |r| r.per_second))]
     commands_per_sec: f64,
@@ -141,18 +161,39 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_PUBLISHER_COMMAND_BURST", default_value_t = ServerConfig::default().publisher_rate_limit.map_or(0.0, |r| r.burst))]
     publisher_command_burst: f64,
     /// Seconds between server pings.
-    #[arg(long, env = "GUTS_HUB_PING_INTERVAL_SECS", default_value_t = ServerConfig::default().ping_interval.as_secs_f64())]
+    #[arg(long, env = "GUTS_HUB_PING_INTERVAL_SECS", value_parser = seconds, default_value_t = ServerConfig::default().ping_interval.as_secs_f64())]
     ping_interval_secs: f64,
+    /// Signals per second per connection (on top of the command rate limit).
+    #[arg(long, env = "GUTS_HUB_SIGNALS_PER_SEC", default_value_t = ServerConfig::default().signal_rate_limit.per_second)]
+    signals_per_sec: f64,
+    /// Signal burst per connection.
+    #[arg(long, env = "GUTS_HUB_SIGNAL_BURST", default_value_t = ServerConfig::default().signal_rate_limit.burst)]
+    signal_burst: f64,
     /// Seconds of silence (no frame, no pong) after which a client is closed with 4009.
-    #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", default_value_t = ServerConfig::default().idle_timeout.as_secs_f64())]
+    #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().idle_timeout.as_secs_f64())]
     idle_timeout_secs: f64,
+    /// Seconds a closing connection waits for the client's close frame before it is dropped.
+    #[arg(long, env = "GUTS_HUB_CLOSE_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().close_timeout.as_secs_f64())]
+    close_timeout_secs: f64,
+    /// Seconds the shutdown waits for clients to take their close (and HTTP requests to finish)
+    /// before it drops what remains.
+    #[arg(long, env = "GUTS_HUB_SHUTDOWN_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().shutdown_timeout.as_secs_f64())]
+    shutdown_timeout_secs: f64,
+    /// On SIGTERM: seconds `/readyz` answers 503 (so the load balancer stops sending new clients)
+    /// before the clients are closed.
+    #[arg(long, env = "GUTS_HUB_DRAIN_SECS", value_parser = seconds, default_value_t = ServerConfig::default().drain_timeout.as_secs_f64())]
+    drain_secs: f64,
+    /// On shutdown every client is closed with 1012 and a `retry_after_ms` hint spread uniformly
+    /// over this many seconds, so that they do not all come back at once (0: no hint).
+    #[arg(long, env = "GUTS_HUB_RECONNECT_SPREAD_SECS", value_parser = seconds, default_value_t = ServerConfig::default().reconnect_spread.as_secs_f64())]
+    reconnect_spread_secs: f64,
     /// Seconds a new connection may take to send its whole request head (the WebSocket
     /// handshake included) before it is closed.
-    #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS",
+    #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS", value_parser = seconds,
           default_value_t = ServerConfig::default().request_head_timeout.as_secs_f64())]
     request_head_timeout_secs: f64,
     /// Seconds a publish or notify request may take to send its body (then: 408, closed).
-    #[arg(long, env = "GUTS_HUB_REQUEST_BODY_TIMEOUT_SECS",
+    #[arg(long, env = "GUTS_HUB_REQUEST_BODY_TIMEOUT_SECS", value_parser = seconds,
           default_value_t = ServerConfig::default().request_body_timeout.as_secs_f64())]
     request_body_timeout_secs: f64,
     /// Largest HTTP request head in bytes (bigger: 431); at least 8192.
@@ -168,7 +209,7 @@ struct Args {
     broker_prefix: String,
     /// Seconds a node stays subscribed to a stream's Redis topic after its last local subscriber
     /// left.
-    #[arg(long, env = "GUTS_HUB_BROKER_GRACE_SECS", default_value_t = RedisConfig::new("").unsubscribe_grace.as_secs_f64())]
+    #[arg(long, env = "GUTS_HUB_BROKER_GRACE_SECS", value_parser = seconds, default_value_t = RedisConfig::new("").unsubscribe_grace.as_secs_f64())]
     broker_grace_secs: f64,
     /// Listen backlog: connections the kernel holds before they are accepted (a reconnect storm
     /// arrives at once; the kernel caps it at `net.core.somaxconn`).
@@ -177,19 +218,36 @@ struct Args {
     /// Least milliseconds between two writes to one connection (0: write at once). Frames queued
     /// meanwhile share one write: less CPU per delivery on a busy hub, up to this much latency
     /// for a connection that gets more than one frame per interval.
-    #[arg(long, env = "GUTS_HUB_WRITE_INTERVAL_MS", default_value_t = ServerConfig::default().write_interval.as_secs_f64() * 1000.0)]
+    #[arg(long, env = "GUTS_HUB_WRITE_INTERVAL_MS", value_parser = seconds, default_value_t = ServerConfig::default().write_interval.as_secs_f64() * 1000.0)]
     write_interval_ms: f64,
     /// Directory served at `/`.
     #[arg(long, env = "GUTS_HUB_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/web"))]
     web_dir: PathBuf,
 }
 
+/// A flag's number of seconds (or milliseconds): finite, not negative, at most a year.
+fn seconds(text: &str) -> Result<f64, String> {
+    let v: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && (0.0..=1e12).contains(&v) {
+        Ok(v)
+    } else {
+        Err("expected a number of seconds, at least 0".to_owned())
+    }
+}
+
 fn secs(v: f64) -> Duration {
-    Duration::try_from_secs_f64(v).unwrap_or(Duration::from_secs(1))
+    Duration::try_from_secs_f64(v).unwrap_or_default()
 }
 
 fn invalid(e: guts_realtime::InvalidConfig) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `--repo-access`.
@@ -241,20 +299,60 @@ fn secret(
     Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = Args::parse();
-    // No `log` bridge (tracing-subscriber without its `tracing-log` feature): tungstenite's
-    // `log` records, whole frames with `auth` tokens among them at trace level, never reach the
-    // output, and each of its per-frame `trace!` calls costs one atomic load, not a trip through
-    // the filter (that was 5 % of the hub's CPU under fan-out).
-    tracing_subscriber::fmt()
+/// The command line merged with the `--config` file, and the printed configuration if
+/// `--print-config`. Exits on a usage error (2), `--help` or `--version` (0).
+fn parse_args() -> Result<(Args, Option<String>), String> {
+    let cmd = Args::command();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let first = cmd.clone().try_get_matches_from(&argv).unwrap_or_else(|e| e.exit());
+    let mut file = config_file::FileSettings::default();
+    let matches = match first.get_one::<PathBuf>("config") {
+        None => first,
+        Some(path) => {
+            file = config_file::read(&cmd, path)?;
+            let merged = argv.iter().take(1).chain(&file.args).chain(argv.iter().skip(1));
+            cmd.clone().try_get_matches_from(merged).unwrap_or_else(|e| e.exit())
+        }
+    };
+    let printed =
+        matches.get_flag("print_config").then(|| config_file::print(&cmd, &matches, &file));
+    let args = Args::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+    Ok((args, printed))
+}
+
+/// Logs to stderr as text (ANSI colours only on a terminal) or JSON lines.
+fn init_logs(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok((_, Some(printed))) => {
+            print!("{printed}");
+            return ExitCode::SUCCESS;
+        }
+        Ok((args, None)) => args,
+        Err(e) => {
+            eprintln!("guts-hub: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(args.log_format);
+    // No `log` bridge (tracing-subscriber without its `tracing-log` feature): tungstenite's
+    // `log` records, whole frames with `auth` tokens among them at trace level, never reach the
+    // output, and each of its per-frame `trace!` calls costs one atomic load, not a trip through
+    // the filter (that was 5 % of the hub's CPU under fan-out).
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
@@ -305,7 +403,7 @@ async fn run(args: Args) -> std::io::Result<()> {
         .history_size(args.history_size)
         .max_replay_events(args.max_replay_events)
         .max_replay_bytes(args.max_replay_bytes)
-        .history_ttl(Duration::from_secs(args.history_ttl_secs))
+        .history_ttl(secs(args.history_ttl_secs))
         .queue_capacity(args.queue_capacity)
         .max_queue_bytes(args.max_queue_bytes)
         .max_channels_per_connection(args.max_channels_per_connection);
@@ -334,6 +432,13 @@ async fn run(args: Args) -> std::io::Result<()> {
             .max_http_connections(args.max_http_connections)
             .max_connections_per_user(args.max_connections_per_user)
             .request_body_timeout(secs(args.request_body_timeout_secs))
+            .close_timeout(secs(args.close_timeout_secs))
+            .shutdown_timeout(secs(args.shutdown_timeout_secs))
+            .drain_timeout(secs(args.drain_secs))
+            .reconnect_spread(secs(args.reconnect_spread_secs))
+            .write_buffer_size(args.write_buffer_bytes)
+            .write_batch(args.write_batch)
+            .signal_rate_limit(RateLimit::new(args.signals_per_sec, args.signal_burst))
             .write_interval(
                 Duration::try_from_secs_f64(args.write_interval_ms / 1000.0).unwrap_or_default(),
             )
@@ -347,7 +452,7 @@ async fn run(args: Args) -> std::io::Result<()> {
             ProxyAuthorizer::new(url, Some(&publish_key))
                 .map_err(invalid)?
                 .timeout(Duration::from_millis(args.authorize_timeout_ms))
-                .cache_ttl(Duration::from_secs(args.authorize_cache_secs)),
+                .cache_ttl(secs(args.authorize_cache_secs)),
         ),
         (RepoAccessMode::Proxy, None) => {
             let msg = "--repo-access proxy needs --authorize-url (env GUTS_HUB_AUTHORIZE_URL)";

@@ -1,0 +1,200 @@
+//! The operator's page, `GET /admin` (one self-contained HTML file, `admin.html`), and the
+//! snapshot it polls, `GET /admin/api/snapshot`. Both answer only to HTTP Basic authentication
+//! with the publish key as the password (any user name); they are served on the internal
+//! listener when there is one.
+
+use super::ServerState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use guts_realtime::ErrorCode;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// The page.
+const PAGE: &str = include_str!("admin.html");
+
+/// Streams listed per ranking (by subscribers, by events): the page shows the top ten of each.
+const TOP: usize = 20;
+
+/// `GET /admin`.
+pub(crate) async fn page(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    if !authorized(&state, &headers, &extensions) {
+        return denied();
+    }
+    let html = HeaderValue::from_static("text/html; charset=utf-8");
+    let no_store = HeaderValue::from_static("no-store");
+    ([(header::CONTENT_TYPE, html), (header::CACHE_CONTROL, no_store)], PAGE).into_response()
+}
+
+/// The body of `GET /admin/api/snapshot`: gauges now, counters since the start (the page
+/// derives rates from two snapshots).
+#[derive(Debug, Serialize)]
+pub(crate) struct Snapshot {
+    version: &'static str,
+    epoch: String,
+    uptime_secs: f64,
+    ready: bool,
+    draining: bool,
+    connections: usize,
+    subscriptions: u64,
+    events_published: u64,
+    frames_delivered: u64,
+    /// The top streams by subscribers and by events here.
+    channels: Vec<guts_realtime::ChannelActivity>,
+    /// Closed connections per close code.
+    closes: BTreeMap<String, u64>,
+    /// Error frames sent per error code (codes never sent are left out).
+    errors: BTreeMap<&'static str, u64>,
+    /// Presence on this node: each channel with members here.
+    presence: Vec<PresenceChannel>,
+}
+
+#[derive(Debug, Serialize)]
+struct PresenceChannel {
+    channel: String,
+    members: Vec<PresenceUser>,
+}
+
+#[derive(Debug, Serialize)]
+struct PresenceUser {
+    user: String,
+    connections: u32,
+}
+
+/// `GET /admin/api/snapshot`.
+pub(crate) async fn snapshot(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    if !authorized(&state, &headers, &extensions) {
+        return denied();
+    }
+    let hub = state.hub();
+    let m = state.engine.metrics();
+    let mut all = hub.channel_activity();
+    all.sort_by(|a, b| b.subscribers.cmp(&a.subscribers).then(a.channel.cmp(&b.channel)));
+    let mut channels: Vec<_> = all.iter().take(TOP).cloned().collect();
+    all.sort_by(|a, b| b.events.cmp(&a.events).then(a.channel.cmp(&b.channel)));
+    for c in all.into_iter().take(TOP) {
+        if !channels.iter().any(|x| x.channel == c.channel) {
+            channels.push(c);
+        }
+    }
+    let mut presence: BTreeMap<String, Vec<PresenceUser>> = BTreeMap::new();
+    for (channel, user, connections) in hub.local_presence() {
+        presence.entry(channel.to_string()).or_default().push(PresenceUser { user, connections });
+    }
+    let counters = &state.connections.counters;
+    let errors = ErrorCode::ALL
+        .into_iter()
+        .map(|code| (code.as_str(), counters.errors(code)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let snapshot = Snapshot {
+        version: env!("CARGO_PKG_VERSION"),
+        epoch: hub.epoch(),
+        uptime_secs: state.started.elapsed().as_secs_f64(),
+        ready: state.is_ready(),
+        draining: state.draining.load(Relaxed),
+        connections: m.connections,
+        subscriptions: m.subscriptions,
+        events_published: m.events_published,
+        frames_delivered: m.frames_delivered,
+        channels,
+        closes: state.metrics.closes().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        errors,
+        presence: presence
+            .into_iter()
+            .map(|(channel, mut members)| {
+                members.sort_by(|a, b| a.user.cmp(&b.user));
+                PresenceChannel { channel, members }
+            })
+            .collect(),
+    };
+    let mut resp = Json(snapshot).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Whether `Authorization: Basic base64(user:publish key)` is there (never when the server has
+/// no publish key). A wrong password counts as a wrong publish key, against the same per-address
+/// throttle: after ten, one try a second.
+fn authorized(state: &ServerState, headers: &HeaderMap, extensions: &Extensions) -> bool {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if peer.is_some_and(|ip| !state.key_throttle.may_try(ip)) {
+        state.counters.key_throttled.fetch_add(1, Relaxed);
+        return false;
+    }
+    let password = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| decode_base64(b64.trim()))
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_owned()));
+    if password.as_deref().is_some_and(|p| state.verifier.is_publish_key(p)) {
+        return true;
+    }
+    if password.is_some() {
+        state.counters.key_failures.fetch_add(1, Relaxed);
+        if let Some(ip) = peer {
+            state.key_throttle.failed(ip);
+        }
+    }
+    false
+}
+
+/// 401 with a Basic challenge (the browser asks for the credentials).
+fn denied() -> Response {
+    let challenge = HeaderValue::from_static("Basic realm=\"guts-hub admin\", charset=\"UTF-8\"");
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)], "unauthorized\n")
+        .into_response()
+}
+
+/// Standard base64 (with or without padding); `None` if malformed.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in text {
+        acc = (acc << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(decode_base64("YWRtaW46a2V5").unwrap(), b"admin:key");
+        assert_eq!(decode_base64("YTpi").unwrap(), b"a:b");
+        assert_eq!(decode_base64("YQ==").unwrap(), b"a");
+        assert_eq!(decode_base64("YQ").unwrap(), b"a");
+        assert!(decode_base64("a b").is_none());
+    }
+}
