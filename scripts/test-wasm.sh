@@ -8,7 +8,7 @@
 #      (the live client; the shared wire vectors against a test copy built with feature
 #      `vectors`) + tsc --noEmit,
 #   4. Playwright tests in Chromium (screenshots: artifacts/): the package, its React entry, its
-#      shared worker, the demo page, and the packed package in apps built by Vite (dev server and
+#      shared worker, the demo page, the admin page, and the packed package in apps built by Vite (dev server and
 #      build) and webpack 5, and run by Node 20 with `ws` (sdk-wasm/js/consumers/).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,10 +74,10 @@ GUTS_VECTORS=$ROOT/protocol/tests/vectors node --experimental-websocket --test t
 echo "tsc --noEmit: the examples (app, narrowing of every kind, React) type-check against the packed package"
 cd "$ROOT"
 
-step "Playwright-core + Chromium: the package, React, the shared worker, the demo page, consumers"
+step "Playwright-core + Chromium: the package, React, the shared worker, the demo page, the admin page, consumers"
 export GUTS_PACKAGE_TGZ
 GUTS_PACKAGE_TGZ=$(ls "$WORK"/guts-realtime-*.tgz)
 (cd sdk-wasm/js && node --test --test-concurrency=1 browser.test.mjs react.test.mjs shared.test.mjs \
-  demo.test.mjs consumers.test.mjs)
+  demo.test.mjs admin.test.mjs consumers.test.mjs)
 
 step "done"

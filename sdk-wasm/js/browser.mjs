@@ -6,13 +6,15 @@ import path from "node:path";
 
 export const ARTIFACTS = new URL("../../artifacts/", import.meta.url).pathname;
 
-/** A headless Chromium; `close()` also removes its profile. */
-export async function launch() {
+/** A headless Chromium; `close()` also removes its profile. `httpCredentials` ({username,
+ * password}): answer HTTP Basic challenges of every page with them. */
+export async function launch({ httpCredentials } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pw-profile-"));
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
     viewport: { width: 1000, height: 760 },
+    ...(httpCredentials ? { httpCredentials } : {}),
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });

@@ -28,6 +28,9 @@ enum Mode {
     /// Two nodes of each hub sharing a redis-server: N subscribers on node B, the publisher on
     /// node A at --rate (guts-hub --broker, hub-ws-redis.js, hub-sio-redis.js).
     Redis,
+    /// N native SDK clients across a SIGTERM and restart of guts-hub, once without and once with
+    /// --spread-secs of reconnect spread: when each client is back (guts-hub only).
+    Restart,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -79,9 +82,54 @@ struct Args {
     /// CPUs for the server (`taskset -c`).
     #[arg(long, default_value = "0")]
     server_cpus: String,
+    /// The reconnect spread of `restart` mode's second run (its first has none).
+    #[arg(long, default_value_t = 10.0)]
+    spread_secs: f64,
     /// redis-server binary for `redis` mode (default: from PATH).
     #[arg(long)]
     redis_server: Option<String>,
+}
+
+/// `restart` mode: each rep runs without and with the spread, back to back.
+async fn restart(a: &Args, hub_bin: &str) -> ExitCode {
+    use guts_realtime_examples::bench::restart;
+    let mut ok = true;
+    for rep in 0..a.reps {
+        for spread in [0.0, a.spread_secs] {
+            let run = match restart::run(hub_bin, a.n, spread).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("rep {rep} spread {spread}: {e}");
+                    ok = false;
+                    continue;
+                }
+            };
+            let bin = if spread > 0.0 { 1.0 } else { 0.25 };
+            println!(
+                "restart n={} spread={spread}s: p50 {:.2}s p90 {:.2}s p99 {:.2}s max {:.2}s, \
+                 peak {} reconnects/100ms, missing {}",
+                run.clients,
+                run.quantile(0.5),
+                run.quantile(0.9),
+                run.quantile(0.99),
+                run.quantile(1.0),
+                run.peak_per_100ms,
+                run.missing,
+            );
+            for (i, count) in run.histogram(bin).iter().enumerate() {
+                let from = i as f64 * bin;
+                let bar = "#".repeat((count * 60).div_ceil(a.n.max(1)));
+                println!("  {from:>5.2}-{:<5.2}s {count:>5} {bar}", from + bin);
+            }
+            ok &= run.missing == 0;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -115,7 +163,9 @@ async fn run_one(a: &Args, bins: &Binaries, hub: Hub) -> Result<Row, String> {
         Mode::Idle => scenarios::idle(&s, a.n, Duration::from_secs_f64(a.secs)).await,
         Mode::Storm => scenarios::storm(&s, a.n).await,
         Mode::Slow => scenarios::slow(&s, a.n, a.flood).await,
-        Mode::Floor | Mode::Redis => unreachable!("floor runs without a hub, redis above"),
+        Mode::Floor | Mode::Redis | Mode::Restart => {
+            unreachable!("floor and restart run on their own, redis above")
+        }
     }
 }
 
@@ -150,6 +200,9 @@ async fn main() -> ExitCode {
     });
     let bins =
         Binaries { guts_hub: hub_bin, peers: a.peers.clone(), server_cpus: a.server_cpus.clone() };
+    if a.mode == Mode::Restart {
+        return restart(&a, &bins.guts_hub).await;
+    }
     let mut rows: Vec<Row> = Vec::new();
     for rep in 0..a.reps {
         if a.mode == Mode::Floor {

@@ -21,6 +21,9 @@ const PAGE: &str = include_str!("admin.html");
 /// Streams listed per ranking (by subscribers, by events): the page shows the top ten of each.
 const TOP: usize = 20;
 
+/// Presence channels listed (those with the most members), and members listed per channel.
+const TOP_PRESENCE: usize = 50;
+
 /// `GET /admin`.
 pub(crate) async fn page(
     State(state): State<Arc<ServerState>>,
@@ -30,9 +33,15 @@ pub(crate) async fn page(
     if !authorized(&state, &headers, &extensions) {
         return denied();
     }
-    let html = HeaderValue::from_static("text/html; charset=utf-8");
-    let no_store = HeaderValue::from_static("no-store");
-    ([(header::CONTENT_TYPE, html), (header::CACHE_CONTROL, no_store)], PAGE).into_response()
+    let csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+               connect-src 'self'; img-src data:; frame-ancestors 'none'";
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    ];
+    (headers, PAGE).into_response()
 }
 
 /// The body of `GET /admin/api/snapshot`: gauges now, counters since the start (the page
@@ -54,13 +63,16 @@ pub(crate) struct Snapshot {
     closes: BTreeMap<String, u64>,
     /// Error frames sent per error code (codes never sent are left out).
     errors: BTreeMap<&'static str, u64>,
-    /// Presence on this node: each channel with members here.
+    /// Presence on this node: the channels with the most members here (at most
+    /// [`TOP_PRESENCE`]).
     presence: Vec<PresenceChannel>,
 }
 
 #[derive(Debug, Serialize)]
 struct PresenceChannel {
     channel: String,
+    /// Users present here (`members` lists at most [`TOP_PRESENCE`], most connections first).
+    count: usize,
     members: Vec<PresenceUser>,
 }
 
@@ -90,10 +102,22 @@ pub(crate) async fn snapshot(
             channels.push(c);
         }
     }
-    let mut presence: BTreeMap<String, Vec<PresenceUser>> = BTreeMap::new();
+    let mut by_channel: BTreeMap<String, Vec<PresenceUser>> = BTreeMap::new();
     for (channel, user, connections) in hub.local_presence() {
-        presence.entry(channel.to_string()).or_default().push(PresenceUser { user, connections });
+        let users = by_channel.entry(channel.to_string()).or_default();
+        users.push(PresenceUser { user, connections });
     }
+    let mut presence: Vec<PresenceChannel> = by_channel
+        .into_iter()
+        .map(|(channel, mut members)| {
+            members.sort_by(|a, b| b.connections.cmp(&a.connections).then(a.user.cmp(&b.user)));
+            let count = members.len();
+            members.truncate(TOP_PRESENCE);
+            PresenceChannel { channel, count, members }
+        })
+        .collect();
+    presence.sort_by(|a, b| b.count.cmp(&a.count).then(a.channel.cmp(&b.channel)));
+    presence.truncate(TOP_PRESENCE);
     let counters = &state.connections.counters;
     let errors = ErrorCode::ALL
         .into_iter()
@@ -113,13 +137,7 @@ pub(crate) async fn snapshot(
         channels,
         closes: state.metrics.closes().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         errors,
-        presence: presence
-            .into_iter()
-            .map(|(channel, mut members)| {
-                members.sort_by(|a, b| a.user.cmp(&b.user));
-                PresenceChannel { channel, members }
-            })
-            .collect(),
+        presence,
     };
     let mut resp = Json(snapshot).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -86,7 +86,7 @@ pub struct ServerConfig {
     /// 16 KiB (a browser's WebSocket handshake is well under 2 KiB); at least 8 KiB.
     pub max_request_head_bytes: usize,
     /// How long [`serve`](super::serve) waits, after its shutdown signal, for every WebSocket
-    /// client to receive its 1001 close and every HTTP request in flight to finish, before it
+    /// client to receive its 1012 close and every HTTP request in flight to finish, before it
     /// drops what remains and returns. The default value is 10 s.
     pub shutdown_timeout: Duration,
     /// After the shutdown signal, how long the server goes on serving while `/readyz` answers

@@ -9,7 +9,7 @@
 //!   [`ServerConfig::write_batch`](super::ServerConfig::write_batch)), gives them all to the
 //!   socket and flushes once: a backlog costs one flush, not one syscall per frame. It also sends
 //!   the protocol pings and every close: 4008 when the hub closed the queue as a slow consumer,
-//!   4009 when nothing arrived for the idle timeout, 1001 on shutdown, and the reader's requests
+//!   4009 when nothing arrived for the idle timeout, 1012 on shutdown, and the reader's requests
 //!   (4001 after a refused token, 1009 after an oversized frame) after the frames already
 //!   queued, so the error reply precedes its close. Each poll writes before it reads, so a
 //!   client that never stops sending still gets its replies.
@@ -186,7 +186,7 @@ async fn phase(mut shutdown: watch::Receiver<u8>, at: u8) {
     }
 }
 
-/// The connection task: [`Connection::poll`] plus the shutdown phases (1001 after the queued
+/// The connection task: [`Connection::poll`] plus the shutdown phases (1012 after the queued
 /// frames at [`GRACEFUL`], dropped at [`FORCED`]). Not an `async fn`: the task holds the
 /// connection once, not also the arguments it was made of.
 fn run(

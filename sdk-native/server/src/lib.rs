@@ -10,7 +10,9 @@
 //! |---|---|
 //! | `GET /ws` | the WebSocket: `welcome` first, then commands and events (`docs/PROTOCOL.md`) |
 //! | `GET /healthz` | `200 ok`; `503 broker unavailable` while the engine cannot do its work ([`Engine::is_up`]: a `RedisBroker` that cannot reach Redis; the node still serves its connections) |
-//! | `GET /metrics` | Prometheus text: connections, subscriptions, events in/out, queue drops, slow-consumer disconnects, history size, rate-limit and auth failures |
+//! | `GET /readyz` | `200 ready` while the server accepts work; `503 draining` from the shutdown signal on, `503 broker unavailable` while the engine is down |
+//! | `GET /metrics` | OpenMetrics text (`prometheus-client`): gauges, counters (closes and errors by code among them), histograms (delivery latency, fan-out duration, connection lifetime), `guts_hub_build_info` |
+//! | `GET /admin` | the operator's page (HTTP Basic, the publish key as password), polling `GET /admin/api/snapshot` |
 //! | `GET /api/stats` | [`HubStats`](guts_realtime::HubStats) as JSON, with `current_subscriptions` |
 //! | `POST /api/publish` | `Authorization: Bearer <publish key>`, body `{"channel","event","data"}` → `200 {"seq":N,"delivered":M}` |
 //! | `POST /api/notify` | same auth, body a [`Notification`](guts_realtime::Notification) → `200 {"seq":N,"delivered":M}`, or `200 {"suppressed":true,"delivered":0}` when the user's preferences disable its type |
@@ -39,10 +41,13 @@
 //! involved; browsers report it as a failed connection and the SDK backs off). Refusing before the
 //! upgrade costs the hub nothing for the refused client.
 //!
-//! **Shutdown.** [`serve`] stops accepting when its shutdown future completes, sends every
-//! WebSocket client close 1001 (after the frames already queued to it), lets HTTP requests in
-//! flight finish, waits up to [`ServerConfig::shutdown_timeout`] for the clients to go, drops
-//! the rest and returns.
+//! **Shutdown.** When its shutdown future completes, [`serve`] answers `/readyz` with 503 and
+//! goes on serving for [`ServerConfig::drain_timeout`] (so the load balancer stops sending new
+//! clients), then stops accepting, sends every WebSocket client close 1012 (after the frames
+//! already queued to it) with a `retry_after_ms` hint drawn uniformly over
+//! [`ServerConfig::reconnect_spread`] (so the clients come back spread out, not in one storm),
+//! lets HTTP requests in flight finish, waits up to [`ServerConfig::shutdown_timeout`] for the
+//! clients to go, drops the rest and returns.
 //!
 //! **Slow request heads.** Under [`serve`], a connection that has not sent a whole request head
 //! within [`ServerConfig::request_head_timeout`] (default 10 s) is closed, so half-open or
@@ -112,7 +117,7 @@ use tower_http::services::ServeDir;
 
 /// The shutdown phases broadcast to every connection.
 pub(crate) const RUNNING: u8 = 0;
-/// Close every WebSocket with 1001 after its queued frames.
+/// Close every WebSocket with 1012 (and a spread hint) after its queued frames.
 pub(crate) const GRACEFUL: u8 = 1;
 /// Drop every remaining connection now.
 pub(crate) const FORCED: u8 = 2;
@@ -261,7 +266,7 @@ fn build(engine: Arc<dyn Engine>, config: ServerConfig) -> Arc<ServerState> {
 /// The server's routes over `engine` (an `Arc<EventHub>`, or a cluster engine such as a
 /// `RedisBroker`), for embedding in an existing axum application. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` to record client addresses. Graceful
-/// shutdown with close 1001 needs [`serve`].
+/// shutdown with close 1012 needs [`serve`].
 ///
 /// # Errors
 /// A config that fails [`ServerConfig::validate`].
@@ -271,8 +276,9 @@ pub fn router(engine: Arc<dyn Engine>, config: ServerConfig) -> Result<Router, I
 }
 
 /// Serves `engine` (an `Arc<EventHub>`, or a cluster engine such as a `RedisBroker`) on
-/// `listener` until `shutdown` completes, then shuts down gracefully: stops
-/// accepting, sends every WebSocket client close 1001, lets every HTTP request in flight finish,
+/// `listener` until `shutdown` completes, then shuts down gracefully: answers `/readyz` 503 for
+/// [`ServerConfig::drain_timeout`], stops accepting, sends every WebSocket client close 1012 with
+/// a spread `retry_after_ms` hint, lets every HTTP request in flight finish,
 /// waits up to [`ServerConfig::shutdown_timeout`] for all of them to go, drops what remains, and
 /// returns. A connection that has not sent a whole request head within
 /// [`ServerConfig::request_head_timeout`] is closed.
@@ -291,7 +297,7 @@ pub async fn serve(
 
 /// As [`serve`], with the endpoints split over two listeners: `public` serves `/ws`, `/healthz`
 /// and the static files (and answers 404 for the rest), `internal` serves `/healthz`,
-/// `/metrics` and `/api/*` — put only `public` where clients reach it.
+/// `/readyz`, `/metrics`, `/admin` and `/api/*` — put only `public` where clients reach it.
 ///
 /// # Errors
 /// As [`serve`].

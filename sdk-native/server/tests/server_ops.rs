@@ -105,7 +105,9 @@ async fn the_admin_page_and_its_snapshot_need_the_publish_key_as_basic_password(
     }
     let (status, head, body) = get_basic(s.addr, "/admin", Some(&format!("ops:{KEY}"))).await;
     assert_eq!(status, 200);
-    assert!(head.to_ascii_lowercase().contains("content-type: text/html"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'none'"), "{head}");
     assert!(body.contains("guts-hub admin"), "the page");
 
     let mut c = s.ws().await;
