@@ -295,3 +295,40 @@ test("sub.position, then subscribe({ since }) in a new client: the missed events
   assert.throws(() => second.subscribe(channel, () => {}, { since: { seq: -1, epoch: "x" } }), /since must be/);
   second.close();
 });
+
+test("a 1012 close with a retry_after_ms hint (a hub restarting) is honoured: no attempt before it", async () => {
+  const opened = [];
+  class RestartingHub {
+    constructor() {
+      this.readyState = 0;
+      opened.push(Date.now());
+      const first = opened.length === 1;
+      queueMicrotask(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+        this.onmessage?.({ data: JSON.stringify({ type: "welcome", epoch: "ep-1", client_id: "c" }) });
+        if (first) {
+          setTimeout(() => {
+            this.readyState = 3;
+            this.onclose?.({ code: 1012, reason: "server restarting; retry_after_ms=1500", wasClean: true });
+          }, 20);
+        }
+      });
+    }
+    send() {}
+    close() {
+      this.readyState = 3;
+    }
+  }
+  const client = new RealtimeClient("ws://scripted.invalid/ws", { WebSocket: RestartingHub, backoff: { base: 100, max: 1000 } });
+  const waits = [];
+  client.onState((s) => s.state === "reconnecting" && waits.push(s));
+  await until(() => opened.length === 2, 5000, "the second connection");
+  client.close();
+  assert.equal(waits.length, 1);
+  assert.equal(waits[0].code, 1012);
+  // The hint plus the first backoff step (at most the base, 100 ms).
+  assert.ok(waits[0].retryIn >= 1500 && waits[0].retryIn <= 1600, `retryIn ${waits[0].retryIn}`);
+  const gap = opened[1] - opened[0];
+  assert.ok(gap >= 1500, `reconnected after ${gap} ms`);
+});
