@@ -234,3 +234,45 @@ async fn a_publisher_retried_after_a_lost_reply_publishes_once() {
     let (seqs, _) = events(&mut sub, 2).await;
     assert_eq!(seqs, vec![q.seq, again.seq]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_hub_spreads_its_clients_and_the_native_sdk_waits_its_hint() {
+    let mut hub = HubProcess::start(HUB, &["--reconnect-spread-secs", "3"]).await.unwrap();
+    let addr = hub.addr().to_string();
+    let clients: Vec<Client> = (0..8).map(|_| client(hub.ws_url())).collect();
+    for c in &clients {
+        timeout(Duration::from_secs(20), c.connected()).await.unwrap().unwrap();
+    }
+    let mut waits: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let mut rx = c.state();
+            tokio::spawn(async move {
+                let s = rx.wait_for(|s| matches!(s.state, ConnectionState::Reconnecting { .. }));
+                let s = timeout(Duration::from_secs(20), s).await.unwrap().unwrap().clone();
+                let ConnectionState::Reconnecting { retry_in, .. } = s.state else {
+                    unreachable!()
+                };
+                (s.code, s.reason, retry_in)
+            })
+        })
+        .collect();
+    let stopped = Instant::now();
+    hub.terminate(Duration::from_secs(20)).await;
+    let _next = HubProcess::start(HUB, &["--listen", &addr]).await.unwrap();
+    let mut hints = Vec::new();
+    for w in waits.drain(..) {
+        let (code, reason, retry_in) = w.await.unwrap();
+        assert_eq!(code, Some(1012), "{reason}");
+        let hint = guts_realtime::close::retry_after_hint(&reason).expect("the hint is reported");
+        assert!(hint <= Duration::from_secs(3), "{reason}");
+        // The hint, plus at most the first backoff step (50 ms).
+        assert!(retry_in >= hint && retry_in <= hint + Duration::from_millis(50), "{retry_in:?}");
+        hints.push(hint);
+    }
+    for (c, hint) in clients.iter().zip(&hints) {
+        let back = wait_state(c, |s| *s == ConnectionState::Connected).await;
+        assert!(back - stopped >= *hint, "back after {:?}, hint {hint:?}", back - stopped);
+    }
+    assert!(hints.iter().any(|h| *h != hints[0]), "spread, not one value: {hints:?}");
+}
