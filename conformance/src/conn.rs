@@ -1,5 +1,5 @@
-//! A raw WebSocket test connection: send text, read exact frames, expect closes. The suite
-//! checks the wire itself, so it does not go through the SDK.
+//! [`Conn`]: a raw WebSocket test connection — send text, read exact frames, expect closes. The
+//! suite checks the wire itself, so it goes through no SDK.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -16,30 +16,74 @@ pub const WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Conn {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    /// The `welcome` frame.
+    /// The `welcome` frame (`Null` for a hub that sends none).
     pub welcome: Value,
+}
+
+/// Whether the hub at `url` sends a `welcome` first (within 2 s of the upgrade).
+pub async fn probe_welcome(url: &str) -> bool {
+    let Ok(Ok((mut ws, _))) = timeout(WAIT, tokio_tungstenite::connect_async(url)).await else {
+        return false;
+    };
+    let first = timeout(Duration::from_secs(2), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => return Some(t.to_string()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await;
+    let first: Option<Value> = first.ok().flatten().and_then(|t| serde_json::from_str(&t).ok());
+    first.is_some_and(|v| v["type"] == "welcome")
 }
 
 /// A check's failure.
 pub type Fail = String;
 
 impl Conn {
-    /// Connects and reads the `welcome` frame.
+    /// Connects to the target and, if it sends one, reads the `welcome` frame.
     ///
     /// # Errors
-    /// When the hub cannot be reached or does not welcome.
-    pub async fn open(url: &str) -> Result<Conn, Fail> {
+    /// When the hub cannot be reached, or its first frame is not the expected welcome.
+    pub async fn open(t: &crate::Target) -> Result<Conn, Fail> {
+        let mut c = Conn::connect(&t.ws).await?;
+        if t.welcome == Some(true) {
+            let w = c.recv().await?;
+            if w["type"] != "welcome" || !w["epoch"].is_string() {
+                return Err(format!("first frame is not a welcome with an epoch: {w}"));
+            }
+            c.welcome = w;
+        }
+        Ok(c)
+    }
+
+    /// Connects to `url` and reads the `welcome` frame (a hub that sends one).
+    ///
+    /// # Errors
+    /// When the hub cannot be reached or its first frame is not a welcome.
+    pub async fn welcomed(url: &str) -> Result<Conn, Fail> {
+        let mut t = crate::Target::new(url);
+        t.welcome = Some(true);
+        Conn::open(&t).await
+    }
+
+    /// Connects without reading anything.
+    ///
+    /// # Errors
+    /// When the upgrade fails (with the HTTP status if there was one).
+    pub async fn connect(url: &str) -> Result<Conn, Fail> {
         let (ws, _) = timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .map_err(|_| "connect timed out".to_owned())?
-            .map_err(|e| format!("connect failed: {e}"))?;
-        let mut c = Conn { ws, welcome: Value::Null };
-        let w = c.recv().await?;
-        if w["type"] != "welcome" || !w["epoch"].is_string() {
-            return Err(format!("first frame is not a welcome with an epoch: {w}"));
-        }
-        c.welcome = w;
-        Ok(c)
+            .map_err(|e| match e {
+                tokio_tungstenite::tungstenite::Error::Http(r) => {
+                    format!("upgrade refused: HTTP {}", r.status().as_u16())
+                }
+                e => format!("connect failed: {e}"),
+            })?;
+        Ok(Conn { ws, welcome: Value::Null })
     }
 
     /// The hub's epoch from the welcome.
@@ -83,6 +127,30 @@ impl Conn {
         }
     }
 
+    /// The next text frame, parsed, waiting up to `d` for it.
+    ///
+    /// # Errors
+    /// As [`Conn::recv`].
+    pub async fn recv_within(&mut self, d: Duration) -> Result<Value, Fail> {
+        let t = timeout(d, self.recv_text_forever())
+            .await
+            .map_err(|_| format!("no frame within {d:?}"))??;
+        serde_json::from_str(&t).map_err(|e| format!("not JSON ({e}): {t}"))
+    }
+
+    async fn recv_text_forever(&mut self) -> Result<String, Fail> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(f))) => return Err(format!("closed: {f:?}")),
+                Some(Ok(other)) => return Err(format!("unexpected frame {other:?}")),
+                Some(Err(e)) => return Err(format!("socket error: {e}")),
+                None => return Err("socket closed".into()),
+            }
+        }
+    }
+
     /// The next text frame, parsed.
     ///
     /// # Errors
@@ -111,28 +179,79 @@ impl Conn {
     /// # Errors
     /// On another code, no close, or timeout.
     pub async fn expect_close(&mut self, code: u16, within: Duration) -> Result<(), Fail> {
-        let r = timeout(within, async {
+        self.expect_close_reason(code, within).await.map(drop)
+    }
+
+    /// As [`Conn::expect_close`], returning the close reason.
+    ///
+    /// # Errors
+    /// On another code, no close, or timeout.
+    pub async fn expect_close_reason(
+        &mut self,
+        code: u16,
+        within: Duration,
+    ) -> Result<String, Fail> {
+        let (got, reason) = self.closed(within).await?;
+        if got == code {
+            Ok(reason)
+        } else {
+            Err(format!("closed with {got} {reason:?}, expected {code}"))
+        }
+    }
+
+    /// Waits for the close frame (skipping text frames): its code and reason.
+    ///
+    /// # Errors
+    /// No close frame within `within`.
+    pub async fn closed(&mut self, within: Duration) -> Result<(u16, String), Fail> {
+        timeout(within, async {
             loop {
                 match self.ws.next().await {
-                    Some(Ok(Message::Close(Some(f)))) => return Ok(u16::from(f.code)),
+                    Some(Ok(Message::Close(Some(f)))) => {
+                        return Ok((u16::from(f.code), f.reason.to_string()))
+                    }
                     Some(Ok(Message::Close(None))) => {
                         return Err("closed without a code".to_owned())
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(e)) => {
-                        return Err(format!("socket error instead of close {code}: {e}"))
-                    }
-                    None => return Err(format!("socket ended without close {code}")),
+                    Some(Err(e)) => return Err(format!("socket error instead of a close: {e}")),
+                    None => return Err("socket ended without a close frame".to_owned()),
                 }
             }
         })
         .await
-        .map_err(|_| format!("no close {code} within {within:?}"))??;
-        if r == code {
-            Ok(())
-        } else {
-            Err(format!("closed with {r}, expected {code}"))
+        .map_err(|_| format!("no close within {within:?}"))?
+    }
+
+    /// Expects no text frame for `d` (pings are answered meanwhile).
+    ///
+    /// # Errors
+    /// The frame that came.
+    pub async fn expect_nothing(&mut self, d: Duration) -> Result<(), Fail> {
+        match timeout(d, self.recv_text()).await {
+            Err(_) => Ok(()),
+            Ok(Ok(t)) => Err(format!("unexpected frame: {t}")),
+            Ok(Err(e)) => Err(e),
         }
+    }
+
+    /// Closes with `code` (the client side of a close).
+    ///
+    /// # Errors
+    /// When the socket is gone.
+    pub async fn close(&mut self, code: u16) -> Result<(), Fail> {
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        let frame = CloseFrame { code: code.into(), reason: "".into() };
+        self.ws.close(Some(frame)).await.map_err(|e| format!("close failed: {e}"))
+    }
+
+    /// Sends `frame` (JSON) and returns the next frame.
+    ///
+    /// # Errors
+    /// As [`Conn::send`] and [`Conn::recv`].
+    pub async fn request(&mut self, frame: Value) -> Result<Value, Fail> {
+        self.send(&frame.to_string()).await?;
+        self.recv().await
     }
 
     /// Subscribes and returns the `subscribed` reply.

@@ -1,95 +1,142 @@
-//! A conformance suite that checks any hub, over its URLs, against `docs/PROTOCOL.md`: the seed
-//! wire format, canonical channels, every invalid input, routing, limits, the auth matrix,
-//! recovery, notifications and the slow-consumer policy.
+//! # guts-conformance
 //!
-//! Run it with the `guts-conformance` binary or call [`run`]; each check prints one line and the
-//! report ends with `N passed, M failed`.
+//! The conformance suite of the guts-realtime protocol (`docs/PROTOCOL.md`), for people who
+//! implement or embed a hub, and a scripted fake hub for people who implement a client SDK.
+//!
+//! - [`run`] checks a running hub over its WebSocket URL: every frame and rule of the protocol,
+//!   one check per rule ([`checks`] lists them with the section of `docs/PROTOCOL.md` each
+//!   covers). What a hub does not offer (the reference HTTP API, HS256 tokens, a `welcome`, a
+//!   way to stop it) is asked of hooks ([`Target::publish_cmd`], [`Target::token_cmd`],
+//!   [`Target::shutdown_cmd`]) or the checks that need it are skipped, with the reason.
+//! - [`fake_hub`] plays a JSON scenario (frames to send, frames expected, closes, reconnects)
+//!   against whatever client connects, and says whether the client behaved.
+//!
+//! The `guts-conformance` and `guts-fake-hub` binaries wrap both; `docs/CONFORMANCE.md` tells
+//! how to run them and what each check means.
+//!
+//! ```no_run
+//! # async fn f() {
+//! let target = guts_conformance::Target::new("ws://127.0.0.1:7800/ws");
+//! let report = guts_conformance::run(&target, &[], |r| println!("{r}")).await;
+//! assert_eq!(report.failed(), 0);
+//! # }
+//! ```
 
-mod checks;
+#![warn(missing_docs, missing_debug_implementations)]
+
+pub mod checks;
 pub mod conn;
+pub mod fake_hub;
+pub mod hooks;
+pub mod report;
 
-use std::future::Future;
-use std::pin::Pin;
+pub use checks::{Check, Need};
+pub use report::{CheckResult, Outcome, Report};
 
-/// The hub under test.
+use std::time::{Duration, Instant};
+
+/// The hub under test and what it offers.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// WebSocket URL, e.g. `ws://127.0.0.1:7800/ws`.
     pub ws: String,
-    /// HTTP base URL, e.g. `http://127.0.0.1:7800`.
-    pub http: String,
-    /// The HS256 token secret (auth checks are skipped without it).
+    /// HTTP base URL of the reference API (`/api/publish`, `/healthz`, …), e.g.
+    /// `http://127.0.0.1:7800`. Checks of that API need it and [`Target::publish_key`].
+    pub http: Option<String>,
+    /// The publish key (HTTP Bearer and WebSocket `auth` token with publish rights).
+    pub publish_key: Option<String>,
+    /// The HS256 token secret: tokens are minted with it unless [`Target::token_cmd`] is set.
     pub secret: Option<String>,
-    /// The publish key.
-    pub publish_key: String,
-    /// Events the slow-consumer check floods with (each with 1 KiB of data).
+    /// A shell command that publishes one event: it gets `{"channel","event","data"}` (and
+    /// `idempotency_key` when a check uses one) as JSON on stdin and prints the event's seq (a
+    /// number, or JSON with `seq`). Replaces `POST /api/publish`.
+    pub publish_cmd: Option<String>,
+    /// A shell command that mints a client token: it gets the claims as JSON on stdin
+    /// (`sub`, `exp`, and `orgs`, `repos`, `publish` as a check needs) and prints the token.
+    /// Replaces HS256 minting with [`Target::secret`].
+    pub token_cmd: Option<String>,
+    /// A shell command that stops the hub gracefully (e.g. `kill -TERM PID`): enables the
+    /// shutdown check, which runs last.
+    pub shutdown_cmd: Option<String>,
+    /// The hub's history per stream (`history_size`): enables the trimmed-history check.
+    pub history_size: Option<usize>,
+    /// The hub's idle timeout: enables the idle-close check (keep it short: the check waits
+    /// that long).
+    pub idle_timeout: Option<Duration>,
+    /// The hub's connection cap: enables the connection-cap check (it opens that many).
+    pub max_connections: Option<usize>,
+    /// Events of the slow-consumer flood (1 KiB each; more than the hub's outbound queue).
     pub flood: usize,
+    /// Whether the hub sends `welcome` (found out by [`run`] when `None`).
+    pub welcome: Option<bool>,
 }
 
-/// One check's outcome.
-#[derive(Debug, Clone)]
-pub struct CheckResult {
-    /// Its name.
-    pub name: &'static str,
-    /// `Ok` or why it failed; `None` when skipped.
-    pub outcome: Option<Result<(), String>>,
-}
-
-/// The outcome of a run.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// Every check, in order.
-    pub results: Vec<CheckResult>,
-}
-
-impl Report {
-    /// Checks passed.
-    pub fn passed(&self) -> usize {
-        self.results.iter().filter(|r| matches!(r.outcome, Some(Ok(())))).count()
+impl Target {
+    /// A target with only its WebSocket URL: the checks that need more are skipped.
+    pub fn new(ws: impl Into<String>) -> Target {
+        Target {
+            ws: ws.into(),
+            http: None,
+            publish_key: None,
+            secret: None,
+            publish_cmd: None,
+            token_cmd: None,
+            shutdown_cmd: None,
+            history_size: None,
+            idle_timeout: None,
+            max_connections: None,
+            flood: 20_000,
+            welcome: None,
+        }
     }
 
-    /// Checks failed.
-    pub fn failed(&self) -> usize {
-        self.results.iter().filter(|r| matches!(r.outcome, Some(Err(_)))).count()
-    }
-
-    /// Checks skipped.
-    pub fn skipped(&self) -> usize {
-        self.results.iter().filter(|r| r.outcome.is_none()).count()
+    /// The reason `need` is not met, if it is not.
+    pub fn missing(&self, need: Need) -> Option<&'static str> {
+        let api = self.http.is_some() && self.publish_key.is_some() && self.publish_cmd.is_none();
+        let ok = match need {
+            Need::Welcome => self.welcome == Some(true),
+            Need::Tokens => self.secret.is_some() || self.token_cmd.is_some(),
+            Need::Publish => api || self.publish_cmd.is_some(),
+            Need::HttpApi => api,
+            Need::PublishKey => self.publish_key.is_some(),
+            Need::HistorySize => self.history_size.is_some(),
+            Need::IdleTimeout => self.idle_timeout.is_some(),
+            Need::MaxConnections => self.max_connections.is_some(),
+            Need::Shutdown => self.shutdown_cmd.is_some(),
+        };
+        (!ok).then(|| need.reason())
     }
 }
 
-type CheckFn =
-    for<'a> fn(&'a Target) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
-
-/// Runs every check whose name contains `filter` (all with `None`), printing one line per check
-/// to stdout as it goes.
-pub async fn run(target: &Target, filter: Option<&str>) -> Report {
+/// Runs the checks whose name contains one of `only` (all when empty), in order, handing each
+/// result to `each` as it comes; the shutdown check, when enabled, runs last.
+pub async fn run(target: &Target, only: &[String], mut each: impl FnMut(&CheckResult)) -> Report {
+    let mut target = target.clone();
+    if target.welcome.is_none() {
+        target.welcome = Some(conn::probe_welcome(&target.ws).await);
+    }
     let mut report = Report::default();
-    for (name, needs_secret, check) in checks::ALL {
-        if filter.is_some_and(|f| !name.contains(f)) {
+    for check in checks::ALL {
+        if !only.is_empty() && !only.iter().any(|o| check.name.contains(o.as_str())) {
             continue;
         }
-        let outcome = if *needs_secret && target.secret.is_none() {
-            println!("skip {name} (no --secret)");
-            None
-        } else {
-            let r = check(target).await;
-            match &r {
-                Ok(()) => println!("ok   {name}"),
-                Err(e) => println!("FAIL {name}: {}", e.replace('\n', "\n     ")),
-            }
-            Some(r)
+        let started = Instant::now();
+        let missing = check.needs.iter().find_map(|n| target.missing(*n));
+        let outcome = match missing {
+            Some(why) => Outcome::Skip(why.to_owned()),
+            None => match (check.run)(&target).await {
+                Ok(()) => Outcome::Pass,
+                Err(e) => Outcome::Fail(e),
+            },
         };
-        report.results.push(CheckResult { name, outcome });
-    }
-    let skipped = report.skipped();
-    if skipped > 0 {
-        println!("{} passed, {} failed, {} skipped", report.passed(), report.failed(), skipped);
-    } else {
-        println!("{} passed, {} failed", report.passed(), report.failed());
+        let result = CheckResult {
+            name: check.name,
+            rule: check.rule,
+            outcome,
+            duration: started.elapsed(),
+        };
+        each(&result);
+        report.results.push(result);
     }
     report
 }
-
-pub(crate) type Entry = (&'static str, bool, CheckFn);

@@ -4,7 +4,6 @@
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod conformance;
 pub mod hub_process;
 pub mod proxy;
 pub mod redis_process;

@@ -271,7 +271,7 @@ async fn guts_sub_count_data_only_since_and_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guts_sub_presence_prints_who_is_there_and_the_signals_it_receives() {
-    use guts_realtime_examples::conformance::conn::Conn;
+    use guts_conformance::conn::Conn;
     let hub = hub().await;
     let ch = "repo:cli/collab/prs/2";
     let token = |user: &str| {
@@ -299,7 +299,7 @@ async fn guts_sub_presence_prints_who_is_there_and_the_signals_it_receives() {
     let first = next(&mut lines).await;
     assert_eq!(first["type"], "presence", "{first}");
     assert_eq!(first["members"], serde_json::json!([{"user": "alice", "connections": 1}]));
-    let mut bob = Conn::open(&hub.ws_url()).await.unwrap();
+    let mut bob = Conn::welcomed(&hub.ws_url()).await.unwrap();
     bob.send(&serde_json::json!({"type": "auth", "token": token("bob")}).to_string())
         .await
         .unwrap();

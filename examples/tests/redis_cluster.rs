@@ -8,7 +8,7 @@
 //! set: then a missing `redis-server` fails. `scripts/redis-test.sh` installs it and sets it.
 
 use futures_util::StreamExt;
-use guts_realtime_examples::conformance::conn::Conn;
+use guts_conformance::conn::Conn;
 use guts_realtime_examples::hub_process::HubProcess;
 use guts_realtime_examples::proxy::Proxy;
 use guts_realtime_examples::redis_process::{redis_or_skip, RedisServer};
@@ -86,9 +86,9 @@ async fn next_event(c: &mut Conn) -> (Value, String) {
 async fn events_published_on_any_node_reach_subscribers_on_every_node() {
     let Some(r) = redis("cross_node", false).await else { return };
     let (a, b, c) = (node(&r, &[]).await, node(&r, &[]).await, node(&r, &[]).await);
-    let mut on_a = Conn::open(&a.ws_url()).await.unwrap();
-    let mut on_b = Conn::open(&b.ws_url()).await.unwrap();
-    let mut on_c = Conn::open(&c.ws_url()).await.unwrap();
+    let mut on_a = Conn::welcomed(&a.ws_url()).await.unwrap();
+    let mut on_b = Conn::welcomed(&b.ws_url()).await.unwrap();
+    let mut on_c = Conn::welcomed(&c.ws_url()).await.unwrap();
     assert_eq!(on_a.epoch(), on_b.epoch(), "one cluster, one epoch");
     assert_eq!(on_b.epoch(), on_c.epoch());
     assert_eq!(on_b.subscribe("repo:x/y").await.unwrap()["seq"], 0);
@@ -183,7 +183,7 @@ async fn unsubscribe_then_immediate_resubscribe_never_loses_the_stream() {
     let publisher = node(&r, &[]).await;
     let b = node(&r, &["--broker-grace-secs", "0"]).await;
     let ch = "repo:race/r";
-    let mut conn = Conn::open(&b.ws_url()).await.unwrap();
+    let mut conn = Conn::welcomed(&b.ws_url()).await.unwrap();
     for round in 0..30u64 {
         conn.subscribe(ch).await.unwrap();
         conn.send(&json!({"type": "unsubscribe", "channel": ch}).to_string()).await.unwrap();
@@ -196,7 +196,7 @@ async fn unsubscribe_then_immediate_resubscribe_never_loses_the_stream() {
     }
     // The handover: one run's subscribers leave, the next run's arrive at once.
     for round in 0..10u64 {
-        let mut next = Conn::open(&b.ws_url()).await.unwrap();
+        let mut next = Conn::welcomed(&b.ws_url()).await.unwrap();
         drop(conn);
         tokio::time::sleep(Duration::from_millis(round * 11 % 40)).await;
         next.subscribe(ch).await.unwrap();
@@ -211,7 +211,7 @@ async fn unsubscribe_then_immediate_resubscribe_never_loses_the_stream() {
 
     // With the default 5 s grace, an unsubscribe does not reach Redis at once.
     let lazy = node(&r, &[]).await;
-    let mut l = Conn::open(&lazy.ws_url()).await.unwrap();
+    let mut l = Conn::welcomed(&lazy.ws_url()).await.unwrap();
     l.subscribe(ch).await.unwrap();
     l.send(&json!({"type": "unsubscribe", "channel": ch}).to_string()).await.unwrap();
     assert_eq!(l.recv().await.unwrap()["type"], "unsubscribed");
@@ -240,7 +240,7 @@ async fn redis_restart_with_persistence_keeps_the_epoch_and_nothing_is_lost() {
     let (_, stats) = get(format!("{}/api/stats", a.http_url())).await;
     assert!(stats.contains(r#""total_events":3"#), "{stats}");
     assert_eq!(metric(&a, "events_published_total").await, 3);
-    let mut local = Conn::open(&a.ws_url()).await.unwrap();
+    let mut local = Conn::welcomed(&a.ws_url()).await.unwrap();
     let epoch = local.epoch();
 
     // Redis goes down: local connections are still served, health tells the truth.
@@ -263,7 +263,11 @@ async fn redis_restart_with_persistence_keeps_the_epoch_and_nothing_is_lost() {
     health(&a, 200).await;
     assert_eq!(get(format!("{}/readyz", a.http_url())).await.0, 200, "ready again");
     health(&b, 200).await;
-    assert_eq!(Conn::open(&b.ws_url()).await.unwrap().epoch(), epoch, "history kept: same epoch");
+    assert_eq!(
+        Conn::welcomed(&b.ws_url()).await.unwrap().epoch(),
+        epoch,
+        "history kept: same epoch"
+    );
     for i in 3..6 {
         a.publish(ch, "push", json!({ "i": i })).await.unwrap();
     }
@@ -272,7 +276,7 @@ async fn redis_restart_with_persistence_keeps_the_epoch_and_nothing_is_lost() {
     assert!(gaps.is_empty(), "{gaps:?}");
     assert_eq!(got, (1..=6).collect::<Vec<u64>>());
     // Recovery across the restart, on another node.
-    let mut late = Conn::open(&b.ws_url()).await.unwrap();
+    let mut late = Conn::welcomed(&b.ws_url()).await.unwrap();
     late.send(&since.to_string()).await.unwrap();
     let reply = late.recv().await.unwrap();
     assert_eq!((reply["recovered"].as_bool(), reply["seq"].as_u64()), (Some(true), Some(6)));
@@ -297,7 +301,7 @@ async fn redis_restart_without_persistence_changes_the_epoch_and_reports_a_gap()
     }
     let (got, _) = events(&mut sub, 2).await;
     assert_eq!(got, [1, 2]);
-    let old = Conn::open(&a.ws_url()).await.unwrap().epoch();
+    let old = Conn::welcomed(&a.ws_url()).await.unwrap().epoch();
 
     r.kill().await;
     r.restart().await.unwrap();
@@ -307,8 +311,8 @@ async fn redis_restart_without_persistence_changes_the_epoch_and_reports_a_gap()
         health(&a, 200).await;
         health(&b, 200).await;
         let (ea, eb) = (
-            Conn::open(&a.ws_url()).await.unwrap().epoch(),
-            Conn::open(&b.ws_url()).await.unwrap().epoch(),
+            Conn::welcomed(&a.ws_url()).await.unwrap().epoch(),
+            Conn::welcomed(&b.ws_url()).await.unwrap().epoch(),
         );
         if ea != old && ea == eb {
             break ea;
@@ -343,7 +347,7 @@ async fn redis_restart_without_persistence_changes_the_epoch_and_reports_a_gap()
     let (got, _) = events(&mut sub, 1).await;
     assert_eq!(got, [1]);
     // A client that missed the change asks for the old position: the truth is a gap.
-    let mut late = Conn::open(&b.ws_url()).await.unwrap();
+    let mut late = Conn::welcomed(&b.ws_url()).await.unwrap();
     assert_eq!(late.epoch(), new);
     let since = json!({"type": "subscribe", "channel": ch, "since": {"seq": 2, "epoch": old}});
     late.send(&since.to_string()).await.unwrap();
@@ -407,7 +411,7 @@ async fn a_revocation_on_one_node_reaches_the_users_connections_on_every_node() 
         &jsonwebtoken::EncodingKey::from_secret(b.token_secret.as_bytes()),
     )
     .unwrap();
-    let mut on_b = Conn::open(&b.ws_url()).await.unwrap();
+    let mut on_b = Conn::welcomed(&b.ws_url()).await.unwrap();
     on_b.send(&json!({"type": "auth", "token": token}).to_string()).await.unwrap();
     assert_eq!(on_b.recv().await.unwrap()["type"], "authenticated");
     on_b.subscribe("repo:x/rev/prs").await.unwrap();
@@ -437,7 +441,7 @@ async fn user_conn(hub: &HubProcess, user: &str) -> Conn {
         &jsonwebtoken::EncodingKey::from_secret(hub.token_secret.as_bytes()),
     )
     .unwrap();
-    let mut c = Conn::open(&hub.ws_url()).await.unwrap();
+    let mut c = Conn::welcomed(&hub.ws_url()).await.unwrap();
     c.send(&json!({"type": "auth", "token": token}).to_string()).await.unwrap();
     assert_eq!(c.recv().await.unwrap()["type"], "authenticated");
     c
