@@ -6,7 +6,8 @@
 #   2. the package build with its size budget (scripts/build-npm.sh),
 #   3. node:test over the `npm pack`ed package in Node 20 against a real guts-hub on 127.0.0.1
 #      (the live client; the shared wire vectors against a test copy built with feature
-#      `vectors`) + tsc --noEmit,
+#      `vectors`) + tsc --noEmit, and the conformance scenarios of the JS fake hub
+#      (conformance/js) against the package's client,
 #   4. Playwright tests in Chromium (screenshots: artifacts/): the package, its React entry, its
 #      shared worker, the demo page, the admin page, and the packed package in apps built by Vite (dev server and
 #      build) and webpack 5, and run by Node 20 with `ws` (sdk-wasm/js/consumers/).
@@ -73,6 +74,9 @@ GUTS_VECTORS=$ROOT/protocol/tests/vectors node --experimental-websocket --test t
 "$ROOT/sdk-wasm/js/node_modules/.bin/tsc" -p example/tsconfig.json
 echo "tsc --noEmit: the examples (app, narrowing of every kind, React) type-check against the packed package"
 cd "$ROOT"
+
+step "the JS fake hub: every conformance scenario against the package's client (Node + ws)"
+GUTS_REALTIME_CLIENT=$ROOT/npm/dist/node.js node --test conformance/js/test/
 
 step "Playwright-core + Chromium: the package, React, the shared worker, the demo page, the admin page, consumers"
 export GUTS_PACKAGE_TGZ

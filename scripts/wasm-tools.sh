@@ -18,6 +18,7 @@ wasm_tools_nightly() {
 # npm tooling of the SDK (binaryen's wasm-opt, esbuild, terser, playwright-core, typescript).
 wasm_tools_npm() {
   (cd "$ROOT/sdk-wasm/js" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$ROOT/conformance/js" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
 # Debian's Chromium (for Playwright).

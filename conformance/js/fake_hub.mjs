@@ -1,29 +1,32 @@
 #!/usr/bin/env node
 // A scripted fake hub for SDK implementers: a WebSocket server that plays a JSON scenario against
-// the client that connects, checks what the client sends, and says whether it behaved
-// (docs/CONFORMANCE.md has the full format; the Rust twin reads the same files).
+// the client that connects, checks every frame the client sends, and says whether the client
+// behaved (docs/CONFORMANCE.md has the full format; the Rust twin runs the same files).
 //
-// A scenario is `{ "name", "description"?, "client"?, "client_expects"?, "steps": [...] }`.
-// `client` and `client_expects` are for the SDK's test harness, not for the hub. Each step is an
-// object with one key, run in order on the current connection:
-//   {"accept": {"within_ms"?: 5000, "not_before_ms"?: N}}  take the client's next connection; it
-//       must not have arrived sooner than N ms after the previous connection ended (hub `close` /
-//       `drop` step, the client's close, or this step when it was still open: it is then dropped)
-//   {"no_accept": {"ms": N}}           no new connection may arrive within N ms
-//   {"send": JSON}                     sent with JSON.stringify, after replacing "$name" captures
+// A scenario: `{"name", "description"?, "client"?, "client_expects"?, "steps": [...]}`. `client`
+// and `client_expects` are for the SDK's harness, not for the hub. Steps run in order, each an
+// object with one key; waits default to 5000 ms; the first failure ends the scenario.
+//   {"accept": {"within_ms"?, "not_before_ms"?}}  the client's next connection (on any path)
+//       becomes the current one (a current one still open is dropped). It must not have arrived
+//       sooner than not_before_ms after the previous connection ended: at the hub's close/drop
+//       step, when the hub saw the client's close, or at this step if it was still open (first
+//       accept: when the hub started).
+//   {"no_accept": {"ms"}}              no new connection arrives within ms
+//   {"send": JSON}                     JSON.stringify'd after replacing "$name" with its capture
 //   {"send_raw": "text"}               sent verbatim
-//   {"expect": PATTERN, "within_ms"?: 5000}  the client's next text frame must match PATTERN
-//   {"expect_nothing": {"ms": N}}      no text frame for N ms
-//   {"expect_close": {"code"?: C, "within_ms"?: 5000}}  the client closes (1005: no code, 1006: no
-//       close frame), with code C if given
-//   {"close": {"code": C, "reason"?: ""}}   the hub closes (a no-op if the client closed first)
-//   {"drop": {}}                       the hub drops the TCP connection without a close frame
-//   {"sleep": {"ms": N}}
-// Patterns: objects match when each of their keys matches (extra keys allowed), arrays element by
-// element with equal length, scalars by equality. "$any": the key is present; "$absent": the key
-// is absent; "$name" ([a-z0-9_]+): captures the value (the key must be present), or must equal
-// it once captured (captures live for the whole scenario); "$$x": the literal string "$x".
-import { readFileSync } from "node:fs";
+//   {"expect": PATTERN, "within_ms"?}  the next text frame matches (pings/pongs are not frames)
+//   {"expect_nothing": {"ms"}}         no text frame for ms (a close is not a frame)
+//   {"expect_close": {"code"?, "within_ms"?}}  the client's close comes next, with `code` if given
+//       (1005: a close frame without code, 1006: no close frame)
+//   {"close": {"code", "reason"?}}     the hub closes (a no-op once the client closed)
+//   {"drop": {}}                       the hub drops the TCP connection, without a close frame
+//   {"sleep": {"ms"}}
+// PATTERN: an object matches when each of its keys matches (extra keys are fine), an array element
+// by element with the same length, a scalar by equality. Strings: "$any" (the key is present),
+// "$absent" (it is not), "$name" with name in [a-z0-9_]+ (the key is present; captures its value,
+// or must equal the value captured before: captures hold for the whole scenario), "$$x" (the
+// string "$x"); any other string is itself.
+import { readFileSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { WebSocketServer, WebSocket } from "ws";
@@ -36,7 +39,12 @@ const REQUIRED = { no_accept: ["ms"], expect_nothing: ["ms"], sleep: ["ms"], clo
 const CAPTURE = /^\$[a-z0-9_]+$/;
 const now = () => performance.now();
 const show = (v) => (v === undefined ? "nothing" : JSON.stringify(v));
-const ms = (t) => Math.round(t);
+const round = (t) => Math.round(t);
+const parse = (text) => {
+  try {
+    return JSON.parse(text);
+  } catch {}
+};
 
 /** Reads and checks a scenario file. */
 export function loadScenario(path) {
@@ -84,32 +92,23 @@ function match(p, actual, path, caps) {
     else if (p == "$absent") return `${path}: expected no value, found ${show(actual)}`;
     else if (CAPTURE.test(p)) {
       const name = p.slice(1);
-      if (!(name in caps)) {
-        caps[name] = actual;
-        return null;
-      }
+      if (!(name in caps)) caps[name] = actual;
       return isDeepStrictEqual(caps[name], actual) ? null : `${path}: expected ${show(caps[name])} (captured as ${p}), found ${show(actual)}`;
     }
   }
   if (Array.isArray(p)) {
     if (!Array.isArray(actual) || actual.length != p.length) return `${path}: expected an array of ${p.length}, found ${show(actual)}`;
-    for (let i = 0; i < p.length; i++) {
-      const why = match(p[i], actual[i], `${path}[${i}]`, caps);
-      if (why) return why;
-    }
+    for (let i = 0, why; i < p.length; i++) if ((why = match(p[i], actual[i], `${path}[${i}]`, caps))) return why;
     return null;
   }
   if (p && typeof p == "object") {
     if (!actual || typeof actual != "object" || Array.isArray(actual)) return `${path}: expected an object, found ${show(actual)}`;
     for (const [k, v] of Object.entries(p)) {
       const has = Object.hasOwn(actual, k);
-      if (v == "$absent") {
-        if (has) return `${path}.${k}: expected absent, found ${show(actual[k])}`;
-      } else if (!has) return `${path}.${k}: missing`;
-      else {
-        const why = match(v, actual[k], `${path}.${k}`, caps);
-        if (why) return why;
-      }
+      if (v === "$absent" && has) return `${path}.${k}: expected absent, found ${show(actual[k])}`;
+      if (v !== "$absent" && !has) return `${path}.${k}: missing`;
+      const why = has && match(v, actual[k], `${path}.${k}`, caps);
+      if (why) return why;
     }
     return null;
   }
@@ -167,8 +166,8 @@ export async function startFakeHub(scenario, { port = 0, host = "127.0.0.1" } = 
     new Promise((resolve) => {
       const done = (v) => (clearTimeout(timer), listeners.delete(poll), resolve(v));
       const poll = () => {
-        const v = stopped ? null : f();
-        if (stopped || v !== undefined) done(stopped ? undefined : v);
+        const v = stopped ? undefined : f();
+        if (stopped || v !== undefined) done(v);
       };
       const timer = setTimeout(() => done(undefined), ms);
       listeners.add(poll);
@@ -186,26 +185,21 @@ export async function startFakeHub(scenario, { port = 0, host = "127.0.0.1" } = 
     const [kind] = Object.keys(s).filter((k) => k != "within_ms" || !("expect" in s));
     const a = s[kind];
     if (kind == "accept") {
-      const old = cur;
-      if (old && !old.endedAt) {
-        old.endedAt = now();
-        old.ws.terminate();
-      }
-      const ref = old ? old.endedAt : startedAt;
+      if (cur && !cur.endedAt) cur.ws.terminate(); // the old one is dropped
+      if (cur) cur.endedAt ??= now();
+      const ref = cur ? cur.endedAt : startedAt;
       const within = a.within_ms ?? 5000;
       const c = await waitFor(() => pending[0], within);
       if (!c) return `no connection within ${within} ms`;
       pending.shift();
       cur = c;
-      const after = c.at - ref;
-      if (a.not_before_ms !== undefined && after < a.not_before_ms)
-        return `the connection arrived ${ms(after)} ms after the previous one ended, before ${a.not_before_ms} ms`;
+      if (c.at - ref < (a.not_before_ms ?? 0)) return `the connection arrived ${round(c.at - ref)} ms after the previous one ended, before ${a.not_before_ms} ms`;
       return;
     }
     if (kind == "no_accept") {
       const start = now();
       const c = await waitFor(() => pending[0], a.ms);
-      return c && `a new connection arrived after ${ms(Math.max(c.at - start, 0))} ms`;
+      return c && `a new connection arrived after ${round(Math.max(c.at - start, 0))} ms`;
     }
     if (kind == "sleep") return void (await waitFor(() => undefined, a.ms));
     if (!cur) return "no connection: an `accept` step must come first";
@@ -213,15 +207,11 @@ export async function startFakeHub(scenario, { port = 0, host = "127.0.0.1" } = 
     const open = ws.readyState == WebSocket.OPEN;
     if (kind == "send" || kind == "send_raw") {
       if (!open) return `cannot send: the connection is closed (${closedText(cur)})`;
-      let text = a;
-      if (kind == "send") {
-        try {
-          text = JSON.stringify(fill(a, caps));
-        } catch (e) {
-          return e.message;
-        }
+      try {
+        return void ws.send(kind == "send" ? JSON.stringify(fill(a, caps)) : a);
+      } catch (e) {
+        return e.message; // an unbound capture
       }
-      return void ws.send(text);
     }
     if (kind == "close" || kind == "drop") {
       if (open) kind == "close" ? ws.close(a.code, a.reason ?? "") : ws.terminate();
@@ -234,12 +224,8 @@ export async function startFakeHub(scenario, { port = 0, host = "127.0.0.1" } = 
       if (f === undefined) return `expected a frame within ${within} ms, received nothing`;
       if (f === null) return `expected a frame, the connection closed (${closedText(cur)})`;
       if (f.binary !== undefined) return `received ${frameText(f)}`;
-      let value;
-      try {
-        value = JSON.parse(f.text);
-      } catch {
-        return `received ${f.text} (not JSON)`;
-      }
+      const value = parse(f.text);
+      if (value === undefined) return `received ${f.text} (not JSON)`;
       const tentative = Object.assign(Object.create(null), caps);
       const why = match(a, value, "$", tentative);
       if (why) return `received ${f.text}: ${why}`;
@@ -286,7 +272,7 @@ export async function startFakeHub(scenario, { port = 0, host = "127.0.0.1" } = 
 }
 
 // CLI: node fake_hub.mjs SCENARIO.json [--port N] [--host H]
-if (process.argv[1] && import.meta.url == pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url == pathToFileURL(realpathSync(process.argv[1])).href) {
   const argv = process.argv.slice(2);
   const opt = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   const file = argv.find((a, i) => !a.startsWith("--") && !["--port", "--host"].includes(argv[i - 1]));
@@ -294,7 +280,11 @@ if (process.argv[1] && import.meta.url == pathToFileURL(process.argv[1]).href) {
     console.error("usage: node fake_hub.mjs SCENARIO.json [--port N] [--host H]");
     process.exit(2);
   }
-  const hub = await startFakeHub(loadScenario(file), { port: Number(opt("--port") ?? 0), host: opt("--host") ?? "127.0.0.1" });
+  const options = { port: Number(opt("--port") ?? 0), host: opt("--host") ?? "127.0.0.1" };
+  const hub = await Promise.resolve(file).then(loadScenario).then((s) => startFakeHub(s, options)).catch((e) => {
+    console.error(`fake hub: ${e.message}`);
+    process.exit(2);
+  });
   console.log(`fake hub listening on ${hub.url}`);
   const r = await hub.result;
   console.log(r.ok ? "scenario passed" : `scenario failed at step ${r.step}: ${r.error}`);

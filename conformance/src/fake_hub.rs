@@ -6,20 +6,23 @@
 //!
 //! | step | what |
 //! |---|---|
-//! | `{"accept": {"within_ms": 5000, "not_before_ms": 0}}` | the client's next connection (no sooner than `not_before_ms` after the last close) becomes the current one |
+//! | `{"accept": {"within_ms": 5000, "not_before_ms": 0}}` | the client's next connection becomes the current one (a current one still open is dropped); it may not arrive sooner than `not_before_ms` after the previous connection ended (the hub's `close`/`drop`, the client's close as seen by the hub, this step if it was still open, or the hub's start) |
 //! | `{"no_accept": {"ms": 1500}}` | no new connection for `ms` |
 //! | `{"send": FRAME}` / `{"send_raw": "TEXT"}` | a frame (captures substituted) / text verbatim |
 //! | `{"expect": PATTERN, "within_ms": 5000}` | the client's next text frame matches `PATTERN` |
-//! | `{"expect_nothing": {"ms": 200}}` | no text frame for `ms` |
-//! | `{"expect_close": {"code": 1000, "within_ms": 5000}}` | the client closes (with `code`, if given) |
-//! | `{"close": {"code": 1012, "reason": "…"}}` / `{"drop": {}}` | the hub closes / drops the TCP connection |
+//! | `{"expect_nothing": {"ms": 200}}` | no text frame for `ms` (a close is not one: it is kept for `expect_close`) |
+//! | `{"expect_close": {"code": 1000, "within_ms": 5000}}` | the client's close comes next (with `code`, if given; 1005: a close frame without code, 1006: no close frame) |
+//! | `{"close": {"code": 1012, "reason": "…"}}` / `{"drop": {}}` | the hub closes / drops the TCP connection (nothing once the client closed) |
 //! | `{"sleep": {"ms": 50}}` | waits |
 //!
 //! A pattern matches when every key it has matches (extra keys are allowed; arrays element by
 //! element, same length). `"$any"` matches any present value, `"$absent"` an absent key,
 //! `"$name"` captures the value (or, once captured, must equal it; in `send` it is replaced by
-//! it), `"$$x"` is the literal `"$x"`. `client` and `client_expects` are for the harness that
-//! drives the SDK: what it does, and what the SDK must report.
+//! it; sending one not captured yet fails the step), `"$$x"` is the literal `"$x"`; numbers
+//! compare by value. Waits default to 5000 ms; `no_accept`, `expect_nothing` and `sleep` need
+//! their `ms`. [`Scenario::check`] refuses a malformed step, naming it. `client` and
+//! `client_expects` are for the harness that drives the SDK: what it does, and what the SDK must
+//! report.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
@@ -52,13 +55,81 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Reads a scenario file.
+    /// Reads and checks a scenario file.
     ///
     /// # Errors
-    /// An unreadable file or bad JSON.
+    /// An unreadable file, bad JSON, or a malformed step (named).
     pub fn load(path: &std::path::Path) -> Result<Scenario, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let s: Scenario =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        s.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(s)
+    }
+
+    /// Checks every step: one kind each (and `within_ms` only beside `expect`), known keys,
+    /// required values, a close code a server may send.
+    ///
+    /// # Errors
+    /// The first malformed step.
+    pub fn check(&self) -> Result<(), String> {
+        const ARGS: [(&str, &[&str], &[&str]); 7] = [
+            ("accept", &["within_ms", "not_before_ms"], &[]),
+            ("no_accept", &["ms"], &["ms"]),
+            ("expect_nothing", &["ms"], &["ms"]),
+            ("expect_close", &["code", "within_ms"], &[]),
+            ("close", &["code", "reason"], &["code"]),
+            ("drop", &[], &[]),
+            ("sleep", &["ms"], &["ms"]),
+        ];
+        if self.steps.is_empty() {
+            return Err("a scenario needs a non-empty `steps` array".into());
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let bad = |why: &str| Err(format!("step {i} {step}: {why}"));
+            let Some(obj) = step.as_object() else { return bad("a step is an object") };
+            let kinds: Vec<&String> = obj
+                .keys()
+                .filter(|k| !(k.as_str() == "within_ms" && obj.contains_key("expect")))
+                .collect();
+            let [kind] = kinds[..] else {
+                return bad("a step has exactly one kind (and `within_ms` beside `expect`)");
+            };
+            let arg = &obj[kind.as_str()];
+            match kind.as_str() {
+                "send" | "expect" => {}
+                "send_raw" if arg.is_string() => {}
+                "send_raw" => return bad("send_raw takes a string"),
+                k => {
+                    let Some((_, known, required)) = ARGS.iter().find(|(n, _, _)| *n == k) else {
+                        return bad(&format!("unknown step kind `{k}`"));
+                    };
+                    let Some(a) = arg.as_object() else { return bad("takes an object") };
+                    if let Some(key) = a.keys().find(|key| !known.contains(&key.as_str())) {
+                        return bad(&format!("unknown key `{key}`"));
+                    }
+                    if let Some(key) = required.iter().find(|key| !a.contains_key(**key)) {
+                        return bad(&format!("`{key}` is required"));
+                    }
+                    let ms = ["ms", "within_ms", "not_before_ms"];
+                    if ms.iter().any(|m| a.get(*m).is_some_and(|v| !v.is_u64())) {
+                        return bad("times are integers >= 0 (ms)");
+                    }
+                    if k == "close" {
+                        let c = a["code"].as_u64().unwrap_or(0);
+                        let sendable = ((1000..=1014).contains(&c)
+                            && ![1004, 1005, 1006].contains(&c))
+                            || (3000..=4999).contains(&c);
+                        if !sendable {
+                            return bad(&format!(
+                                "close code {c} cannot be sent (use drop for 1006)"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -90,8 +161,9 @@ impl FakeHub {
     /// connect.
     ///
     /// # Errors
-    /// When it cannot listen.
+    /// A malformed scenario, or an address it cannot listen on.
     pub async fn start(scenario: Scenario, addr: &str) -> std::io::Result<FakeHub> {
+        scenario.check().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(addr).await?;
         let url = format!("ws://{}/ws", listener.local_addr()?);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -120,11 +192,20 @@ impl FakeHub {
 
 type Ws = WebSocketStream<TcpStream>;
 
+/// What the client sent next.
+enum Next {
+    Text(String),
+    /// Its close code (1005: a close frame without code, 1006: no close frame).
+    Closed(u16),
+}
+
 struct Player {
     incoming: mpsc::UnboundedReceiver<(Instant, Ws)>,
     current: Option<Ws>,
-    /// When the last connection was closed (by either side).
-    closed_at: Option<Instant>,
+    /// The current connection's close, once seen (the code).
+    client_closed: Option<u16>,
+    /// When the last connection ended (the reference of `not_before_ms`).
+    ended_at: Instant,
     captures: HashMap<String, Value>,
 }
 
@@ -132,7 +213,13 @@ async fn play(
     steps: Vec<Value>,
     incoming: mpsc::UnboundedReceiver<(Instant, Ws)>,
 ) -> Result<(), Failure> {
-    let mut p = Player { incoming, current: None, closed_at: None, captures: HashMap::new() };
+    let mut p = Player {
+        incoming,
+        current: None,
+        client_closed: None,
+        ended_at: Instant::now(),
+        captures: HashMap::new(),
+    };
     for (i, step) in steps.iter().enumerate() {
         p.step(step)
             .await
@@ -146,81 +233,116 @@ fn ms(v: &Value, key: &str, default: u64) -> Duration {
 }
 
 impl Player {
-    fn ws(&mut self) -> Result<&mut Ws, String> {
+    /// The current connection, still open.
+    fn open(&mut self) -> Result<&mut Ws, String> {
+        if let Some(code) = self.client_closed {
+            return Err(format!("the client closed ({code})"));
+        }
         self.current.as_mut().ok_or_else(|| "no connection (accept first)".to_owned())
+    }
+
+    /// The client's next text frame or close, within `d`.
+    async fn next(&mut self, d: Duration) -> Result<Option<Next>, String> {
+        let ws = self.open()?;
+        let got = timeout(d, async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) => return Ok(Next::Text(t.to_string())),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => return Err("a binary frame".to_owned()),
+                    Some(Ok(Message::Close(f))) => {
+                        return Ok(Next::Closed(f.map_or(1005, |f| u16::from(f.code))))
+                    }
+                    Some(Err(_)) | None => return Ok(Next::Closed(1006)),
+                }
+            }
+        })
+        .await;
+        match got {
+            Err(_) => Ok(None),
+            Ok(Ok(Next::Closed(code))) => {
+                self.client_closed = Some(code);
+                self.ended_at = Instant::now();
+                Ok(Some(Next::Closed(code)))
+            }
+            Ok(r) => r.map(Some),
+        }
     }
 
     async fn step(&mut self, step: &Value) -> Result<(), String> {
         let obj = step.as_object().ok_or("a step is an object")?;
-        let (kind, arg) =
-            obj.iter().find(|(k, _)| k.as_str() != "within_ms").ok_or("an empty step")?;
+        let (kind, arg) = obj
+            .iter()
+            .find(|(k, _)| k.as_str() != "within_ms" || !obj.contains_key("expect"))
+            .ok_or("an empty step")?;
         match kind.as_str() {
             "accept" => self.accept(arg).await,
-            "no_accept" => match timeout(ms(arg, "ms", 1000), self.incoming.recv()).await {
+            "no_accept" => match timeout(ms(arg, "ms", 0), self.incoming.recv()).await {
                 Err(_) => Ok(()),
-                Ok(_) => Err("the client connected".to_owned()),
+                Ok(_) => Err("a new connection arrived".to_owned()),
             },
             "send" => {
-                let frame = substitute(arg, &self.captures).to_string();
-                self.ws()?.send(Message::text(frame)).await.map_err(|e| e.to_string())
+                let frame = substitute(arg, &self.captures)?.to_string();
+                self.open()?.send(Message::text(frame)).await.map_err(|e| e.to_string())
             }
             "send_raw" => {
-                let text = arg.as_str().ok_or("send_raw takes a string")?.to_owned();
-                self.ws()?.send(Message::text(text)).await.map_err(|e| e.to_string())
+                let text = arg.as_str().unwrap_or_default().to_owned();
+                self.open()?.send(Message::text(text)).await.map_err(|e| e.to_string())
             }
             "expect" => {
                 let within = ms(step, "within_ms", 5000);
-                let text = timeout(within, next_text(self.ws()?))
-                    .await
-                    .map_err(|_| format!("no frame within {within:?}"))??;
-                let got: Value =
-                    serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
-                let mut caps = self.captures.clone();
-                if matches(arg, Some(&got), &mut caps) {
-                    self.captures = caps;
-                    Ok(())
-                } else {
-                    Err(format!("got {text}"))
+                match self.next(within).await? {
+                    None => Err(format!("no frame within {within:?}")),
+                    Some(Next::Closed(code)) => Err(format!("the client closed ({code})")),
+                    Some(Next::Text(text)) => {
+                        let got: Value = serde_json::from_str(&text)
+                            .map_err(|e| format!("not JSON ({e}): {text}"))?;
+                        let mut caps = self.captures.clone();
+                        if matches(arg, Some(&got), &mut caps) {
+                            self.captures = caps;
+                            Ok(())
+                        } else {
+                            Err(format!("received {text}"))
+                        }
+                    }
                 }
             }
             "expect_nothing" => {
-                let d = ms(arg, "ms", 200);
-                match timeout(d, next_text(self.ws()?)).await {
-                    Err(_) => Ok(()),
-                    Ok(Ok(text)) => Err(format!("got {text}")),
-                    Ok(Err(e)) => Err(e),
+                if self.client_closed.is_some() {
+                    return Ok(());
+                }
+                match self.next(ms(arg, "ms", 0)).await? {
+                    Some(Next::Text(text)) => Err(format!("received {text}")),
+                    // A close is not a frame; it is kept for `expect_close`.
+                    _ => Ok(()),
                 }
             }
             "expect_close" => {
                 let within = ms(arg, "within_ms", 5000);
-                let ws = self.ws()?;
-                let code = timeout(within, async {
-                    loop {
-                        match ws.next().await {
-                            Some(Ok(Message::Close(f))) => return Ok(f.map(|f| u16::from(f.code))),
-                            Some(Ok(Message::Text(t))) => return Err(format!("got {t}")),
-                            Some(Ok(_)) => continue,
-                            _ => return Err("the connection dropped without a close".to_owned()),
-                        }
-                    }
-                })
-                .await
-                .map_err(|_| format!("no close within {within:?}"))??;
-                self.closed_at = Some(Instant::now());
-                self.current = None;
+                let code = match self.client_closed {
+                    Some(code) => code,
+                    None => match self.next(within).await? {
+                        None => return Err(format!("no close within {within:?}")),
+                        Some(Next::Text(text)) => return Err(format!("received {text}")),
+                        Some(Next::Closed(code)) => code,
+                    },
+                };
                 match arg.get("code").and_then(Value::as_u64) {
-                    Some(want) if code != Some(want as u16) => {
-                        Err(format!("closed with {code:?}, expected {want}"))
+                    Some(want) if u64::from(code) != want => {
+                        Err(format!("closed with {code}, expected {want}"))
                     }
                     _ => Ok(()),
                 }
             }
             "close" => {
+                if self.client_closed.is_some() || self.current.is_none() {
+                    return Ok(());
+                }
                 let code = arg.get("code").and_then(Value::as_u64).unwrap_or(1000) as u16;
                 let reason = arg.get("reason").and_then(Value::as_str).unwrap_or("").to_owned();
                 let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                let mut ws = self.current.take().ok_or("no connection to close")?;
-                self.closed_at = Some(Instant::now());
+                let mut ws = self.current.take().ok_or("no connection")?;
+                self.ended_at = Instant::now();
                 let _ = ws.close(Some(frame)).await;
                 // The client's close reply, briefly; the socket goes either way.
                 let _ = timeout(Duration::from_millis(500), async {
@@ -230,8 +352,9 @@ impl Player {
                 Ok(())
             }
             "drop" => {
-                self.current = None;
-                self.closed_at = Some(Instant::now());
+                if self.current.take().is_some() && self.client_closed.is_none() {
+                    self.ended_at = Instant::now();
+                }
                 Ok(())
             }
             "sleep" => {
@@ -243,36 +366,24 @@ impl Player {
     }
 
     async fn accept(&mut self, arg: &Value) -> Result<(), String> {
+        let started = Instant::now();
+        if self.current.take().is_some() && self.client_closed.is_none() {
+            // Still open: dropped, and the reference point is now.
+            self.ended_at = started;
+        }
+        self.client_closed = None;
         let within = ms(arg, "within_ms", 5000);
         let (at, ws) = timeout(within, self.incoming.recv())
             .await
             .map_err(|_| format!("no connection within {within:?}"))?
             .ok_or("the listener stopped")?;
-        if let (Some(closed), Some(nb)) = (self.closed_at, arg.get("not_before_ms")) {
-            let not_before = Duration::from_millis(nb.as_u64().unwrap_or(0));
-            let after = at.saturating_duration_since(closed);
-            if after < not_before {
-                return Err(format!(
-                    "the client reconnected after {after:?}, before {not_before:?}"
-                ));
-            }
+        let not_before = ms(arg, "not_before_ms", 0);
+        let after = at.saturating_duration_since(self.ended_at);
+        if after < not_before {
+            return Err(format!("the client reconnected after {after:?}, before {not_before:?}"));
         }
         self.current = Some(ws);
         Ok(())
-    }
-}
-
-/// The next text frame (pings and pongs skipped).
-async fn next_text(ws: &mut Ws) -> Result<String, String> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(Message::Close(f))) => return Err(format!("the client closed: {f:?}")),
-            Some(Ok(other)) => return Err(format!("unexpected frame {other:?}")),
-            Some(Err(e)) => return Err(e.to_string()),
-            None => return Err("the connection dropped".to_owned()),
-        }
     }
 }
 
@@ -310,23 +421,35 @@ pub fn matches(pattern: &Value, got: Option<&Value>, caps: &mut HashMap<String, 
             let Some(Value::Array(g)) = got else { return false };
             p.len() == g.len() && p.iter().zip(g).all(|(p, g)| matches(p, Some(g), caps))
         }
+        Value::Number(n) => got.and_then(Value::as_f64).is_some_and(|g| n.as_f64() == Some(g)),
         scalar => got == Some(scalar),
     }
 }
 
 /// `v` with every `"$name"` replaced by its capture (and `"$$x"` by `"$x"`).
-pub fn substitute(v: &Value, caps: &HashMap<String, Value>) -> Value {
-    match v {
+///
+/// # Errors
+/// A `"$name"` not captured yet, `"$any"` or `"$absent"`.
+pub fn substitute(v: &Value, caps: &HashMap<String, Value>) -> Result<Value, String> {
+    Ok(match v {
         Value::String(s) if s.starts_with("$$") => Value::String(s[1..].to_owned()),
-        Value::String(s) => {
-            capture(s).and_then(|n| caps.get(n)).cloned().unwrap_or_else(|| v.clone())
+        Value::String(s) if s == "$any" || s == "$absent" => {
+            return Err(format!("{s} cannot be sent"))
         }
+        Value::String(s) => match capture(s) {
+            Some(n) => caps.get(n).cloned().ok_or_else(|| format!("{s} was not captured"))?,
+            None => v.clone(),
+        },
         Value::Object(o) => Value::Object(
-            o.iter().map(|(k, v)| (k.clone(), substitute(v, caps))).collect::<Map<_, _>>(),
+            o.iter()
+                .map(|(k, v)| Ok((k.clone(), substitute(v, caps)?)))
+                .collect::<Result<Map<_, _>, String>>()?,
         ),
-        Value::Array(a) => Value::Array(a.iter().map(|v| substitute(v, caps)).collect()),
+        Value::Array(a) => {
+            Value::Array(a.iter().map(|v| substitute(v, caps)).collect::<Result<_, _>>()?)
+        }
         other => other.clone(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -348,6 +471,8 @@ mod tests {
         assert!(matches(&json!({"x": "$$lit"}), Some(&json!({"x": "$lit"})), &mut caps));
         assert!(!matches(&json!([1, 2]), Some(&json!([1, 2, 3])), &mut caps));
         let sent = substitute(&json!({"type": "subscribed", "id": "$sub", "s": "$$sub"}), &caps);
-        assert_eq!(sent, json!({"type": "subscribed", "id": 3, "s": "$sub"}));
+        assert_eq!(sent.unwrap(), json!({"type": "subscribed", "id": 3, "s": "$sub"}));
+        assert!(substitute(&json!({"id": "$nope"}), &caps).is_err());
+        assert!(matches(&json!({"seq": 1}), Some(&json!({"seq": 1.0})), &mut caps), "by value");
     }
 }

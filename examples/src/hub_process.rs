@@ -171,3 +171,31 @@ pub async fn publish(
     .await
     .map_err(|e| e.to_string())?
 }
+
+/// The flags of a `guts-hub` that the whole conformance suite can check (a short idle timeout,
+/// a connection cap, a small history, a short reconnect spread), matching
+/// [`conformance_target`].
+pub const CONFORMANCE_FLAGS: [&str; 8] = [
+    "--idle-timeout-secs",
+    "4",
+    "--max-connections",
+    "300",
+    "--history-size",
+    "64",
+    "--reconnect-spread-secs",
+    "1",
+];
+
+/// A conformance target for `hub` (started with [`CONFORMANCE_FLAGS`]) reached at `ws`, with
+/// everything the suite can use: tokens, the HTTP API, the limits, and SIGTERM to stop it.
+pub fn conformance_target(hub: &HubProcess, ws: String) -> guts_conformance::Target {
+    let mut t = guts_conformance::Target::new(ws);
+    t.http = Some(hub.http_url());
+    t.secret = Some(hub.token_secret.clone());
+    t.publish_key = Some(hub.publish_key.clone());
+    t.history_size = Some(64);
+    t.idle_timeout = Some(Duration::from_secs(4));
+    t.max_connections = Some(300);
+    t.shutdown_cmd = hub.pid().map(|p| format!("kill -TERM {p}"));
+    t
+}

@@ -2,42 +2,13 @@
 //! 127.0.0.1, with every check enabled: HS256 tokens, the HTTP API, a short idle timeout, a
 //! connection cap, the history size and, last, SIGTERM.
 
-use guts_conformance::{run, Outcome, Target};
-use guts_realtime_examples::hub_process::HubProcess;
-use std::time::Duration;
-
-/// The flags the suite is told about (and the hub started with).
-pub const HUB_FLAGS: [&str; 10] = [
-    "--idle-timeout-secs",
-    "4",
-    "--ping-interval-secs",
-    "1",
-    "--max-connections",
-    "300",
-    "--history-size",
-    "64",
-    "--reconnect-spread-secs",
-    "1",
-];
-
-/// A target for `hub` with everything the suite can use.
-pub fn full_target(hub: &HubProcess, ws: String) -> Target {
-    let mut t = Target::new(ws);
-    t.http = Some(hub.http_url());
-    t.secret = Some(hub.token_secret.clone());
-    t.publish_key = Some(hub.publish_key.clone());
-    t.history_size = Some(64);
-    t.idle_timeout = Some(Duration::from_secs(4));
-    t.max_connections = Some(300);
-    t.shutdown_cmd = hub.pid().map(|p| format!("kill -TERM {p}"));
-    t.flood = 20_000;
-    t
-}
+use guts_conformance::{run, Outcome};
+use guts_realtime_examples::hub_process::{conformance_target, HubProcess, CONFORMANCE_FLAGS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guts_hub_passes_the_conformance_suite() {
-    let hub = HubProcess::start(env!("CARGO_BIN_EXE_guts-hub"), &HUB_FLAGS).await.unwrap();
-    let target = full_target(&hub, hub.ws_url());
+    let hub = HubProcess::start(env!("CARGO_BIN_EXE_guts-hub"), &CONFORMANCE_FLAGS).await.unwrap();
+    let target = conformance_target(&hub, hub.ws_url());
     let report = run(&target, &[], |r| eprintln!("{r}")).await;
     let failed: Vec<String> = report
         .results

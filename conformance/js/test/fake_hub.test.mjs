@@ -25,17 +25,6 @@ const SCENARIOS = new URL("../../scenarios/", import.meta.url);
 const FILES = readdirSync(SCENARIOS).filter((f) => f.endsWith(".json")).sort();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// The `ws` package emits `error` when a socket is closed while still connecting; the SDK's driver
-// unwires its handlers before closing (sdk-wasm/js/src/driver.js #detach), so in Node 20 that
-// error is uncaught and kills the process (a connect timeout, or close() during a connect). Keep
-// one listener so that a failing scenario reports its failure instead of crashing the run.
-class SdkWebSocket extends WebSocket {
-  constructor(...args) {
-    super(...args);
-    this.on("error", () => {});
-  }
-}
-
 /**
  * Runs the SDK as the scenario's `client` section says, against `url` (the hub's). Returns
  * `{ expected, client, outcome(ms) }`: `outcome` resolves to what the application saw, at the
@@ -56,7 +45,7 @@ function drive(scenario, url) {
   let met;
   const metP = new Promise((r) => (met = r));
   const client = new RealtimeClient(new URL(spec.url_path ?? "/ws", url).href, {
-    WebSocket: SdkWebSocket,
+    WebSocket,
     ...(spec.token != null && { token: () => spec.token }),
   });
   const check = () => {
@@ -74,9 +63,11 @@ function drive(scenario, url) {
     client.subscribe(c, (ev) => (seen.events[c].push(ev.seq), check()), { onGap });
   }
   const outcome = async (ms) => {
-    await Promise.race([metP, sleep(ms)]);
+    let timer;
+    await Promise.race([metP, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
     // Met and still open (final state `closed`): anything that came later counts too.
-    return atMet && atMet.state == "closed" ? seen : atMet ?? seen;
+    return atMet?.state == "closed" ? seen : atMet ?? seen;
   };
   return { expected, seen, client, outcome };
 }
@@ -218,4 +209,19 @@ test("CLI: runs a scenario file once against the SDK, prints the outcome, exits 
   assert.equal(out, `fake hub listening on ${url}\nscenario passed\n`);
   assert.equal(code, 0);
   assert.deepEqual(await run.outcome(0), run.expected);
+});
+
+test("the SDK closed while its socket is still connecting does not crash Node (ws emits an error)", async () => {
+  // A server that accepts TCP connections and never answers the upgrade.
+  const { createServer } = await import("node:net");
+  const held = [];
+  const server = createServer((s) => held.push(s));
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const client = new RealtimeClient(`ws://127.0.0.1:${server.address().port}/ws`, { WebSocket });
+  await sleep(150);
+  client.close();
+  await sleep(300);
+  assert.equal(client.state, "closed");
+  held.forEach((s) => s.destroy());
+  server.close();
 });

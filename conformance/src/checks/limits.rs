@@ -49,7 +49,13 @@ pub(super) async fn slow_consumer_is_closed_4008(t: &Target) -> Result<(), Fail>
     let read = tokio::spawn(async move {
         let mut count = 0usize;
         let mut last = 0u64;
+        let mut next_ping = 1000;
         while count < n {
+            if count >= next_ping {
+                // Not silent for the idle timeout while it reads a long flood.
+                next_ping += 1000;
+                reader.send(r#"{"type":"ping"}"#).await?;
+            }
             let v = reader.recv().await?;
             if v["type"] == "event" {
                 let s = v["seq"].as_u64().unwrap_or(0);
@@ -65,6 +71,10 @@ pub(super) async fn slow_consumer_is_closed_4008(t: &Target) -> Result<(), Fail>
     for i in 0..n {
         let f = json!({"type": "publish", "channel": ch, "event": "push", "data": {"i": i, "pad": pad}});
         publisher.send(&f.to_string()).await?;
+        if i % 1000 == 999 {
+            // Not silent for the idle timeout (the stalled client writes, it only never reads).
+            let _ = stalled.send(r#"{"type":"ping"}"#).await;
+        }
         if i % 256 == 255 {
             // Drain the publisher's replies so it is never the slow one.
             for _ in 0..256 {
@@ -72,21 +82,27 @@ pub(super) async fn slow_consumer_is_closed_4008(t: &Target) -> Result<(), Fail>
             }
         }
     }
-    let got = tokio::time::timeout(Duration::from_secs(120), read)
-        .await
+    // Every publish answered: every event was queued (or overflowed) by now.
+    for _ in 0..n % 256 {
+        publisher.recv().await?;
+    }
+    // The stalled client reads only now: what was queued before its close, then the close.
+    let closed = stalled.expect_close(4008, Duration::from_secs(60));
+    let (closed, got) = tokio::join!(closed, tokio::time::timeout(Duration::from_secs(120), read));
+    let got = got
         .map_err(|_| "the well-behaved reader did not get every event in 120 s".to_owned())?
         .map_err(|e| e.to_string())??;
     check(got == n, || format!("reader got {got} of {n}"))?;
-    stalled
-        .expect_close(4008, Duration::from_secs(30))
-        .await
-        .map_err(|e| format!("the stalled client was not closed as a slow consumer: {e}"))
+    closed.map_err(|e| format!("the stalled client was not closed as a slow consumer: {e}"))
 }
 
 pub(super) async fn rate_limit_refuses_then_closes_4029(t: &Target) -> Result<(), Fail> {
     let mut c = Conn::open(t).await?;
-    for i in 0..300 {
-        c.send(&json!({"type": "ping", "id": i}).to_string()).await?;
+    for i in 0..400 {
+        // The hub may close mid-way (that is the point): later sends may fail.
+        if c.send(&json!({"type": "ping", "id": i}).to_string()).await.is_err() {
+            break;
+        }
     }
     let (mut pongs, mut refused) = (0, 0);
     let reason = loop {
@@ -102,8 +118,8 @@ pub(super) async fn rate_limit_refuses_then_closes_4029(t: &Target) -> Result<()
             Err(e) => return Err(format!("after {pongs} pongs and {refused} refusals: {e}")),
         }
     };
-    check((150..=260).contains(&pongs) && refused >= 1, || {
-        format!("300 pings at once, bursts of 200 at 50/s: {pongs} pongs, {refused} refused")
+    check(pongs >= 150 && refused >= 1, || {
+        format!("400 pings at once, bursts of 200 at 50/s: {pongs} pongs, {refused} refused")
     })?;
     check(reason.contains("4029") && reason.contains("retry_after_ms="), || {
         format!("20 refusals in a row close 4029 with a retry_after_ms hint: {reason}")
@@ -119,8 +135,8 @@ pub(super) async fn per_user_connection_cap_closes_4503(t: &Target) -> Result<()
     let mut c = Conn::open(t).await?;
     let token =
         crate::hooks::mint(t, json!({"sub": user, "exp": crate::hooks::exp_in(600)})).await?;
-    let r = auth(&mut c, &token).await?;
-    check(r["type"] == "error" && r["code"] == "rate_limited", || {
+    let r = c.request(json!({"type": "auth", "token": token, "id": "cap"})).await?;
+    check(r["type"] == "error" && r["code"] == "rate_limited" && r["id"] == "cap", || {
         format!("the 101st connection of one user: {r}")
     })?;
     let reason = c.expect_close_reason(4503, WAIT).await?;

@@ -18,6 +18,9 @@ pub(super) async fn welcome_first(t: &Target) -> Result<(), Fail> {
 
 pub(super) async fn seed_ping_pong(t: &Target) -> Result<(), Fail> {
     let mut c = Conn::open(t).await?;
+    // Any JSON layout is a frame: whitespace, key order, unknown keys.
+    c.roundtrip("{ \"type\" : \"ping\" }", r#"{"type":"pong"}"#).await?;
+    c.roundtrip(r#"{"x":1,"type":"ping"}"#, r#"{"type":"pong"}"#).await?;
     still_open(&mut c).await
 }
 

@@ -178,7 +178,9 @@ export class Driver {
     const ws = this.#ws;
     if (!ws) return;
     this.#ws = null;
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    // Node's `ws` emits `error` when a socket still connecting is closed: keep a listener.
+    ws.onerror = () => {};
     try {
       code ? ws.close(code, reason) : ws.close();
     } catch {}
