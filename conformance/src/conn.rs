@@ -112,19 +112,9 @@ impl Conn {
     /// # Errors
     /// On timeout, close or a non-text frame.
     pub async fn recv_text(&mut self) -> Result<String, Fail> {
-        loop {
-            let msg = timeout(WAIT, self.ws.next())
-                .await
-                .map_err(|_| "timed out waiting for a frame".to_owned())?;
-            match msg {
-                Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(f))) => return Err(format!("closed: {f:?}")),
-                Some(Ok(other)) => return Err(format!("unexpected frame {other:?}")),
-                Some(Err(e)) => return Err(format!("socket error: {e}")),
-                None => return Err("socket closed".into()),
-            }
-        }
+        timeout(WAIT, self.next_text())
+            .await
+            .map_err(|_| "timed out waiting for a frame".to_owned())?
     }
 
     /// The next text frame, parsed, waiting up to `d` for it.
@@ -132,13 +122,13 @@ impl Conn {
     /// # Errors
     /// As [`Conn::recv`].
     pub async fn recv_within(&mut self, d: Duration) -> Result<Value, Fail> {
-        let t = timeout(d, self.recv_text_forever())
-            .await
-            .map_err(|_| format!("no frame within {d:?}"))??;
+        let t =
+            timeout(d, self.next_text()).await.map_err(|_| format!("no frame within {d:?}"))??;
         serde_json::from_str(&t).map_err(|e| format!("not JSON ({e}): {t}"))
     }
 
-    async fn recv_text_forever(&mut self) -> Result<String, Fail> {
+    /// The next text frame, however long it takes (pings and pongs skipped).
+    async fn next_text(&mut self) -> Result<String, Fail> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Text(t))) => return Ok(t.to_string()),

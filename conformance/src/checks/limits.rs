@@ -128,13 +128,17 @@ pub(super) async fn rate_limit_refuses_then_closes_4029(t: &Target) -> Result<()
 
 pub(super) async fn per_user_connection_cap_closes_4503(t: &Target) -> Result<(), Fail> {
     let user = uniq("many");
-    let mut held = Vec::new();
-    for _ in 0..100 {
-        held.push(super::as_user(t, &user, json!({})).await?);
-    }
-    let mut c = Conn::open(t).await?;
+    // One token for all: quick (a token hook may be slow), so no connection idles out meanwhile.
     let token =
         crate::hooks::mint(t, json!({"sub": user, "exp": crate::hooks::exp_in(600)})).await?;
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        let mut c = Conn::open(t).await?;
+        let r = auth(&mut c, &token).await?;
+        check(r["type"] == "authenticated", || format!("connection {}: {r}", held.len() + 1))?;
+        held.push(c);
+    }
+    let mut c = Conn::open(t).await?;
     let r = c.request(json!({"type": "auth", "token": token, "id": "cap"})).await?;
     check(r["type"] == "error" && r["code"] == "rate_limited" && r["id"] == "cap", || {
         format!("the 101st connection of one user: {r}")
