@@ -591,11 +591,15 @@ async fn json_logs_are_one_object_per_line_with_connection_ids_and_close_codes()
     };
     let connected = with("connected");
     assert_eq!(connected.len(), 2, "{stderr}");
-    assert!(connected.iter().all(|l| l["level"] == "INFO" && l["client"].is_string()), "{stderr}");
+    assert!(
+        connected.iter().all(|l| l["level"] == "INFO" && l["connection_id"].is_string()),
+        "{stderr}"
+    );
     let refused = with("auth refused");
     assert_eq!(refused.len(), 1, "{stderr}");
-    assert_eq!(refused[0]["client"], connected[0]["client"], "the same connection id");
-    let codes: Vec<u64> = with("disconnected").iter().filter_map(|l| l["code"].as_u64()).collect();
+    assert_eq!(refused[0]["connection_id"], connected[0]["connection_id"], "the same connection");
+    let codes: Vec<u64> =
+        with("disconnected").iter().filter_map(|l| l["close_code"].as_u64()).collect();
     assert!(codes.contains(&4001) && codes.contains(&1000), "close codes {codes:?}: {stderr}");
     assert!(!stderr.contains("forged.token.value"), "the token was logged");
     assert!(!stderr.contains('\u{1b}'), "no ANSI escapes");
@@ -607,7 +611,7 @@ async fn text_logs_to_a_pipe_have_no_colours_and_the_format_comes_from_the_envir
     let stderr = logs_of(&args, log_worthy_traffic).await;
     assert!(!stderr.contains('\u{1b}'), "no ANSI escapes on a pipe:\n{stderr:?}");
     assert!(
-        stderr.lines().any(|l| l.contains("disconnected") && l.contains("code=1000")),
+        stderr.lines().any(|l| l.contains("disconnected") && l.contains("close_code=1000")),
         "{stderr}"
     );
     let hub = start(&args, &[("RUST_LOG", "info"), ("GUTS_HUB_LOG_FORMAT", "json")]).await;

@@ -197,7 +197,7 @@ fn run(
 ) -> impl Future<Output = ()> {
     let state = conn.state.clone();
     let ip = conn.client.metadata.ip_address.as_deref().unwrap_or("-");
-    tracing::info!(client = %conn.client.id, ip, "connected");
+    tracing::info!(connection_id = %conn.client.id, ip, "connected");
     let opened = Instant::now();
     let mut c = Connection::new(socket, conn, rx, rules, opened);
     async move {
@@ -223,8 +223,8 @@ fn run(
         state.metrics.closed(c.close_code);
         let user = c.rules.identity().name().to_owned();
         tracing::info!(
-            client = %c.conn.client.id,
-            code = c.close_code,
+            connection_id = %c.conn.client.id,
+            close_code = c.close_code,
             user,
             secs = lifetime.as_secs_f64(),
             "disconnected"
@@ -472,7 +472,9 @@ impl Connection {
                         tracing::debug!(%client, user = who.identity.name(), "authenticated");
                     }
                     // The error says what kind of failure it was; it never contains the token.
-                    Outcome::Auth(Err(e)) => tracing::info!(%client, "auth refused: {e}"),
+                    Outcome::Auth(Err(e)) => {
+                        tracing::info!(connection_id = %client, "auth refused: {e}");
+                    }
                     _ => {}
                 }
                 self.rules.handle_outcome(clock(Instant::now()), outcome);
