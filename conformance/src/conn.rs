@@ -96,7 +96,10 @@ impl Conn {
     /// # Errors
     /// When the socket is gone.
     pub async fn send(&mut self, text: &str) -> Result<(), Fail> {
-        self.ws.send(Message::text(text)).await.map_err(|e| format!("send failed: {e}"))
+        timeout(WAIT, self.ws.send(Message::text(text)))
+            .await
+            .map_err(|_| "send timed out (the hub reads nothing)".to_owned())?
+            .map_err(|e| format!("send failed: {e}"))
     }
 
     /// Sends a binary frame.

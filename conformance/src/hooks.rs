@@ -97,8 +97,11 @@ pub async fn http(
     let (method, auth, body) =
         (method.to_owned(), auth.map(str::to_owned), body.map(str::to_owned));
     tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent =
-            ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .into();
         let resp = if method == "GET" {
             agent.get(&url).call()
         } else {

@@ -108,6 +108,9 @@ impl Target {
     }
 }
 
+/// The longest a check may take (the slow-consumer flood is the longest by far).
+pub const CHECK_LIMIT: Duration = Duration::from_secs(300);
+
 /// Runs the checks whose name contains one of `only` (all when empty), in order, handing each
 /// result to `each` as it comes; the shutdown check, when enabled, runs last.
 pub async fn run(target: &Target, only: &[String], mut each: impl FnMut(&CheckResult)) -> Report {
@@ -124,9 +127,10 @@ pub async fn run(target: &Target, only: &[String], mut each: impl FnMut(&CheckRe
         let missing = check.needs.iter().find_map(|n| target.missing(*n));
         let outcome = match missing {
             Some(why) => Outcome::Skip(why.to_owned()),
-            None => match (check.run)(&target).await {
-                Ok(()) => Outcome::Pass,
-                Err(e) => Outcome::Fail(e),
+            None => match tokio::time::timeout(CHECK_LIMIT, (check.run)(&target)).await {
+                Ok(Ok(())) => Outcome::Pass,
+                Ok(Err(e)) => Outcome::Fail(e),
+                Err(_) => Outcome::Fail(format!("no verdict within {CHECK_LIMIT:?}")),
             },
         };
         let result = CheckResult {

@@ -14,9 +14,10 @@ struct Args {
     /// WebSocket URL of the hub.
     #[arg(long, default_value = "ws://127.0.0.1:7800/ws")]
     url: String,
-    /// HTTP base URL of the reference API (`/api/publish`, `/healthz`, …).
-    #[arg(long, default_value = "http://127.0.0.1:7800")]
-    http: String,
+    /// HTTP base URL of the reference API (`/api/publish`, `/healthz`, …); default: the
+    /// WebSocket URL's host with http(s).
+    #[arg(long)]
+    http: Option<String>,
     /// HS256 token secret, to mint client tokens (or use --token-cmd).
     #[arg(long, env = "GUTS_HUB_TOKEN_SECRET", hide_env_values = true)]
     secret: Option<String>,
@@ -85,8 +86,9 @@ async fn main() -> ExitCode {
         eprintln!("guts-conformance: --only {unknown:?} matches no check (see --list)");
         return ExitCode::from(2);
     }
+    let http = a.http.unwrap_or_else(|| http_of(&a.url));
     let mut target = Target::new(a.url);
-    target.http = Some(a.http);
+    target.http = Some(http);
     target.secret = a.secret;
     target.publish_key = a.publish_key;
     target.publish_cmd = a.publish_cmd;
@@ -113,4 +115,12 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `ws://host:port/path` → `http://host:port` (`wss` → `https`).
+fn http_of(ws: &str) -> String {
+    let (scheme, rest) = ws.split_once("://").unwrap_or(("ws", ws));
+    let host = rest.split('/').next().unwrap_or(rest);
+    let scheme = if scheme == "wss" { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }

@@ -283,10 +283,12 @@ async fn websocket(mut tcp: TcpStream, hub: SocketAddr, m: Mutant, shared: Arc<S
                     }
                 }
                 Some(Ok(Message::Close(f))) => {
-                    let (code, reason) = f.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
-                    let (code, reason) = (m.close)(code, &reason);
-                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                    let _ = c_tx.lock().await.send(Message::Close(Some(frame))).await;
+                    // A close without a code goes on without one.
+                    let frame = f.map(|f| {
+                        let (code, reason) = (m.close)(u16::from(f.code), &f.reason);
+                        CloseFrame { code: CloseCode::from(code), reason: reason.into() }
+                    });
+                    let _ = c_tx.lock().await.send(Message::Close(frame)).await;
                     break;
                 }
                 Some(Ok(other)) => { let _ = c_tx.lock().await.send(other).await; }

@@ -222,7 +222,10 @@ const MUTANTS: &[Mutant] = &[
         to_client: |_, _, v| {
             is(v, "history").then(|| {
                 vec![edit(v, |o| {
-                    drop(o.insert("seq".into(), json!(v["seq"].as_u64().unwrap_or(1) - 1)))
+                    drop(o.insert(
+                        "seq".into(),
+                        json!(v["seq"].as_u64().unwrap_or(1).saturating_sub(1)),
+                    ))
                 })]
             })
         },
@@ -345,7 +348,7 @@ const MUTANTS: &[Mutant] = &[
         ..M
     },
     Mutant {
-        name: "signals_not_rate_limited",
+        name: "signal_refusals_not_reported",
         fails: &["signal_rate_limit"],
         // Signals carry no id: their refusals neither.
         to_client: |_, _, v| {

@@ -519,6 +519,17 @@ async fn a_config_file_sets_everything_and_flags_then_env_override_it() {
     assert!(printed.contains("\nmax_connections = 600  # env\n"), "{printed}");
     let printed = print_config(&["--config", &file, "--max-connections", "700"], &env).await;
     assert!(printed.contains("\nmax_connections = 700  # flag\n"), "{printed}");
+    // A list flag replaces the file's list (it does not add to it).
+    let list = print_config(&["--config", &file, "--allowed-origins", "http://c.test"], &[]).await;
+    assert!(list.contains("\nallowed_origins = [\"http://c.test\"]  # flag\n"), "{list}");
+    // Credentials in URLs are not printed.
+    let with_broker = config_file("broker.toml", "broker = \"redis://:hunter2@127.0.0.1:6379\"\n");
+    let printed_broker = print_config(&["--config", &with_broker], &[]).await;
+    assert!(!printed_broker.contains("hunter2"), "{printed_broker}");
+    assert!(
+        printed_broker.contains("broker = \"redis://…@127.0.0.1:6379\"  # file"),
+        "{printed_broker}"
+    );
     // Every setting of the file is a flag: the printed file is a valid config file.
     let again = config_file("printed.toml", &printed);
     let printed_again = print_config(&["--config", &again], &[]).await;

@@ -50,11 +50,14 @@ pub(super) async fn publish_rights(t: &Target) -> Result<(), Fail> {
     let frame =
         json!({"type": "publish", "channel": ch, "event": "push", "data": {"a": 1}, "id": 3})
             .to_string();
+    let mut watcher = Conn::open(t).await?;
+    watcher.subscribe(&ch).await?;
     let mut anon = Conn::open(t).await?;
     expect_error(&mut anon, &frame, "forbidden").await?;
     let mut user = Conn::open(t).await?;
     auth(&mut user, &mint(t, json!({"sub": "bob", "exp": exp_in(600)})).await?).await?;
     expect_error(&mut user, &frame, "forbidden").await?;
+    still_open(&mut watcher).await.map_err(|e| format!("a refused publish was published: {e}"))?;
     for tok in [key(t), mint(t, json!({"sub": "ci", "exp": exp_in(600), "publish": true})).await?] {
         let mut c = Conn::open(t).await?;
         let r = auth(&mut c, &tok).await?;

@@ -96,9 +96,14 @@ pub(super) async fn recovery_past_trimmed_history_is_a_gap(t: &Target) -> Result
     let ch = format!("repo:{}/trim", uniq("o"));
     let (last, epoch) = position(t, &ch, 1).await?;
     let size = t.history_size.unwrap_or(0);
+    let mut seqs = Vec::new();
     for i in 0..size + 2 {
-        publish(t, &ch, "push", json!({ "i": i })).await?;
+        seqs.push(publish(t, &ch, "push", json!({ "i": i })).await?);
     }
+    // A position still in the history recovers (so a `false` below is the trim, not a refusal).
+    let recent = seqs[seqs.len().saturating_sub(4)];
+    let (_, r) = resume(t, &ch, recent, &epoch).await?;
+    check(r["recovered"] == true, || format!("a position 3 events back: {r}"))?;
     let (mut c, r) = resume(t, &ch, last, &epoch).await?;
     check(r["recovered"] == false, || {
         format!("{} events published since, over a history of {size}: {r}", size + 2)

@@ -135,7 +135,12 @@ pub(crate) async fn snapshot(
         events_published: m.events_published,
         frames_delivered: m.frames_delivered,
         channels,
-        closes: state.metrics.closes().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        closes: state
+            .metrics
+            .closes()
+            .into_iter()
+            .map(|(k, v)| (if k == 0 { "other".to_owned() } else { k.to_string() }, v))
+            .collect(),
         errors,
         presence,
     };

@@ -43,8 +43,11 @@ impl Default for ServerMetrics {
 }
 
 impl ServerMetrics {
-    /// Counts a connection closed with `code`.
+    /// Counts a connection closed with `code`: one of the protocol's (PROTOCOL.md, close codes),
+    /// or 0 ("other") for any other a client sent — a client cannot make new series.
     pub(crate) fn closed(&self, code: u16) {
+        let known = matches!(code, 1000..=1015 | 4000..=4003 | 4008 | 4009 | 4029 | 4503);
+        let code = if known { code } else { 0 };
         *self.closes.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_insert(0) += 1;
     }
 
@@ -126,11 +129,12 @@ pub(crate) fn render(state: &ServerState) -> String {
     }
     let closes = Labelled::default();
     for (code, n) in state.metrics.closes() {
-        closes.get_or_create(&vec![("code", code.to_string())]).inc_by(n);
+        let code = if code == 0 { "other".to_owned() } else { code.to_string() };
+        closes.get_or_create(&vec![("code", code)]).inc_by(n);
     }
     r.register(
         "closes",
-        "WebSocket connections closed, by close code (1006: no close frame)",
+        "WebSocket connections closed, by close code (1006: no close frame; other: a code the protocol does not define)",
         closes,
     );
     let errors = Labelled::default();

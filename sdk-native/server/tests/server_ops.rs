@@ -72,9 +72,13 @@ async fn closes_and_errors_are_counted_by_code_and_lifetimes_observed() {
     a.expect_error(r#"{"type":"subscribe","channel":"also bad"}"#, "invalid_channel").await;
     a.expect_error("not json", "invalid_message").await;
     a.ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() })).await.unwrap();
-    // The client's own close goes under 1000; a dropped socket under 1006.
+    // The client's own close goes under 1000; a dropped socket under 1006; a code the protocol
+    // does not define under `other` (clients cannot make new series).
     let b = s.ws().await;
     drop(b);
+    let mut odd = s.ws().await;
+    let frame = CloseFrame { code: CloseCode::from(4321), reason: "".into() };
+    odd.ws.close(Some(frame)).await.unwrap();
     let mut waited = Duration::ZERO;
     while sample(s.addr, "connections").await > 0.0 && waited < WAIT {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -86,8 +90,9 @@ async fn closes_and_errors_are_counted_by_code_and_lifetimes_observed() {
     assert_eq!(sample(s.addr, r#"closes_total{code="1000"}"#).await, 1.0);
     assert_eq!(sample(s.addr, r#"closes_total{code="1006"}"#).await, 1.0);
     assert_eq!(sample(s.addr, r#"closes_total{code="4008"}"#).await, 0.0, "listed at zero");
-    assert_eq!(sample(s.addr, "connection_lifetime_seconds_count").await, 2.0);
-    assert_eq!(sample(s.addr, r#"connection_lifetime_seconds_bucket{le="1.0"}"#).await, 2.0);
+    assert_eq!(sample(s.addr, r#"closes_total{code="other"}"#).await, 1.0);
+    assert_eq!(sample(s.addr, "connection_lifetime_seconds_count").await, 3.0);
+    assert_eq!(sample(s.addr, r#"connection_lifetime_seconds_bucket{le="1.0"}"#).await, 3.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

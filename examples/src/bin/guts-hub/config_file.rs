@@ -22,6 +22,9 @@ const NOT_SETTINGS: [&str; 4] = ["config", "print_config", "help", "version"];
 /// Settings printed masked.
 const SECRETS: [&str; 2] = ["token_secret", "publish_key"];
 
+/// Settings printed without the credentials a URL may hold.
+const URLS: [&str; 2] = ["broker", "authorize_url"];
+
 /// Pairs of settings that exclude each other: the file's is dropped when the other is given on
 /// the command line or in the environment.
 const EXCLUSIVE: [(&str, &str); 2] =
@@ -62,7 +65,10 @@ pub fn read(cmd: &Command, path: &Path) -> Result<FileSettings, String> {
         })?;
         let excluded =
             EXCLUSIVE.iter().any(|&(a, b)| (id == a && given(b)) || (id == b && given(a)));
-        if arg.get_env().is_some_and(|v| std::env::var_os(v).is_some()) || excluded {
+        // A flag or its environment variable wins over the file: the file's value is left out
+        // (not merely overridden, so that a list flag replaces the file's list).
+        let env_set = arg.get_env().is_some_and(|v| std::env::var_os(v).is_some());
+        if env_set || on_command_line(cmd, &id) || excluded {
             continue;
         }
         let bad = |why: &str| format!("--config {file}: `{key}`: {why}");
@@ -74,8 +80,8 @@ pub fn read(cmd: &Command, path: &Path) -> Result<FileSettings, String> {
             (_, value) => {
                 let text = scalar_or_list(arg, value).map_err(|why| bad(&why))?;
                 check_value(arg, &text).map_err(|why| bad(&why))?;
-                args.push(flag.into());
-                args.push(text.into());
+                // One argument: a value starting with `-` is not taken for a flag.
+                args.push(format!("{flag}={text}").into());
             }
         }
         settings.ids.push(id);
@@ -87,7 +93,18 @@ pub fn read(cmd: &Command, path: &Path) -> Result<FileSettings, String> {
 fn on_command_line(cmd: &Command, id: &str) -> bool {
     let Some(long) = setting(cmd, id).and_then(Arg::get_long) else { return false };
     let flag = format!("--{long}");
-    std::env::args().skip(1).any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    std::env::args_os().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == flag.as_str() || a.starts_with(&format!("{flag}="))
+    })
+}
+
+/// `scheme://user:password@host…` without its credentials.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
 }
 
 /// The flag of setting `id`.
@@ -174,6 +191,7 @@ pub fn print(cmd: &Command, matches: &ArgMatches, file: &FileSettings) -> String
                 let _ = writeln!(out, "# {id} = \"********\"  # {source}, masked");
                 continue;
             }
+            [one] if URLS.contains(&id) => toml_literal(&redact_url(one)),
             [one] if arg.get_value_delimiter().is_none() => toml_literal(one),
             many => {
                 format!("[{}]", many.iter().map(|v| toml_literal(v)).collect::<Vec<_>>().join(", "))

@@ -476,7 +476,7 @@ async fn run(args: Args) -> std::io::Result<()> {
             );
         let b = RedisBroker::connect(hub.clone(), cfg).await.map_err(std::io::Error::other)?;
         let state = if b.is_up() { "connected" } else { "not reachable yet, retrying" };
-        let _ = writeln!(out, "guts-hub: broker {} ({state})", redact_url(url));
+        let _ = writeln!(out, "guts-hub: broker {} ({state})", config_file::redact_url(url));
         Arc::new(b)
     } else {
         hub.clone()
@@ -544,14 +544,6 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// `redis://user:password@host` without the password.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
     }
 }
 
