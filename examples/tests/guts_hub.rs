@@ -522,6 +522,11 @@ async fn a_config_file_sets_everything_and_flags_then_env_override_it() {
     // A list flag replaces the file's list (it does not add to it).
     let list = print_config(&["--config", &file, "--allowed-origins", "http://c.test"], &[]).await;
     assert!(list.contains("\nallowed_origins = [\"http://c.test\"]  # flag\n"), "{list}");
+    // The `ServerConfig` field names are keys too.
+    let aliases = config_file("aliases.toml", "close_timeout = 2.5\nshutdown-timeout = 4\n");
+    let printed_aliases = print_config(&["--config", &aliases], &[]).await;
+    assert!(printed_aliases.contains("\nclose_timeout_secs = 2.5  # file\n"), "{printed_aliases}");
+    assert!(printed_aliases.contains("\nshutdown_timeout_secs = 4  # file\n"), "{printed_aliases}");
     // Credentials in URLs are not printed.
     let with_broker = config_file("broker.toml", "broker = \"redis://:hunter2@127.0.0.1:6379\"\n");
     let printed_broker = print_config(&["--config", &with_broker], &[]).await;

@@ -56,13 +56,13 @@ pub fn read(cmd: &Command, path: &Path) -> Result<FileSettings, String> {
         })
     };
     for (key, value) in &table {
-        let id = key.replace('-', "_");
-        let arg = setting(cmd, &id).ok_or_else(|| {
+        let arg = setting(cmd, &key.replace('-', "_")).ok_or_else(|| {
             format!(
                 "--config {file}: unknown key `{key}` (the keys are the flags' names, e.g. \
                  `max_connections`; `guts-hub --print-config` prints them all)"
             )
         })?;
+        let id = arg.get_id().as_str().to_owned();
         let excluded =
             EXCLUSIVE.iter().any(|&(a, b)| (id == a && given(b)) || (id == b && given(a)));
         // A flag or its environment variable wins over the file: the file's value is left out
@@ -91,11 +91,16 @@ pub fn read(cmd: &Command, path: &Path) -> Result<FileSettings, String> {
 
 /// Whether `--id` (or its `=` form) is among the process's own arguments.
 fn on_command_line(cmd: &Command, id: &str) -> bool {
-    let Some(long) = setting(cmd, id).and_then(Arg::get_long) else { return false };
-    let flag = format!("--{long}");
+    let Some(arg) = setting(cmd, id) else { return false };
+    let names: Vec<String> = arg
+        .get_long()
+        .into_iter()
+        .chain(arg.get_all_aliases().unwrap_or_default())
+        .map(|n| format!("--{n}"))
+        .collect();
     std::env::args_os().skip(1).any(|a| {
         let a = a.to_string_lossy();
-        a == flag.as_str() || a.starts_with(&format!("{flag}="))
+        names.iter().any(|f| a == f.as_str() || a.starts_with(&format!("{f}=")))
     })
 }
 
@@ -108,8 +113,14 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The flag of setting `id`.
+/// The flag of setting `id`: its name, or an alias (the `ServerConfig` field's name where it
+/// differs, e.g. `close_timeout` for `close_timeout_secs`).
 fn setting<'a>(cmd: &'a Command, id: &str) -> Option<&'a Arg> {
-    cmd.get_arguments().find(|a| a.get_id() == id && !NOT_SETTINGS.contains(&id))
+    let named = |a: &Arg| {
+        a.get_id() == id
+            || a.get_all_aliases().is_some_and(|al| al.iter().any(|x| x.replace('-', "_") == id))
+    };
+    cmd.get_arguments().find(|a| named(a) && !NOT_SETTINGS.contains(&a.get_id().as_str()))
 }
 
 /// A TOML value as the flag's text: a string, a number, or (for a list flag) an array of them.

@@ -133,17 +133,17 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_MAX_QUEUE_BYTES", default_value_t = HubConfig::default().max_queue_bytes)]
     max_queue_bytes: usize,
     /// Seconds a socket may accept nothing while frames wait for it (then: close 4008).
-    #[arg(long, env = "GUTS_HUB_WRITE_STALL_SECS", value_parser = seconds, default_value_t = ServerConfig::default().write_stall_timeout.as_secs_f64())]
+    #[arg(long, alias = "write-stall-timeout", env = "GUTS_HUB_WRITE_STALL_SECS", value_parser = seconds, default_value_t = ServerConfig::default().write_stall_timeout.as_secs_f64())]
     write_stall_secs: f64,
     /// Largest inbound WebSocket message and HTTP body in bytes (bigger: close 1009 / 413).
     #[arg(long, env = "GUTS_HUB_MAX_FRAME_BYTES", default_value_t = ServerConfig::default().max_frame_bytes)]
     max_frame_bytes: usize,
     /// Per-connection WebSocket read buffer in bytes (it grows for a larger frame; every idle
     /// connection pays it).
-    #[arg(long, env = "GUTS_HUB_READ_BUFFER_BYTES", default_value_t = ServerConfig::default().read_buffer_size)]
+    #[arg(long, alias = "read-buffer-size", env = "GUTS_HUB_READ_BUFFER_BYTES", default_value_t = ServerConfig::default().read_buffer_size)]
     read_buffer_bytes: usize,
     /// Bytes the WebSocket writer buffers before it writes to the socket.
-    #[arg(long, env = "GUTS_HUB_WRITE_BUFFER_BYTES", default_value_t = ServerConfig::default().write_buffer_size)]
+    #[arg(long, alias = "write-buffer-size", env = "GUTS_HUB_WRITE_BUFFER_BYTES", default_value_t = ServerConfig::default().write_buffer_size)]
     write_buffer_bytes: usize,
     /// Most queued frames one write (one flush) takes.
     #[arg(long, env = "GUTS_HUB_WRITE_BATCH", default_value_t = ServerConfig::default().write_batch)]
@@ -161,7 +161,7 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_PUBLISHER_COMMAND_BURST", default_value_t = ServerConfig::default().publisher_rate_limit.map_or(0.0, |r| r.burst))]
     publisher_command_burst: f64,
     /// Seconds between server pings.
-    #[arg(long, env = "GUTS_HUB_PING_INTERVAL_SECS", value_parser = seconds, default_value_t = ServerConfig::default().ping_interval.as_secs_f64())]
+    #[arg(long, alias = "ping-interval", env = "GUTS_HUB_PING_INTERVAL_SECS", value_parser = seconds, default_value_t = ServerConfig::default().ping_interval.as_secs_f64())]
     ping_interval_secs: f64,
     /// Signals per second per connection (on top of the command rate limit).
     #[arg(long, env = "GUTS_HUB_SIGNALS_PER_SEC", default_value_t = ServerConfig::default().signal_rate_limit.per_second)]
@@ -170,30 +170,30 @@ struct Args {
     #[arg(long, env = "GUTS_HUB_SIGNAL_BURST", default_value_t = ServerConfig::default().signal_rate_limit.burst)]
     signal_burst: f64,
     /// Seconds of silence (no frame, no pong) after which a client is closed with 4009.
-    #[arg(long, env = "GUTS_HUB_IDLE_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().idle_timeout.as_secs_f64())]
+    #[arg(long, alias = "idle-timeout", env = "GUTS_HUB_IDLE_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().idle_timeout.as_secs_f64())]
     idle_timeout_secs: f64,
     /// Seconds a closing connection waits for the client's close frame before it is dropped.
-    #[arg(long, env = "GUTS_HUB_CLOSE_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().close_timeout.as_secs_f64())]
+    #[arg(long, alias = "close-timeout", env = "GUTS_HUB_CLOSE_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().close_timeout.as_secs_f64())]
     close_timeout_secs: f64,
     /// Seconds the shutdown waits for clients to take their close (and HTTP requests to finish)
     /// before it drops what remains.
-    #[arg(long, env = "GUTS_HUB_SHUTDOWN_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().shutdown_timeout.as_secs_f64())]
+    #[arg(long, alias = "shutdown-timeout", env = "GUTS_HUB_SHUTDOWN_TIMEOUT_SECS", value_parser = seconds, default_value_t = ServerConfig::default().shutdown_timeout.as_secs_f64())]
     shutdown_timeout_secs: f64,
     /// On SIGTERM: seconds `/readyz` answers 503 (so the load balancer stops sending new clients)
     /// before the clients are closed.
-    #[arg(long, env = "GUTS_HUB_DRAIN_SECS", value_parser = seconds, default_value_t = ServerConfig::default().drain_timeout.as_secs_f64())]
+    #[arg(long, alias = "drain-timeout", env = "GUTS_HUB_DRAIN_SECS", value_parser = seconds, default_value_t = ServerConfig::default().drain_timeout.as_secs_f64())]
     drain_secs: f64,
     /// On shutdown every client is closed with 1012 and a `retry_after_ms` hint spread uniformly
     /// over this many seconds, so that they do not all come back at once (0: no hint).
-    #[arg(long, env = "GUTS_HUB_RECONNECT_SPREAD_SECS", value_parser = seconds, default_value_t = ServerConfig::default().reconnect_spread.as_secs_f64())]
+    #[arg(long, alias = "reconnect-spread", env = "GUTS_HUB_RECONNECT_SPREAD_SECS", value_parser = seconds, default_value_t = ServerConfig::default().reconnect_spread.as_secs_f64())]
     reconnect_spread_secs: f64,
     /// Seconds a new connection may take to send its whole request head (the WebSocket
     /// handshake included) before it is closed.
-    #[arg(long, env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS", value_parser = seconds,
+    #[arg(long, alias = "request-head-timeout", env = "GUTS_HUB_REQUEST_HEAD_TIMEOUT_SECS", value_parser = seconds,
           default_value_t = ServerConfig::default().request_head_timeout.as_secs_f64())]
     request_head_timeout_secs: f64,
     /// Seconds a publish or notify request may take to send its body (then: 408, closed).
-    #[arg(long, env = "GUTS_HUB_REQUEST_BODY_TIMEOUT_SECS", value_parser = seconds,
+    #[arg(long, alias = "request-body-timeout", env = "GUTS_HUB_REQUEST_BODY_TIMEOUT_SECS", value_parser = seconds,
           default_value_t = ServerConfig::default().request_body_timeout.as_secs_f64())]
     request_body_timeout_secs: f64,
     /// Largest HTTP request head in bytes (bigger: 431); at least 8192.
