@@ -459,6 +459,16 @@ async fn presence(kind: Kind) {
     let ch = "repo:eng/presence/prs/7";
     let (w, mut wrx) = user_on(&n.b, Some("watcher"));
     assert_eq!(watch(&n.b, &w, &mut wrx, ch).await, m(&[("watcher", 1)]));
+    // Node B writes its members to Redis in the background: node A's first reader of the
+    // channel reads them there, once they are written.
+    let channel = guts_realtime::Channel::parse(ch).unwrap();
+    for _ in 0..500 {
+        let (list, _) = n.a.presence(&channel).await.unwrap();
+        if list.iter().any(|p| p.user == "watcher") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (a1, mut a1rx) = user_on(&n.a, Some("alice"));
     assert_eq!(watch(&n.a, &a1, &mut a1rx, ch).await, m(&[("alice", 1), ("watcher", 1)]));
     assert_eq!(next(&mut wrx).await, json!({"type": "join", "channel": ch, "user": "alice"}));
