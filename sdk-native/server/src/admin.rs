@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use guts_realtime::ErrorCode;
+use guts_realtime::{CloseCode, ErrorCode};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,15 +24,22 @@ const TOP: usize = 20;
 /// Presence channels listed (those with the most members), and members listed per channel.
 const TOP_PRESENCE: usize = 50;
 
-/// `GET /admin`.
-pub(crate) async fn page(
+/// The layer of both admin routes: 401 with a Basic challenge unless the request carries the
+/// publish key as its Basic password.
+pub(crate) async fn require_key(
     State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
 ) -> Response {
-    if !authorized(&state, &headers, &extensions) {
-        return denied();
+    if authorized(&state, request.headers(), request.extensions()) {
+        next.run(request).await
+    } else {
+        denied()
     }
+}
+
+/// `GET /admin`.
+pub(crate) async fn page() -> Response {
     let csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
                connect-src 'self'; img-src data:; frame-ancestors 'none'";
     let headers = [
@@ -61,6 +68,8 @@ pub(crate) struct Snapshot {
     channels: Vec<guts_realtime::ChannelActivity>,
     /// Closed connections per close code.
     closes: BTreeMap<String, u64>,
+    /// The registry's name of each code in `closes` (`CloseCode::name`).
+    close_names: BTreeMap<String, &'static str>,
     /// Error frames sent per error code (codes never sent are left out).
     errors: BTreeMap<&'static str, u64>,
     /// Presence on this node: the channels with the most members here (at most
@@ -83,14 +92,7 @@ struct PresenceUser {
 }
 
 /// `GET /admin/api/snapshot`.
-pub(crate) async fn snapshot(
-    State(state): State<Arc<ServerState>>,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Response {
-    if !authorized(&state, &headers, &extensions) {
-        return denied();
-    }
+pub(crate) async fn snapshot(State(state): State<Arc<ServerState>>) -> Response {
     let hub = state.hub();
     let m = state.engine.metrics();
     let mut all = hub.channel_activity();
@@ -124,6 +126,8 @@ pub(crate) async fn snapshot(
         .map(|code| (code.as_str(), counters.errors(code)))
         .filter(|(_, n)| *n > 0)
         .collect();
+    let closes = state.metrics.closes();
+    let label = |code: u16| if code == 0 { "other".to_owned() } else { code.to_string() };
     let snapshot = Snapshot {
         version: env!("CARGO_PKG_VERSION"),
         epoch: hub.epoch(),
@@ -135,12 +139,8 @@ pub(crate) async fn snapshot(
         events_published: m.events_published,
         frames_delivered: m.frames_delivered,
         channels,
-        closes: state
-            .metrics
-            .closes()
-            .into_iter()
-            .map(|(k, v)| (if k == 0 { "other".to_owned() } else { k.to_string() }, v))
-            .collect(),
+        closes: closes.iter().map(|(k, v)| (label(*k), *v)).collect(),
+        close_names: closes.keys().map(|k| (label(*k), CloseCode(*k).name())).collect(),
         errors,
         presence,
     };

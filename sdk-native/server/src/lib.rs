@@ -238,8 +238,15 @@ fn routes(state: &Arc<ServerState>, surface: Surface) -> Router {
     } else {
         router = router
             .route("/metrics", get(metrics::metrics))
-            .route("/admin", get(admin::page))
-            .route("/admin/api/snapshot", get(admin::snapshot))
+            .merge(
+                Router::new()
+                    .route("/admin", get(admin::page))
+                    .route("/admin/api/snapshot", get(admin::snapshot))
+                    .route_layer(axum::middleware::from_fn_with_state(
+                        state.clone(),
+                        admin::require_key,
+                    )),
+            )
             .route("/api/stats", get(http::stats))
             .route("/api/publish", post(http::publish))
             .route("/api/notify", post(http::notify))

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use guts_realtime::engine::MetricKind;
 use guts_realtime::histogram::{Histogram, HistogramSnapshot, LATENCY_BUCKETS, LIFETIME_BUCKETS};
-use guts_realtime::ErrorCode;
+use guts_realtime::{CloseCode, ErrorCode};
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -43,11 +43,10 @@ impl Default for ServerMetrics {
 }
 
 impl ServerMetrics {
-    /// Counts a connection closed with `code`: one of the protocol's (PROTOCOL.md, close codes),
-    /// or 0 ("other") for any other a client sent — a client cannot make new series.
+    /// Counts a connection closed with `code`: one the close-code registry names, or 0
+    /// ("other") for any other a client sent — a client cannot make new series.
     pub(crate) fn closed(&self, code: u16) {
-        let known = matches!(code, 1000..=1015 | 4000..=4003 | 4008 | 4009 | 4029 | 4503);
-        let code = if known { code } else { 0 };
+        let code = if CloseCode(code).name() == "unknown" { 0 } else { code };
         *self.closes.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_insert(0) += 1;
     }
 
