@@ -4,7 +4,7 @@
 # smoke run), then the browser SDK
 # (scripts/test-wasm.sh: the npm package's tests in Node 20, Playwright tests of the package and
 # the demo page in headless Chromium). Installs what it needs on a fresh Debian machine (rust
-# components and targets, redis-server, Chromium, npm packages).
+# components and targets, redis-server, python3, Chromium, npm packages).
 # Used by .ci/run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,10 +38,10 @@ cargo check --quiet -p guts-realtime-native
 cargo check --quiet -p guts-realtime-server --no-default-features
 cargo check --quiet -p guts-realtime-server --features redis
 
-step "redis-server for the multi-node tests (each test starts its own on 127.0.0.1)"
-if ! command -v redis-server >/dev/null 2>&1; then
+step "redis-server for the multi-node tests (each test starts its own on 127.0.0.1), python3 for the conformance hooks test"
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server python3 >/dev/null
 fi
 redis-server --version
 export GUTS_REQUIRE_REDIS=1
